@@ -1,0 +1,77 @@
+import type { GuestProgram, Insn, Reg, SampleChannel } from './isa.ts';
+
+type Pending = Insn | { op: 'jmp'; label: string };
+
+/** Builds a GuestProgram with labels; jumps and handlers are resolved at assemble(). */
+export class Assembler {
+  private readonly code: Pending[] = [];
+  private readonly labels = new Map<string, number>();
+  private readonly handlers = new Map<number, string>();
+
+  label(name: string): this {
+    if (this.labels.has(name)) throw new Error(`label ${name} defined twice`);
+    this.labels.set(name, this.code.length);
+    return this;
+  }
+  /** Install `label` as the handler of interrupt `vector`. */
+  handler(vector: number, label: string): this {
+    this.handlers.set(vector, label);
+    return this;
+  }
+  compute(ns: number): this {
+    return this.emit({ op: 'compute', ns });
+  }
+  hlt(): this {
+    return this.emit({ op: 'hlt' });
+  }
+  sti(): this {
+    return this.emit({ op: 'sti' });
+  }
+  cli(): this {
+    return this.emit({ op: 'cli' });
+  }
+  eoi(): this {
+    return this.emit({ op: 'eoi' });
+  }
+  iret(): this {
+    return this.emit({ op: 'iret' });
+  }
+  rdtsc(rd: Reg): this {
+    return this.emit({ op: 'rdtsc', rd });
+  }
+  movi(rd: Reg, imm: number): this {
+    return this.emit({ op: 'movi', rd, imm });
+  }
+  addi(rd: Reg, rs: Reg, imm: number): this {
+    return this.emit({ op: 'addi', rd, rs, imm });
+  }
+  sub(rd: Reg, ra: Reg, rb: Reg): this {
+    return this.emit({ op: 'sub', rd, ra, rb });
+  }
+  wrmsr(msr: number, rs: Reg): this {
+    return this.emit({ op: 'wrmsr', msr, rs });
+  }
+  sample(channel: SampleChannel, rs: Reg): this {
+    return this.emit({ op: 'sample', channel, rs });
+  }
+  jmp(label: string): this {
+    this.code.push({ op: 'jmp', label });
+    return this;
+  }
+
+  assemble(name: string, entry = 'entry'): GuestProgram {
+    const at = (label: string) => {
+      const pc = this.labels.get(label);
+      if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);
+      return pc;
+    };
+    const code = this.code.map((i): Insn => ('label' in i ? { op: 'jmp', to: at(i.label) } : i));
+    const idt = Object.fromEntries([...this.handlers].map(([v, l]) => [v, at(l)]));
+    return { name, code, entry: at(entry), idt };
+  }
+
+  private emit(i: Insn): this {
+    this.code.push(i);
+    return this;
+  }
+}

@@ -1,0 +1,142 @@
+import { now } from '../actors/clock.ts';
+import type { GuestProgram, Insn, SampleChannel } from './isa.ts';
+
+/**
+ * Executes guest code on the vCPU thread until something makes it leave guest
+ * mode: an intercepted instruction (HLT, WRMSR), an asynchronous exit (a kick
+ * flipped vcpu->mode), or the deadline timer of its own pCPU coming due.
+ */
+
+export const GUEST_EXIT = {
+  HLT: 1,
+  MSR_WRITE: 2,
+  EXTERNAL_INTERRUPT: 3, // kicked: vcpu->mode left IN_GUEST_MODE
+  PREEMPTION_TIMER: 4,
+  SHUTDOWN: 5, // ran off the end of the program
+} as const;
+export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
+
+/** What guest execution needs from the vCPU it runs on. */
+export interface GuestHost {
+  /** True once a kick asked the vCPU to leave guest mode. Checked at every instruction boundary. */
+  kicked(): boolean;
+  /** True when the deadline timer owned by this pCPU has come due at `at`. */
+  timerDue(at: number): boolean;
+  /** The guest stored a measurement. */
+  sample(channel: SampleChannel, value: number): void;
+}
+
+interface Frame {
+  pc: number;
+  computeLeft: number;
+}
+
+export class GuestCpu {
+  readonly regs = new Float64Array(8);
+  pc: number;
+  /** RFLAGS.IF */
+  interruptsEnabled = false;
+  /** Payload of the last MSR_WRITE exit. */
+  exitMsr = 0;
+  exitValue = 0;
+  /** Remaining ns of an interrupted `compute`, or NaN when none is in progress. */
+  private computeLeft = Number.NaN;
+  private readonly frames: Frame[] = [];
+  private readonly code: readonly Insn[];
+
+  constructor(private readonly program: GuestProgram) {
+    this.code = program.code;
+    this.pc = program.entry;
+  }
+
+  /** Deliver an interrupt: push a frame, clear IF, jump to the vector's handler (an interrupt gate). */
+  inject(vector: number): void {
+    const handler = this.program.idt[vector];
+    if (handler === undefined) throw new Error(`guest ${this.program.name} has no handler for vector 0x${vector.toString(16)}`);
+    this.frames.push({ pc: this.pc, computeLeft: this.computeLeft });
+    this.computeLeft = Number.NaN;
+    this.pc = handler;
+    this.interruptsEnabled = false;
+  }
+
+  run(host: GuestHost): GuestExit {
+    const code = this.code;
+    const r = this.regs;
+    for (;;) {
+      if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
+      const i = code[this.pc];
+      if (i === undefined) return GUEST_EXIT.SHUTDOWN;
+      switch (i.op) {
+        case 'compute': {
+          const left = Number.isNaN(this.computeLeft) ? i.ns : this.computeLeft;
+          const end = now() + left;
+          for (;;) {
+            const t = now();
+            if (t >= end) break;
+            if (host.kicked()) {
+              this.computeLeft = end - t;
+              return GUEST_EXIT.EXTERNAL_INTERRUPT;
+            }
+            if (host.timerDue(t)) {
+              this.computeLeft = end - t;
+              return GUEST_EXIT.PREEMPTION_TIMER;
+            }
+          }
+          this.computeLeft = Number.NaN;
+          this.pc++;
+          break;
+        }
+        case 'hlt':
+          this.pc++; // RIP is past the HLT when the exit is reported
+          return GUEST_EXIT.HLT;
+        case 'sti':
+          this.interruptsEnabled = true;
+          this.pc++;
+          break;
+        case 'cli':
+          this.interruptsEnabled = false;
+          this.pc++;
+          break;
+        case 'eoi':
+          this.pc++;
+          break;
+        case 'iret': {
+          const f = this.frames.pop();
+          if (!f) throw new Error(`guest ${this.program.name}: iret with no interrupt frame at pc ${this.pc}`);
+          this.pc = f.pc;
+          this.computeLeft = f.computeLeft;
+          this.interruptsEnabled = true;
+          break;
+        }
+        case 'rdtsc':
+          r[i.rd] = now();
+          this.pc++;
+          break;
+        case 'movi':
+          r[i.rd] = i.imm;
+          this.pc++;
+          break;
+        case 'addi':
+          r[i.rd] = r[i.rs] + i.imm;
+          this.pc++;
+          break;
+        case 'sub':
+          r[i.rd] = r[i.ra] - r[i.rb];
+          this.pc++;
+          break;
+        case 'wrmsr':
+          this.exitMsr = i.msr;
+          this.exitValue = r[i.rs];
+          this.pc++;
+          return GUEST_EXIT.MSR_WRITE;
+        case 'sample':
+          host.sample(i.channel, r[i.rs]);
+          this.pc++;
+          break;
+        case 'jmp':
+          this.pc = i.to;
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The guest's instruction set: just enough of x86 for an idle loop, a timer
+ * subsystem and measurement code. Eight registers hold doubles; the TSC runs at
+ * 1 GHz on the shared clock, so guest cycles are nanoseconds.
+ */
+
+export const MSR_IA32_TSC_DEADLINE = 0x6e0;
+export const TSC_KHZ = 1_000_000;
+
+export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+/** The guest's own measurement buffers (kvm-unit-tests keeps such arrays in guest memory). */
+export const SAMPLE_CHANNELS = ['timer_lateness'] as const;
+export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
+
+export type Insn =
+  | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
+  | { op: 'hlt' }
+  | { op: 'sti' }
+  | { op: 'cli' }
+  | { op: 'eoi' }
+  | { op: 'iret' }
+  | { op: 'rdtsc'; rd: Reg }
+  | { op: 'movi'; rd: Reg; imm: number }
+  | { op: 'addi'; rd: Reg; rs: Reg; imm: number }
+  | { op: 'sub'; rd: Reg; ra: Reg; rb: Reg }
+  | { op: 'wrmsr'; msr: number; rs: Reg }
+  | { op: 'sample'; channel: SampleChannel; rs: Reg }
+  | { op: 'jmp'; to: number };
+
+export interface GuestProgram {
+  readonly name: string;
+  readonly code: readonly Insn[];
+  readonly entry: number;
+  /** Interrupt vector -> handler address (the IDT). */
+  readonly idt: Readonly<Record<number, number>>;
+}

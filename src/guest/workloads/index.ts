@@ -1,0 +1,25 @@
+import type { GuestProgram } from '../isa.ts';
+import { timerLatency } from './timer-latency.ts';
+import { irqWake } from './irq-wake.ts';
+import type { Workload } from '../../scenario.ts';
+
+/** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
+export const WORKLOADS = {
+  'timer-latency': {
+    summary: 'TSC-deadline timer re-armed every delta, HLT in between; lateness = handler entry - deadline',
+    source: 'kvm-unit-tests x86/tscdeadline_latency.c; halt-polling RFC (seeds/002)',
+  },
+  'irq-wake': {
+    summary: 'an I/O thread raises a device interrupt every gap; the guest idles in HLT: pure wake latency',
+    source: 'irqfd + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
+  },
+} as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
+
+export function guestProgram(w: Workload): GuestProgram {
+  switch (w.kind) {
+    case 'timer-latency':
+      return timerLatency({ delta_ns: w.delta_ns });
+    case 'irq-wake':
+      return irqWake();
+  }
+}

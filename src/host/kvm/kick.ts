@@ -1,0 +1,59 @@
+import { statIndex } from './stats.ts';
+import { MODE, V, VF } from './vcpu-state.ts';
+import type { Record32x64 } from '../../actors/shared-memory.ts';
+
+/**
+ * Waking and kicking a vCPU from another thread (virt/kvm/kvm_main.c).
+ * The vCPU registers on its wait (rcuwait = 1) before it reads the kick word
+ * and checks for events; a waker makes the event visible before it reads
+ * rcuwait. Either the waker sees the registration and bumps + notifies, or the
+ * vCPU's check sees the event: no wakeup is lost.
+ */
+
+export interface VcpuShared {
+  readonly id: number;
+  /** The VCPU_BLOCK record. */
+  readonly v: Record32x64;
+  /** The statistics record. */
+  readonly s: Record32x64;
+}
+
+const HALT_WAKEUP = statIndex('halt_wakeup');
+
+/** __kvm_vcpu_wake_up: wake a task waiting in kvm_vcpu_block(); true if one was registered. */
+export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
+  if (Atomics.load(vcpu.v.i32, V.rcuwait) === 0) return false;
+  Atomics.add(vcpu.s.i32, HALT_WAKEUP, 1);
+  Atomics.add(vcpu.v.i32, V.kick, 1);
+  Atomics.notify(vcpu.v.i32, V.kick);
+  return true;
+}
+
+/**
+ * kvm_vcpu_kick: wake it if it sleeps; else, if it is in guest mode, flip
+ * IN_GUEST_MODE -> EXITING_GUEST_MODE (the reschedule IPI makes it exit).
+ * A polling vCPU needs neither: it sees the event itself.
+ */
+export function kvmVcpuKick(vcpu: VcpuShared): void {
+  if (kvmVcpuWakeUp(vcpu)) return;
+  Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+}
+
+/**
+ * Make interrupt `line` pending, stamped with `at` (the start of its wake-latency
+ * sample). Returns false when it was already pending (coalesced, as a LAPIC
+ * timer that is already pending does nothing). The caller kicks.
+ */
+export function kvmSetIrqPending(vcpu: VcpuShared, line: number, at: number): boolean {
+  const bit = 1 << line;
+  if (Atomics.load(vcpu.v.i32, V.irr) & bit) return false;
+  vcpu.v.f64[VF.pending_since + line] = at; // published by the atomic or below
+  return (Atomics.or(vcpu.v.i32, V.irr, bit) & bit) === 0;
+}
+
+/** Signal the vCPU thread as a VMM does (pthread_kill SIG_IPI): KVM_RUN returns KVM_EXIT_INTR. */
+export function vmmSignalVcpu(vcpu: VcpuShared): void {
+  Atomics.store(vcpu.v.i32, V.signal_pending, 1);
+  Atomics.store(vcpu.v.i32, V.immediate_exit, 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
+  kvmVcpuKick(vcpu);
+}

@@ -1,0 +1,62 @@
+/**
+ * KVM module parameters, declared once: the scenario schema, the CLI's flags,
+ * --help and the docs all read this table. Defaults are mainline x86 on
+ * kernels >= 6.11; `kernel` presets give older defaults.
+ * Source: virt/kvm/kvm_main.c, arch/x86/include/asm/kvm_host.h,
+ * Documentation/virt/kvm/halt-polling.rst (reference §1.1).
+ */
+
+export interface KvmParamDef {
+  readonly name: string;
+  readonly default: number;
+  readonly unit: 'ns' | 'factor' | 'divisor';
+  readonly doc: string;
+  readonly source: string;
+}
+
+export const KVM_PARAMS = [
+  {
+    name: 'halt_poll_ns',
+    default: 200_000,
+    unit: 'ns',
+    doc: 'global ceiling on a vCPU’s halt-polling window (0 disables polling)',
+    source: 'KVM_HALT_POLL_NS_DEFAULT, arch/x86/include/asm/kvm_host.h',
+  },
+  {
+    name: 'halt_poll_ns_grow',
+    default: 2,
+    unit: 'factor',
+    doc: 'multiplier applied when the window grows (0: never grow)',
+    source: 'virt/kvm/kvm_main.c',
+  },
+  {
+    name: 'halt_poll_ns_grow_start',
+    default: 10_000,
+    unit: 'ns',
+    doc: 'first non-zero window when growing from 0, and the floor below which shrinking gives 0',
+    source: 'virt/kvm/kvm_main.c',
+  },
+  {
+    name: 'halt_poll_ns_shrink',
+    default: 2,
+    unit: 'divisor',
+    doc: 'divisor applied when the window shrinks (0: reset to 0); 0 before Linux 6.11',
+    source: 'commit aeb1b22a3ac8 (6.11)',
+  },
+] as const satisfies readonly KvmParamDef[];
+
+export type KvmParamName = (typeof KVM_PARAMS)[number]['name'];
+export type KvmParams = Record<KvmParamName, number>;
+
+/** Kernel-version presets: the module defaults a host of that kernel boots with. */
+export const KERNEL_PRESETS = {
+  '6.11': {},
+  '6.10': { halt_poll_ns_shrink: 0 },
+} as const satisfies Record<string, Partial<KvmParams>>;
+export type KernelPreset = keyof typeof KERNEL_PRESETS;
+export const DEFAULT_KERNEL: KernelPreset = '6.11';
+
+export function kvmParamDefaults(kernel: KernelPreset = DEFAULT_KERNEL): KvmParams {
+  const params = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, p.default])) as KvmParams;
+  return { ...params, ...KERNEL_PRESETS[kernel] };
+}

@@ -1,0 +1,97 @@
+import { fields } from '../../actors/shared-memory.ts';
+import { HALT_POLL_HIST_COUNT } from './halt-poll.ts';
+
+/**
+ * Per-vCPU statistics, declared once as KVM declares them (the descriptor
+ * table behind debugfs and KVM_GET_STATS_FD). The shared-memory layout, the
+ * JSON keys and the terminal table are derived from this table: adding a stat
+ * is one line. Names are KVM's; `arch` says where KVM defines it.
+ * Sources: include/linux/kvm_host.h KVM_GENERIC_VCPU_STATS, arch/x86/kvm/x86.c
+ * kvm_vcpu_stats_desc (reference §1.4).
+ */
+
+export type StatKind = 'counter' | 'time_ns' | 'log2_hist' | 'instant';
+
+export interface StatDef {
+  readonly name: string;
+  readonly kind: StatKind;
+  readonly arch: 'generic' | 'x86' | 'model';
+  readonly doc: string;
+}
+
+export const VCPU_STATS = [
+  { name: 'halt_successful_poll', kind: 'counter', arch: 'generic', doc: 'halts that polled and never scheduled out' },
+  { name: 'halt_attempted_poll', kind: 'counter', arch: 'generic', doc: 'halts that polled, whatever the outcome' },
+  { name: 'halt_poll_invalid', kind: 'counter', arch: 'generic', doc: 'successful polls ended by an invalid wakeup (s390 only in KVM)' },
+  { name: 'halt_wakeup', kind: 'counter', arch: 'generic', doc: 'wakeups of a task waiting in kvm_vcpu_block()' },
+  { name: 'halt_poll_success_ns', kind: 'time_ns', arch: 'generic', doc: 'time polled in successful polls' },
+  { name: 'halt_poll_fail_ns', kind: 'time_ns', arch: 'generic', doc: 'time polled in failed polls (CPU burnt for nothing)' },
+  { name: 'halt_wait_ns', kind: 'time_ns', arch: 'generic', doc: 'time scheduled out in kvm_vcpu_block()' },
+  { name: 'halt_poll_success_hist', kind: 'log2_hist', arch: 'generic', doc: 'successful poll durations, log2 ns buckets' },
+  { name: 'halt_poll_fail_hist', kind: 'log2_hist', arch: 'generic', doc: 'failed poll durations, log2 ns buckets' },
+  { name: 'halt_wait_hist', kind: 'log2_hist', arch: 'generic', doc: 'wait durations, log2 ns buckets' },
+  { name: 'blocking', kind: 'instant', arch: 'generic', doc: '1 while inside kvm_vcpu_block()' },
+  { name: 'exits', kind: 'counter', arch: 'x86', doc: 'VM exits of any reason' },
+  { name: 'halt_exits', kind: 'counter', arch: 'x86', doc: 'guest HLTs emulated (__kvm_emulate_halt)' },
+  { name: 'irq_exits', kind: 'counter', arch: 'x86', doc: 'exits for an external interrupt (a kick IPI)' },
+  { name: 'signal_exits', kind: 'counter', arch: 'x86', doc: 'KVM_RUN returns for a pending signal (KVM_EXIT_INTR)' },
+  { name: 'irq_injections', kind: 'counter', arch: 'x86', doc: 'interrupts injected into the guest' },
+] as const satisfies readonly StatDef[];
+
+/** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
+export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+/** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
+export const MODEL_COUNTERS = [
+  { name: 'tsc_deadline_writes', doc: 'guest writes of MSR_IA32_TSC_DEADLINE' },
+  { name: 'timer_fired_in_guest', doc: 'deadline timer expiries taken on the vCPU’s own pCPU (preemption timer, or hrtimer while polling)' },
+  { name: 'timer_fired_by_host', doc: 'deadline timer expiries fired by the host’s hrtimer while the vCPU slept' },
+  { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
+] as const;
+
+export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];
+type OfKind<K extends StatKind> = Extract<(typeof VCPU_STATS)[number], { kind: K }>['name'];
+export type CounterStat = OfKind<'counter'> | OfKind<'instant'>;
+export type TimeStat = OfKind<'time_ns'>;
+export type HistStat = OfKind<'log2_hist'>;
+export type ModelCounter = (typeof MODEL_COUNTERS)[number]['name'];
+
+// The shared-memory record of one vCPU's statistics, derived from the tables above.
+const i32Specs = [
+  ...VCPU_STATS.filter((s) => s.kind === 'counter' || s.kind === 'instant').map((s) => s.name),
+  ...VCPU_STATS.filter((s) => s.kind === 'log2_hist').map((s) => [s.name, HALT_POLL_HIST_COUNT] as const),
+  ...EXIT_REASONS.map((r) => `exit_${r}`),
+  ...MODEL_COUNTERS.map((c) => c.name),
+];
+const f64Specs = VCPU_STATS.filter((s) => s.kind === 'time_ns').map((s) => s.name);
+
+export const VCPU_STATS_I32 = fields(i32Specs, 4);
+export const VCPU_STATS_F64 = fields(f64Specs, 8);
+export const VCPU_STATS_STRUCT = { i32: VCPU_STATS_I32, f64: VCPU_STATS_F64 };
+
+const I = VCPU_STATS_I32.index as Record<string, number>;
+const F = VCPU_STATS_F64.index as Record<string, number>;
+
+/** Index of a counter, histogram base, exit-reason counter or model counter in the i32 words. */
+export const statIndex = (name: CounterStat | HistStat | ModelCounter | `exit_${ExitReason}`): number => I[name];
+export const timeIndex = (name: TimeStat): number => F[name];
+
+export interface VcpuStatsSnapshot {
+  stats: Record<VcpuStatName, number | number[]>;
+  exit_reasons: Record<ExitReason, number>;
+  model: Record<ModelCounter, number>;
+}
+
+/** Read one vCPU's statistics out of shared memory into the JSON shape (KVM's names as keys). */
+export function readVcpuStats(rec: { i32: Int32Array; f64: Float64Array }): VcpuStatsSnapshot {
+  const stats = {} as Record<VcpuStatName, number | number[]>;
+  for (const s of VCPU_STATS) {
+    if (s.kind === 'time_ns') stats[s.name] = rec.f64[F[s.name]];
+    else if (s.kind === 'log2_hist') stats[s.name] = Array.from(rec.i32.subarray(I[s.name], I[s.name] + HALT_POLL_HIST_COUNT));
+    else stats[s.name] = Atomics.load(rec.i32, I[s.name]);
+  }
+  const exit_reasons = Object.fromEntries(EXIT_REASONS.map((r) => [r, Atomics.load(rec.i32, I[`exit_${r}`])])) as Record<ExitReason, number>;
+  const model = Object.fromEntries(MODEL_COUNTERS.map((c) => [c.name, Atomics.load(rec.i32, I[c.name])])) as Record<ModelCounter, number>;
+  return { stats, exit_reasons, model };
+}

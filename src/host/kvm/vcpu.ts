@@ -1,0 +1,196 @@
+import { now } from '../../actors/clock.ts';
+import type { Record32x64 } from '../../actors/shared-memory.ts';
+import { GUEST_EXIT, GuestCpu, type GuestExit, type GuestHost } from '../../guest/interpreter.ts';
+import { MSR_IA32_TSC_DEADLINE, type SampleChannel } from '../../guest/isa.ts';
+import type { Scheduler } from '../sched/scheduler.ts';
+import { HaltPath } from './halt.ts';
+import type { VcpuShared } from './kick.ts';
+import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
+import { statIndex, type ExitReason } from './stats.ts';
+import type { KvmVmRecord } from './vm-state.ts';
+import { IRQ_LINES, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
+
+/**
+ * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
+ * vcpu_run, arch/x86/kvm/x86.c). It alternates entering the guest and blocking
+ * while halted, handles exits in "the kernel", and returns to the VMM only for
+ * what KVM returns for: a pending signal (KVM_EXIT_INTR), or a guest that ends.
+ */
+
+export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8 } as const;
+export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
+
+export interface VcpuObserver {
+  /** An interrupt on `line`, pending since `pendingSince`, is being injected now: the guest runs again. */
+  injected(line: number, pendingSince: number, at: number): void;
+  sample(channel: SampleChannel, value: number): void;
+}
+
+const STAT = {
+  exits: statIndex('exits'),
+  halt_exits: statIndex('halt_exits'),
+  irq_exits: statIndex('irq_exits'),
+  signal_exits: statIndex('signal_exits'),
+  irq_injections: statIndex('irq_injections'),
+};
+const EXIT_STAT: Record<GuestExit, number | undefined> = {
+  [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
+  [GUEST_EXIT.MSR_WRITE]: statIndex('exit_MSR_WRITE'),
+  [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
+  [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
+  [GUEST_EXIT.SHUTDOWN]: undefined,
+};
+
+export class KvmVcpu implements GuestHost {
+  readonly guest: GuestCpu;
+  /** Wall time spent in each RUN_STATE, ns (thread-local). */
+  readonly stateNs = new Float64Array(RUN_STATE_NAMES.length);
+  private readonly haltPath: HaltPath;
+  private readonly v: Record32x64;
+  private readonly s: Record32x64;
+
+  constructor(
+    readonly shared: VcpuShared,
+    private readonly task: number,
+    private readonly sched: Scheduler,
+    host: Record32x64,
+    kvm: KvmVmRecord,
+    guest: GuestCpu,
+    private readonly observer: VcpuObserver,
+  ) {
+    this.v = shared.v;
+    this.s = shared.s;
+    this.guest = guest;
+    this.setRunState(RUN_STATE.STARTING, now());
+    this.stateNs.fill(0);
+    this.haltPath = new HaltPath({
+      vcpu: shared,
+      task,
+      sched,
+      host,
+      kvm,
+      checkBlock: (at) => this.checkBlock(at),
+      noPoll: () => false,
+      setRunState: (state, at) => this.setRunState(state, at),
+    });
+  }
+
+  /** KVM_RUN. The caller (the VMM's vCPU loop) holds a pCPU for this thread. */
+  run(): KvmExit {
+    const v = this.v;
+    // immediate_exit is polled once when KVM_RUN starts (api.rst).
+    if (Atomics.load(v.i32, V.immediate_exit)) return this.exitIntr();
+    for (;;) {
+      let r: KvmExit | 0;
+      if (Atomics.load(v.i32, V.mp_state) === MP_STATE.RUNNABLE) r = this.enterGuest();
+      else r = this.vcpuBlock();
+      if (r !== 0) return r;
+      if (Atomics.load(v.i32, V.signal_pending)) return this.exitIntr();
+      if (this.sched.needResched(this.task)) {
+        this.setRunState(RUN_STATE.RUNNABLE, now());
+        this.sched.yield(this.task); // cond_resched(): preempted at the tick
+      }
+    }
+  }
+
+  // --- GuestHost: what guest execution asks of its vCPU, at every instruction boundary ---
+  kicked(): boolean {
+    return Atomics.load(this.v.i32, V.mode) !== MODE.IN_GUEST_MODE;
+  }
+  timerDue(at: number): boolean {
+    return timerDueOnVcpu(this.v, at);
+  }
+  sample(channel: SampleChannel, value: number): void {
+    this.observer.sample(channel, value);
+  }
+
+  /** vcpu_enter_guest(): inject, enter, run guest code until an exit, handle it. 0 = stay in the kernel. */
+  private enterGuest(): KvmExit | 0 {
+    const v = this.v;
+    let at = now();
+    if (timerDueOnVcpu(v, at)) fireTimerOnVcpu(this.shared, at);
+    this.injectPending(at);
+    Atomics.store(v.i32, V.mode, MODE.IN_GUEST_MODE);
+    // A kick or signal that raced with entry: cancel it (vcpu->mode re-check after entering guest mode).
+    if (Atomics.load(v.i32, V.signal_pending) || this.sched.needResched(this.task)) {
+      Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
+      return 0;
+    }
+    this.setRunState(RUN_STATE.GUEST, at);
+    const exit = this.guest.run(this);
+    Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
+    at = now();
+    this.setRunState(RUN_STATE.HOST, at);
+    if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
+    Atomics.add(this.s.i32, STAT.exits, 1);
+    Atomics.add(this.s.i32, EXIT_STAT[exit]!, 1);
+    switch (exit) {
+      case GUEST_EXIT.HLT:
+        return this.emulateHalt();
+      case GUEST_EXIT.MSR_WRITE:
+        if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
+        return 0;
+      case GUEST_EXIT.PREEMPTION_TIMER:
+        fireTimerOnVcpu(this.shared, at);
+        return 0;
+      case GUEST_EXIT.EXTERNAL_INTERRUPT:
+        Atomics.add(this.s.i32, STAT.irq_exits, 1);
+        return 0;
+    }
+    return 0;
+  }
+
+  /** __kvm_emulate_halt with the in-kernel LAPIC: halt unless an event is already there. */
+  private emulateHalt(): 0 {
+    Atomics.add(this.s.i32, STAT.halt_exits, 1);
+    if (!this.hasEvents()) Atomics.store(this.v.i32, V.mp_state, MP_STATE.HALTED);
+    return 0;
+  }
+
+  /** vcpu_block() for a halted vCPU: kvm_vcpu_halt(), then HALTED -> RUNNABLE if an event woke it. */
+  private vcpuBlock(): 0 {
+    this.haltPath.halt();
+    // A signal leaves mp_state HALTED (KVM_EXIT_INTR with the vCPU still halted); an interrupt unhalts it.
+    if (this.hasEvents()) Atomics.store(this.v.i32, V.mp_state, MP_STATE.RUNNABLE);
+    this.setRunState(RUN_STATE.HOST, now());
+    return 0;
+  }
+
+  /** kvm_vcpu_has_events(): an injectable interrupt is pending. */
+  private hasEvents(): boolean {
+    return this.guest.interruptsEnabled && Atomics.load(this.v.i32, V.irr) !== 0;
+  }
+
+  /** kvm_vcpu_check_block(): runnable, a pending timer, or a pending signal. */
+  private checkBlock(at: number): boolean {
+    if (timerDueOnVcpu(this.v, at)) fireTimerOnVcpu(this.shared, at); // the hrtimer lands on this (polling) pCPU
+    return this.hasEvents() || Atomics.load(this.v.i32, V.signal_pending) !== 0;
+  }
+
+  /** Inject the lowest pending line if the guest accepts interrupts; its wake-latency sample ends here. */
+  private injectPending(at: number): void {
+    if (!this.guest.interruptsEnabled) return;
+    const irr = Atomics.load(this.v.i32, V.irr);
+    if (irr === 0) return;
+    const line = 31 - Math.clz32(irr & -irr);
+    if (line >= IRQ_LINES) throw new Error(`vcpu${this.shared.id}: pending line ${line} does not exist`);
+    Atomics.and(this.v.i32, V.irr, ~(1 << line));
+    Atomics.add(this.s.i32, STAT.irq_injections, 1);
+    this.observer.injected(line, this.v.f64[VF.pending_since + line], at);
+    this.guest.inject(LINE_VECTOR[line]);
+  }
+
+  private exitIntr(): KvmExit {
+    Atomics.store(this.v.i32, V.immediate_exit, 0);
+    Atomics.add(this.s.i32, STAT.signal_exits, 1);
+    return KVM_EXIT.INTR;
+  }
+
+  /** Publish the run state, and add the time spent in the previous one to stateNs. */
+  setRunState(state: number, at: number): void {
+    const prev = Atomics.load(this.v.i32, V.run_state);
+    this.stateNs[prev] += at - this.v.f64[VF.run_state_since];
+    Atomics.store(this.v.i32, V.run_state, state);
+    this.v.f64[VF.run_state_since] = at;
+  }
+}

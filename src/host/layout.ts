@@ -1,0 +1,39 @@
+import { LayoutBuilder, SharedMemory, struct, type Layout } from '../actors/shared-memory.ts';
+import { Scheduler } from './sched/scheduler.ts';
+import { HOST, pcpuStruct, TASK } from './sched/task-state.ts';
+import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
+import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
+import { KVM_VM } from './kvm/vm-state.ts';
+import type { VcpuShared } from './kvm/kick.ts';
+
+/** The VMM's own shared words: the event a VcpuHandle sends before it signals the thread. */
+export const VMM = struct(['stop'], []);
+export const VM_I = VMM.i32.index;
+
+export interface VmShape {
+  vcpus: number;
+  pcpus: number;
+}
+
+/** Every region of one VM's SharedArrayBuffer. Tasks are the schedulable threads: the vCPUs. */
+export function vmLayout({ vcpus, pcpus }: VmShape): Layout {
+  return new LayoutBuilder()
+    .struct('vcpu', VCPU_BLOCK, vcpus)
+    .struct('vcpu_stats', VCPU_STATS_STRUCT, vcpus)
+    .struct('task', TASK, vcpus)
+    .struct('pcpu', pcpuStruct(vcpus), pcpus)
+    .struct('host', HOST, 1)
+    .struct('kvm', KVM_VM, 1)
+    .struct('vmm', VMM, 1)
+    .build();
+}
+
+export function allocateVm(shape: VmShape): SharedMemory {
+  const mem = SharedMemory.allocate(vmLayout(shape));
+  Scheduler.init(mem);
+  return mem;
+}
+
+export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
+  return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id) };
+}

@@ -1,0 +1,221 @@
+import { now } from '../../actors/clock.ts';
+import { FutexMutex, futexWait } from '../../actors/futex.ts';
+import type { Record32x64, SharedMemory } from '../../actors/shared-memory.ts';
+import { H, HF, NO_TASK, pcpuStruct, T, TF } from './task-state.ts';
+
+/**
+ * The host scheduler's runqueues, operated by whichever thread acts, as the
+ * kernel's are: a waking task places itself (select_task_rq + enqueue), a task
+ * that blocks or yields picks its successor (schedule()), an idle pCPU pulls
+ * from the busiest runqueue (newidle balance). The host actor adds what needs a
+ * clock of its own: the tick's timeslice preemption.
+ *
+ * pCPUs are modelled, not pinned: a task "holds" a pCPU, and only holders run
+ * guest code or poll, so a scenario with more vCPUs than pCPUs really queues.
+ */
+export class Scheduler {
+  readonly pcpus: Record32x64[];
+  readonly tasks: Record32x64[];
+  readonly host: Record32x64;
+  private readonly lock: FutexMutex;
+  private readonly P: ReturnType<typeof pcpuStruct>['i32']['index'];
+  private readonly PF: ReturnType<typeof pcpuStruct>['f64']['index'];
+  private readonly rqCap: number;
+
+  constructor(mem: SharedMemory) {
+    this.pcpus = mem.records('pcpu');
+    this.tasks = mem.records('task');
+    this.host = mem.record('host', 0);
+    this.lock = new FutexMutex(this.host.i32, H.rq_lock);
+    const def = pcpuStruct(this.tasks.length);
+    this.P = def.i32.index;
+    this.PF = def.f64.index;
+    this.rqCap = Math.max(1, this.tasks.length);
+  }
+
+  /** Called once by the creator, before any thread runs. */
+  static init(mem: SharedMemory): void {
+    const s = new Scheduler(mem);
+    for (const p of s.pcpus) Atomics.store(p.i32, s.P.curr, NO_TASK);
+    s.tasks.forEach((t, id) => {
+      Atomics.store(t.i32, T.pcpu, -1);
+      Atomics.store(t.i32, T.last_pcpu, id % s.pcpus.length);
+    });
+    s.host.f64[HF.next_expiry] = Infinity;
+  }
+
+  /** single_task_running() for the pCPU: nothing else is runnable there. Lock-free read. */
+  singleTaskRunning(pcpu: number): boolean {
+    return Atomics.load(this.pcpus[pcpu].i32, this.P.nr_running) <= 1;
+  }
+
+  needResched(task: number): boolean {
+    return Atomics.load(this.tasks[task].i32, T.need_resched) !== 0;
+  }
+
+  /**
+   * The task's own thread makes it runnable and returns once it holds a pCPU
+   * (try_to_wake_up, then waiting to be scheduled in). Placement: the pCPU it
+   * last ran on if idle, else any idle pCPU, else the shortest runqueue.
+   */
+  acquire(task: number): number {
+    const t = this.tasks[task];
+    this.lock.lock();
+    const cpu = this.selectPcpu(Atomics.load(t.i32, T.last_pcpu));
+    const p = this.pcpus[cpu];
+    if (Atomics.load(p.i32, this.P.curr) === NO_TASK) {
+      this.install(cpu, task, now());
+      Atomics.store(p.i32, this.P.nr_running, 1);
+      this.lock.unlock();
+      return cpu;
+    }
+    Atomics.store(t.i32, T.grant, 0);
+    this.enqueue(cpu, task);
+    Atomics.add(p.i32, this.P.nr_running, 1);
+    this.lock.unlock();
+    this.wakeHostForTick();
+    return this.waitForGrant(task);
+  }
+
+  /** The task leaves its pCPU (blocks or exits): schedule() hands it to the next runnable task. */
+  release(task: number): void {
+    const t = this.tasks[task];
+    const cpu = Atomics.load(t.i32, T.pcpu);
+    if (cpu < 0) return;
+    this.lock.lock();
+    const p = this.pcpus[cpu];
+    Atomics.sub(p.i32, this.P.nr_running, 1);
+    this.uninstall(cpu, task, now());
+    const next = this.dequeue(cpu) ?? this.pull(cpu);
+    if (next !== undefined) this.handOver(cpu, next);
+    this.lock.unlock();
+  }
+
+  /**
+   * sched_yield() or preemption at the tick: if another task waits on this
+   * pCPU, go to the back of its queue and hand the pCPU over; else keep it.
+   * Returns the pCPU held afterwards.
+   */
+  yield(task: number): number {
+    const t = this.tasks[task];
+    Atomics.store(t.i32, T.need_resched, 0);
+    const cpu = Atomics.load(t.i32, T.pcpu);
+    this.lock.lock();
+    const next = this.dequeue(cpu);
+    if (next === undefined) {
+      this.lock.unlock();
+      return cpu;
+    }
+    const at = now();
+    this.uninstall(cpu, task, at);
+    Atomics.store(t.i32, T.grant, 0);
+    this.enqueue(cpu, task);
+    this.handOver(cpu, next);
+    this.lock.unlock();
+    return this.waitForGrant(task);
+  }
+
+  /** Tasks whose timeslice ran out while others wait (the tick's check); sets their need_resched. */
+  preemptExpired(at: number, sliceNs: number): number[] {
+    const victims: number[] = [];
+    for (const p of this.pcpus) {
+      if (Atomics.load(p.i32, this.P.nr_running) <= 1) continue;
+      const curr = Atomics.load(p.i32, this.P.curr);
+      if (curr === NO_TASK || at - p.f64[this.PF.curr_since] < sliceNs) continue;
+      if (Atomics.exchange(this.tasks[curr].i32, T.need_resched, 1) === 0) victims.push(curr);
+    }
+    return victims;
+  }
+
+  /** Whether any pCPU has more than one runnable task (the tick is needed: NO_HZ otherwise). */
+  anyOverloaded(): boolean {
+    return this.pcpus.some((p) => Atomics.load(p.i32, this.P.nr_running) > 1);
+  }
+
+  /** Time each pCPU had a task, ns, up to `at`. */
+  busyNs(at: number): number[] {
+    return this.pcpus.map((p) => {
+      const since = p.f64[this.PF.busy_since];
+      return p.f64[this.PF.busy_ns] + (Atomics.load(p.i32, this.P.curr) !== NO_TASK && since > 0 ? at - since : 0);
+    });
+  }
+
+  private selectPcpu(prev: number): number {
+    const idle = (i: number) => Atomics.load(this.pcpus[i].i32, this.P.curr) === NO_TASK;
+    if (idle(prev)) return prev;
+    let best = prev;
+    for (let i = 0; i < this.pcpus.length; i++) {
+      if (idle(i)) return i;
+      if (Atomics.load(this.pcpus[i].i32, this.P.nr_running) < Atomics.load(this.pcpus[best].i32, this.P.nr_running)) best = i;
+    }
+    return best;
+  }
+
+  private install(cpu: number, task: number, at: number): void {
+    const p = this.pcpus[cpu];
+    const t = this.tasks[task];
+    Atomics.store(p.i32, this.P.curr, task);
+    p.f64[this.PF.curr_since] = at;
+    p.f64[this.PF.busy_since] = at;
+    Atomics.store(t.i32, T.pcpu, cpu);
+    Atomics.store(t.i32, T.last_pcpu, cpu);
+  }
+
+  private uninstall(cpu: number, task: number, at: number): void {
+    const p = this.pcpus[cpu];
+    p.f64[this.PF.busy_ns] += at - p.f64[this.PF.busy_since];
+    Atomics.store(p.i32, this.P.curr, NO_TASK);
+    Atomics.store(this.tasks[task].i32, T.pcpu, -1);
+  }
+
+  private handOver(cpu: number, next: number): void {
+    this.install(cpu, next, now());
+    const t = this.tasks[next];
+    Atomics.store(t.i32, T.grant, 1);
+    Atomics.notify(t.i32, T.grant);
+  }
+
+  private waitForGrant(task: number): number {
+    const t = this.tasks[task];
+    const since = now();
+    while (Atomics.load(t.i32, T.grant) === 0) futexWait(t.i32, T.grant, 0);
+    t.f64[TF.runnable_wait_ns] += now() - since;
+    return Atomics.load(t.i32, T.pcpu);
+  }
+
+  private enqueue(cpu: number, task: number): void {
+    const p = this.pcpus[cpu].i32;
+    const len = p[this.P.rq_len];
+    p[this.P.rq + ((p[this.P.rq_head] + len) % this.rqCap)] = task;
+    p[this.P.rq_len] = len + 1;
+  }
+
+  private dequeue(cpu: number): number | undefined {
+    const p = this.pcpus[cpu].i32;
+    if (p[this.P.rq_len] === 0) return undefined;
+    const task = p[this.P.rq + p[this.P.rq_head]];
+    p[this.P.rq_head] = (p[this.P.rq_head] + 1) % this.rqCap;
+    p[this.P.rq_len]--;
+    return task;
+  }
+
+  /** newidle balance: take the head of the longest other runqueue; the task migrates here. */
+  private pull(cpu: number): number | undefined {
+    let busiest = -1;
+    for (let i = 0; i < this.pcpus.length; i++) {
+      if (i === cpu || this.pcpus[i].i32[this.P.rq_len] === 0) continue;
+      if (busiest < 0 || this.pcpus[i].i32[this.P.rq_len] > this.pcpus[busiest].i32[this.P.rq_len]) busiest = i;
+    }
+    if (busiest < 0) return undefined;
+    const task = this.dequeue(busiest)!;
+    Atomics.sub(this.pcpus[busiest].i32, this.P.nr_running, 1);
+    Atomics.add(this.pcpus[cpu].i32, this.P.nr_running, 1);
+    return task;
+  }
+
+  /** A runqueue just got a second task: make sure the host actor ticks for preemption. */
+  private wakeHostForTick(): void {
+    Atomics.add(this.host.i32, H.doorbell, 1);
+    Atomics.notify(this.host.i32, H.doorbell);
+  }
+}

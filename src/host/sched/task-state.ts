@@ -1,0 +1,49 @@
+import { struct } from '../../actors/shared-memory.ts';
+
+/**
+ * The host scheduler's shared state: one record per pCPU (its runqueue) and
+ * one per schedulable task (a vCPU thread, later I/O threads). The lock word
+ * and the host actor's doorbell live in the single 'host' record.
+ */
+
+export const NO_TASK = -1;
+
+export const pcpuStruct = (maxTasks: number) =>
+  struct(
+    [
+      'curr', // task running on this pCPU, or NO_TASK (idle)
+      'nr_running', // curr + queued: the runqueue depth single_task_running() reads
+      'rq_head',
+      'rq_len',
+      ['rq', Math.max(1, maxTasks)], // FIFO of queued task ids
+    ],
+    [
+      'curr_since', // when curr got the pCPU (for timeslice preemption)
+      'busy_ns', // time this pCPU had a task
+      'busy_since',
+    ],
+  );
+
+export const TASK = struct(
+  [
+    'pcpu', // pCPU held, or -1
+    'last_pcpu', // where it ran last (wakeup placement prefers it)
+    'grant', // futex word: set to 1 when a pCPU is handed to this queued task
+    'need_resched', // TIF_NEED_RESCHED: the tick or a wakeup wants this task off its pCPU
+  ],
+  ['runnable_wait_ns'], // time spent queued, runnable but without a pCPU
+);
+export const T = TASK.i32.index;
+export const TF = TASK.f64.index;
+
+export const HOST = struct(
+  [
+    'rq_lock', // one lock for all runqueues: critical sections are a few hundred ns
+    'doorbell', // futex word the host actor sleeps on
+    'expiry_gen', // bumped after next_expiry is published (orders it against timer arming)
+    'stop',
+  ],
+  ['next_expiry'], // when the host actor will next wake by itself
+);
+export const H = HOST.i32.index;
+export const HF = HOST.f64.index;

@@ -1,0 +1,195 @@
+import { spawnActor, type Actor } from '../actors/actor.ts';
+import { now } from '../actors/clock.ts';
+import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
+import { supervise, type RunOutcome } from '../actors/supervisor.ts';
+import type { SharedMemory } from '../actors/shared-memory.ts';
+import { guestProgram } from '../guest/workloads/index.ts';
+import type { Scenario } from '../scenario.ts';
+import { kvmParamDefaults } from './kvm/params.ts';
+import { vmmSignalVcpu } from './kvm/kick.ts';
+import { readVcpuStats } from './kvm/stats.ts';
+import { enableCapHaltPoll, writeKvmParams } from './kvm/vm-state.ts';
+import { allocateVm, vcpuShared, VM_I } from './layout.ts';
+import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
+import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
+import { H } from './sched/task-state.ts';
+import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
+import type { IrqSourceApi, IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
+import { LINE } from './kvm/vcpu-state.ts';
+import { availableParallelism } from 'node:os';
+
+/**
+ * createVm(scenario).run(): build the VM's shared memory, start the host actor
+ * and one thread per vCPU, run for the scenario's duration (or until Ctrl-C or
+ * a failure), stop everything, and return the results, partial or not.
+ */
+
+export interface RunOptions {
+  /** Abort to stop early; the results so far are returned with status "interrupted". */
+  signal?: AbortSignal;
+  /** Override the scenario's duration (ms). */
+  durationMs?: number;
+}
+
+const HOST_MODULE = new URL('./sched/host-actor.ts', import.meta.url);
+const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
+const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
+const TICK_NS = 1_000_000;
+
+export class Vm {
+  readonly mem: SharedMemory;
+
+  constructor(readonly scenario: Scenario) {
+    const { vm, host } = scenario;
+    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus });
+    const kvm = this.mem.record('kvm', 0);
+    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
+    if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+  }
+
+  /** Ask every actor to stop: the VMM's stop event then a signal to each vCPU thread; the host's stop word. */
+  requestStop(): void {
+    const mem = this.mem;
+    const vmm = mem.record('vmm', 0);
+    Atomics.store(vmm.i32, VM_I.stop, 1);
+    Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) vmmSignalVcpu(vcpuShared(mem, i));
+    const host = mem.record('host', 0);
+    Atomics.store(host.i32, H.stop, 1);
+    Atomics.add(host.i32, H.doorbell, 1);
+    Atomics.notify(host.i32, H.doorbell);
+  }
+
+  async run(opts: RunOptions = {}): Promise<RunResult> {
+    const { scenario, mem } = this;
+    const startedAt = new Date().toISOString();
+    const base = { sab: mem.sab, layout: mem.layout };
+    const hostCfg: HostActorConfig = { vcpus: scenario.vm.vcpus, sched_slice_ns: scenario.host.sched_slice_ns, tick_ns: TICK_NS };
+    const program = guestProgram(scenario.workload);
+    const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
+    const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program } satisfies VcpuThreadConfig }),
+    );
+    const w = scenario.workload;
+    const irqSource =
+      w.kind === 'irq-wake'
+        ? spawnActor<IrqSourceApi>(IRQ_SOURCE_MODULE, {
+            ...base,
+            name: 'iothread0',
+            config: { vcpus: scenario.vm.vcpus, line: LINE.DEVICE0, gap_ns: w.gap_ns, jitter: w.jitter, seed: w.seed } satisfies IrqSourceConfig,
+          })
+        : undefined;
+    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : [])];
+    let outcome: RunOutcome;
+    let t0 = now();
+    let t1 = t0;
+    try {
+      await Promise.all(actors.map((a) => a.call(a.api.ready())));
+      t0 = now();
+      outcome = await supervise(actors, {
+        durationMs: opts.durationMs ?? scenario.duration_s * 1000,
+        requestStop: () => this.requestStop(),
+        signal: opts.signal,
+      });
+      t1 = now();
+    } catch (e) {
+      // A failure before the run started (an actor that did not come up).
+      this.requestStop();
+      t1 = now();
+      const err = e as { actor?: string; message: string; actorStack?: string; stack?: string };
+      outcome = { status: 'failed', failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack } };
+    }
+    const snap = async <T>(a: Actor<{ snapshot(): T }>): Promise<T | undefined> => {
+      try {
+        return await Promise.race([
+          a.call(Promise.resolve(a.api.snapshot() as Promise<T>)),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+        ]);
+      } catch {
+        return undefined; // a dead actor's results are lost; the others are kept
+      }
+    };
+    const hostSnap = await snap<HostActorSnapshot>(hostActor);
+    const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
+    const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
+    await Promise.all(actors.map((a) => a.terminate()));
+    return this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
+  }
+
+  private results(
+    startedAt: string,
+    outcome: RunOutcome,
+    wallS: number,
+    host: HostActorSnapshot | undefined,
+    snaps: (VcpuThreadSnapshot | undefined)[],
+    io: IrqSourceSnapshot | undefined,
+  ): RunResult {
+    const { scenario, mem } = this;
+    const warnings: string[] = [];
+    const cores = availableParallelism();
+    if (scenario.host.pcpus > cores) {
+      warnings.push(`the scenario has ${scenario.host.pcpus} pCPUs but this machine has ${cores} cores: wall-clock figures include that contention`);
+    }
+    if (host && host.timer_slack_ns !== null && host.timer_slack_ns > 1000) {
+      warnings.push(`host actor timer slack is ${host.timer_slack_ns} ns (could not lower it): sleeping vCPUs' timers fire up to that late`);
+    }
+    const vcpus: VcpuResult[] = [];
+    snaps.forEach((s, id) => {
+      if (!s) {
+        warnings.push(`vcpu${id} returned no results`);
+        return;
+      }
+      const wall = s.wall_ns / 1e9;
+      const cpu = s.thread_cpu_ns / 1e9;
+      const lateness = decodeLatency(s.timer_lateness);
+      vcpus.push({
+        id,
+        ...readVcpuStats(mem.record('vcpu_stats', id)),
+        halt_poll_ns: s.halt_poll_ns,
+        wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
+        timer_lateness_ns: summarize(lateness),
+        timer_early_count: s.timer_lateness.negative,
+        cpu: {
+          thread_cpu_s: cpu,
+          wall_s: wall,
+          host_cpu_pct: wall > 0 ? (100 * cpu) / wall : 0,
+          state_s: Object.fromEntries(Object.entries(s.state_ns).map(([k, v]) => [k, v / 1e9])),
+        },
+      });
+    });
+    const present = snaps.filter((s): s is VcpuThreadSnapshot => s !== undefined);
+    const threadsCpu = [
+      ...(host ? [{ thread: 'host', cpu_s: host.thread_cpu_ns / 1e9, wall_s: host.wall_ns / 1e9 }] : []),
+      ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9 })),
+      ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9 }] : []),
+    ];
+    return {
+      haltlab: { version: haltlabVersion() },
+      machine: machineFacts(host?.timer_slack_ns ?? null),
+      started_at: startedAt,
+      status: outcome.status,
+      failure: outcome.failure ?? null,
+      warnings,
+      scenario,
+      wall_s: wallS,
+      vcpus,
+      total: {
+        wake_latency_ns: summarize(mergeLatency(present.map((s) => s.wake_latency))),
+        timer_lateness_ns: summarize(mergeLatency(present.map((s) => s.timer_lateness))),
+        host_cpu_pct_per_vcpu: vcpus.length ? vcpus.reduce((a, v) => a + v.cpu.host_cpu_pct, 0) / vcpus.length : 0,
+      },
+      host: {
+        hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
+        timers_fired: host?.timers_fired ?? 0,
+        preemptions: host?.preemptions ?? 0,
+        ...(io && { device_interrupts_raised: io.raised }),
+        pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
+      },
+      threads: threadsCpu,
+    };
+  }
+}
+
+export function createVm(scenario: Scenario): Vm {
+  return new Vm(scenario);
+}

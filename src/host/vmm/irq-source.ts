@@ -1,0 +1,88 @@
+import { serveActor } from '../../actors/actor.ts';
+import { now } from '../../actors/clock.ts';
+import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
+import { futexWait } from '../../actors/futex.ts';
+import { SharedMemory } from '../../actors/shared-memory.ts';
+import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
+import { V } from '../kvm/vcpu-state.ts';
+import { vcpuShared, VM_I } from '../layout.ts';
+
+/**
+ * A device on a VMM I/O thread that raises its interrupt line (irqfd-like:
+ * make the line pending, then kvm_vcpu_kick) at random gaps, round-robin over
+ * the vCPUs. It waits for each interrupt to be taken before the next one, so
+ * every sample is one wakeup of an idle vCPU, never a coalesced one.
+ */
+
+export interface IrqSourceConfig {
+  vcpus: number;
+  line: number;
+  /** Mean gap between interrupts, ns; each gap is uniform in mean*(1 ± jitter). */
+  gap_ns: number;
+  jitter: number;
+  /** Deterministic gaps for reproducible runs. */
+  seed: number;
+}
+
+export interface IrqSourceSnapshot {
+  raised: number;
+  thread_cpu_ns: number;
+  wall_ns: number;
+}
+
+export type IrqSourceApi = ReturnType<typeof makeIrqSource>;
+
+/** mulberry32: a small deterministic PRNG for the gaps. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: IrqSourceConfig }) {
+  const mem = new SharedMemory(start.sab, start.layout);
+  const cfg = start.config;
+  const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
+  const vmm = mem.record('vmm', 0);
+  const random = prng(cfg.seed);
+  const bit = 1 << cfg.line;
+  let raised = 0;
+  let cpuNs = 0;
+  let wallNs = 0;
+  const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
+  /** Sleep until `deadline` or the VMM stops (the stop word is the wait word, so stop wakes us). */
+  const sleepUntil = (deadline: number) => {
+    for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, VM_I.stop, 0, deadline - t);
+  };
+
+  return {
+    ready: () => true,
+    run(): void {
+      setThreadTimerSlackNs(1);
+      const cpu0 = threadCpuNs();
+      const t0 = now();
+      for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
+        sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
+        if (stopping()) break;
+        const vcpu = vcpus[next];
+        kvmSetIrqPending(vcpu, cfg.line, now());
+        kvmVcpuKick(vcpu);
+        raised++;
+        // Wait (sleeping, in short steps) until the guest has taken it.
+        while ((Atomics.load(vcpu.v.i32, V.irr) & bit) !== 0 && !stopping()) futexWait(vmm.i32, VM_I.stop, 0, 20_000);
+      }
+      wallNs = now() - t0;
+      cpuNs = threadCpuNs() - cpu0;
+    },
+    snapshot(): IrqSourceSnapshot {
+      return { raised, thread_cpu_ns: cpuNs, wall_ns: wallNs };
+    },
+  };
+}
+
+serveActor(makeIrqSource);

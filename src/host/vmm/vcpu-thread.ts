@@ -1,0 +1,95 @@
+import { serveActor } from '../../actors/actor.ts';
+import { now } from '../../actors/clock.ts';
+import { threadCpuNs } from '../../actors/cpu-time.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
+import { SharedMemory } from '../../actors/shared-memory.ts';
+import { GuestCpu } from '../../guest/interpreter.ts';
+import type { GuestProgram, SampleChannel } from '../../guest/isa.ts';
+import { KVM_EXIT, KvmVcpu } from '../kvm/vcpu.ts';
+import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
+import { Scheduler } from '../sched/scheduler.ts';
+import { TF } from '../sched/task-state.ts';
+import { vcpuShared, VM_I } from '../layout.ts';
+
+/**
+ * A vCPU thread, the VMM's half (Firecracker's vstate/vcpu): KVM_RUN in a loop,
+ * handling what KVM returns to userspace. Stop arrives as an event in shared
+ * memory followed by a signal (KVM_EXIT_INTR), never through the control plane.
+ */
+
+export interface VcpuThreadConfig {
+  id: number;
+  program: GuestProgram;
+}
+
+export interface VcpuThreadSnapshot {
+  id: number;
+  wake_latency: EncodedLatency;
+  timer_lateness: EncodedLatency;
+  thread_cpu_ns: number;
+  wall_ns: number;
+  runnable_wait_ns: number;
+  state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
+  halt_poll_ns: number;
+}
+
+export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
+
+function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
+  const mem = new SharedMemory(start.sab, start.layout);
+  const { id, program } = start.config;
+  const shared = vcpuShared(mem, id);
+  const sched = new Scheduler(mem);
+  const vmm = mem.record('vmm', 0);
+  const wake = new LatencyRecorder();
+  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder() };
+  let cpuNs = 0;
+  let wallNs = 0;
+
+  const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), new GuestCpu(program), {
+    injected: (_line, since, at) => wake.record(at - since),
+    sample: (channel, value) => samples[channel].record(value),
+  });
+
+  return {
+    ready: () => true,
+    run(): void {
+      const cpu0 = threadCpuNs();
+      const t0 = now();
+      kvm.setRunState(RUN_STATE.RUNNABLE, t0);
+      sched.acquire(id);
+      kvm.setRunState(RUN_STATE.VMM, now());
+      try {
+        for (;;) {
+          const exit = kvm.run();
+          kvm.setRunState(RUN_STATE.VMM, now());
+          if (exit === KVM_EXIT.SHUTDOWN) break;
+          if (exit === KVM_EXIT.INTR) {
+            Atomics.store(shared.v.i32, V.signal_pending, 0); // the signal has been taken
+            if (Atomics.load(vmm.i32, VM_I.stop)) break;
+          }
+        }
+      } finally {
+        sched.release(id);
+        const t1 = now();
+        kvm.setRunState(RUN_STATE.STOPPED, t1);
+        wallNs = t1 - t0;
+        cpuNs = threadCpuNs() - cpu0;
+      }
+    },
+    snapshot(): VcpuThreadSnapshot {
+      return {
+        id,
+        wake_latency: wake.encode(),
+        timer_lateness: samples.timer_lateness.encode(),
+        thread_cpu_ns: cpuNs,
+        wall_ns: wallNs,
+        runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
+        state_ns: Object.fromEntries(RUN_STATE_NAMES.map((n, i) => [n, kvm.stateNs[i]])) as VcpuThreadSnapshot['state_ns'],
+        halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
+      };
+    },
+  };
+}
+
+serveActor(makeVcpuThread);

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from './host/kvm/params.ts';
+
+/**
+ * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
+ * the workload its guest runs. Validated in one place; an error names the
+ * field, the value and what was expected. Unknown keys are errors.
+ */
+
+const nonNegInt = z.int().min(0);
+const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, nonNegInt.optional().describe(p.doc)])) as Record<
+  KvmParamName,
+  z.ZodOptional<z.ZodInt>
+>;
+
+export const WorkloadSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('timer-latency'),
+    /** kvm-unit-tests' delta: the timer is re-armed this far ahead (guest TSC = ns). */
+    delta_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
+  }),
+  z.strictObject({
+    kind: z.literal('irq-wake'),
+    /** Mean gap between device interrupts (a VMM I/O thread raises them round-robin over the vCPUs). */
+    gap_ns: z.int().min(1_000).max(1_000_000_000).default(200_000),
+    /** Each gap is uniform in gap_ns * (1 ± jitter). */
+    jitter: z.number().min(0).max(1).default(0.5),
+    seed: z.int().default(1),
+  }),
+]);
+export type Workload = z.infer<typeof WorkloadSchema>;
+
+export const MAX_VCPUS = 256;
+export const MAX_PCPUS = 256;
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string().min(1).default('custom'),
+  duration_s: z.number().positive().max(3600).default(5),
+  host: z
+    .strictObject({
+      pcpus: z.int().min(1).max(MAX_PCPUS).default(2),
+      kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL),
+      kvm: z.strictObject(kvmParamsShape).prefault({}),
+      /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
+      kvm_cap_halt_poll: nonNegInt.nullable().default(null),
+      sched_slice_ns: z.int().min(100_000).default(3_000_000),
+    })
+    .prefault({}),
+  vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
+  workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
+});
+export type Scenario = z.infer<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+
+export class ScenarioError extends Error {
+  constructor(readonly issues: string[], source: string) {
+    super(`invalid scenario${source ? ` (${source})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+/** Parse and validate; throws ScenarioError naming each bad field, its value and what was expected. */
+export function parseScenario(input: unknown, source = ''): Scenario {
+  const r = ScenarioSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => {
+    const field = i.path.length ? i.path.join('.') : '(top level)';
+    const got = i.code === 'unrecognized_keys' ? '' : `, got ${JSON.stringify(valueAt(input, i.path)) ?? 'nothing'}`;
+    return `${field}: ${i.message}${got}`;
+  });
+  throw new ScenarioError(issues, source);
+}
