@@ -10,8 +10,8 @@ import { vcpuShared, VM_I } from '../layout.ts';
 /**
  * A device on a VMM I/O thread that raises its interrupt line (irqfd-like:
  * make the line pending, then kvm_vcpu_kick) at random gaps, round-robin over
- * the vCPUs. It waits for each interrupt to be taken before the next one, so
- * every sample is one wakeup of an idle vCPU, never a coalesced one.
+ * the vCPUs. Before raising it again on a vCPU that has not yet taken the
+ * previous one, it waits, so every sample is one wakeup, never a coalesced one.
  */
 
 export interface IrqSourceConfig {
@@ -26,6 +26,8 @@ export interface IrqSourceConfig {
 
 export interface IrqSourceSnapshot {
   raised: number;
+  /** Times the previous interrupt was still pending when the next was due. */
+  waited_for_guest: number;
   thread_cpu_ns: number;
   wall_ns: number;
 }
@@ -52,6 +54,7 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   const random = prng(cfg.seed);
   const bit = 1 << cfg.line;
   let raised = 0;
+  let waitedForGuest = 0;
   let cpuNs = 0;
   let wallNs = 0;
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
@@ -70,17 +73,20 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
         if (stopping()) break;
         const vcpu = vcpus[next];
+        // Still pending from last time (the vCPU could not run): wait, so that no sample is a coalesced one.
+        while ((Atomics.load(vcpu.v.i32, V.irr) & bit) !== 0 && !stopping()) {
+          waitedForGuest++;
+          futexWait(vmm.i32, VM_I.stop, 0, 50_000);
+        }
         kvmSetIrqPending(vcpu, cfg.line, now());
         kvmVcpuKick(vcpu);
         raised++;
-        // Wait (sleeping, in short steps) until the guest has taken it.
-        while ((Atomics.load(vcpu.v.i32, V.irr) & bit) !== 0 && !stopping()) futexWait(vmm.i32, VM_I.stop, 0, 20_000);
       }
       wallNs = now() - t0;
       cpuNs = threadCpuNs() - cpu0;
     },
     snapshot(): IrqSourceSnapshot {
-      return { raised, thread_cpu_ns: cpuNs, wall_ns: wallNs };
+      return { raised, waited_for_guest: waitedForGuest, thread_cpu_ns: cpuNs, wall_ns: wallNs };
     },
   };
 }
