@@ -14,7 +14,7 @@ import {
 import type { VcpuShared } from './kick.ts';
 import { statIndex, timeIndex, type HistStat } from './stats.ts';
 import { readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
-import { RUN_STATE, V, VF } from './vcpu-state.ts';
+import { RCUWAIT, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
 
 /**
@@ -116,9 +116,10 @@ export class HaltPath {
     const v = vcpu.v;
     Atomics.store(vcpu.s.i32, S.blocking, 1);
     switchTimerToHost(vcpu, this.h.host); // kvm_arch_vcpu_blocking: the hrtimer must wake a sleeper
-    Atomics.store(v.i32, V.rcuwait, 1); // prepare_to_rcuwait
+    Atomics.store(v.i32, V.rcuwait, RCUWAIT.RUNNING); // prepare_to_rcuwait
     let waited = false;
     for (;;) {
+      Atomics.store(v.i32, V.rcuwait, RCUWAIT.INTERRUPTIBLE); // set_current_state(TASK_INTERRUPTIBLE)
       const seen = Atomics.load(v.i32, V.kick);
       if (this.h.checkBlock(now())) break;
       if (!waited) {
@@ -128,7 +129,7 @@ export class HaltPath {
       }
       futexWait(v.i32, V.kick, seen);
     }
-    Atomics.store(v.i32, V.rcuwait, 0); // finish_rcuwait
+    Atomics.store(v.i32, V.rcuwait, RCUWAIT.NONE); // finish_rcuwait: running, unregistered
     if (waited) {
       this.h.setRunState(RUN_STATE.RUNNABLE, now());
       sched.acquire(task); // scheduled back in: may queue behind other tasks on an overcommitted host

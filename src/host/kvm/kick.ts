@@ -1,13 +1,13 @@
 import { statIndex } from './stats.ts';
-import { MODE, V, VF } from './vcpu-state.ts';
+import { MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 
 /**
  * Waking and kicking a vCPU from another thread (virt/kvm/kvm_main.c).
- * The vCPU registers on its wait (rcuwait = 1) before it reads the kick word
- * and checks for events; a waker makes the event visible before it reads
- * rcuwait. Either the waker sees the registration and bumps + notifies, or the
- * vCPU's check sees the event: no wakeup is lost.
+ * The vCPU marks itself TASK_INTERRUPTIBLE on its wait before it reads the
+ * kick word and checks for events; a waker makes the event visible before it
+ * reads that state. Either the waker sees INTERRUPTIBLE and bumps + notifies,
+ * or the vCPU's check sees the event: no wakeup is lost.
  */
 
 export interface VcpuShared {
@@ -20,9 +20,13 @@ export interface VcpuShared {
 
 const HALT_WAKEUP = statIndex('halt_wakeup');
 
-/** __kvm_vcpu_wake_up: wake a task waiting in kvm_vcpu_block(); true if one was registered. */
+/**
+ * __kvm_vcpu_wake_up: rcuwait_wake_up() on the vCPU's wait. True, and
+ * halt_wakeup counted, only if it woke a task that was TASK_INTERRUPTIBLE; a
+ * task already woken (or a vCPU still polling) is not woken twice.
+ */
 export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
-  if (Atomics.load(vcpu.v.i32, V.rcuwait) === 0) return false;
+  if (Atomics.compareExchange(vcpu.v.i32, V.rcuwait, RCUWAIT.INTERRUPTIBLE, RCUWAIT.RUNNING) !== RCUWAIT.INTERRUPTIBLE) return false;
   Atomics.add(vcpu.s.i32, HALT_WAKEUP, 1);
   Atomics.add(vcpu.v.i32, V.kick, 1);
   Atomics.notify(vcpu.v.i32, V.kick);

@@ -29,11 +29,22 @@ export const IRQ_LINES = 8;
 export const LINE = { LAPIC_TIMER: 0, DEVICE0: 1 } as const;
 export const LINE_VECTOR = [0xef, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36] as const;
 
+/**
+ * vcpu->wait and the state of the task on it. A waker wakes (and counts
+ * halt_wakeup) only by moving the task from TASK_INTERRUPTIBLE to running, as
+ * wake_up_process() returns true only for a task that was sleeping.
+ */
+export const RCUWAIT = {
+  NONE: 0, // no task registered (not in kvm_vcpu_block)
+  INTERRUPTIBLE: 1, // set_current_state(TASK_INTERRUPTIBLE): about to check and sleep
+  RUNNING: 2, // registered but running: before the first check, or already woken
+} as const;
+
 export const VCPU_BLOCK = struct(
   [
     'mode', // vcpu->mode
     'kick', // futex word the blocked vCPU waits on (its rcuwait)
-    'rcuwait', // 1 while a task is registered on the vCPU's wait (prepare_to_rcuwait .. finish_rcuwait)
+    'rcuwait', // RCUWAIT.*: the task registered on the vCPU's wait, and its state
     'irr', // pending interrupt lines, one bit each
     'signal_pending', // the VMM's kick signal (SIG_IPI / SIGRTMIN) is pending on the vCPU thread
     'immediate_exit', // kvm_run->immediate_exit
