@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// The command line as a user runs it: a separate process, its exit code, its output and files.
+
+const BIN = new URL('../bin/haltlab.mjs', import.meta.url).pathname;
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function haltlab(args: string[], opts: { cwd?: string; sigintAfterMs?: number; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      // Interrupt once the run has really started.
+      if (opts.sigintAfterMs !== undefined && stderr.includes('running')) {
+        const t = opts.sigintAfterMs;
+        opts.sigintAfterMs = undefined;
+        setTimeout(() => child.kill('SIGINT'), t);
+      }
+    });
+    const killer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`haltlab ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 30_000} ms\n${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describe('haltlab run', () => {
+  it('prints the per-vCPU table and writes the JSON with the stable keys', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
+    try {
+      const r = await haltlab(['run', 'timer-latency', '--duration', '1', '--vcpus', '1', '--json', 'out.json'], { cwd: dir });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('halt_successful_poll');
+      expect(r.stdout).toMatch(/p99\.9/);
+      const j = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8'));
+      expect(j.status).toBe('completed');
+      const v = j.vcpus[0];
+      for (const k of ['p50', 'p90', 'p99', 'p999', 'max', 'count']) {
+        expect(typeof v.wake_latency_ns[k]).toBe('number');
+        expect(typeof v.timer_lateness_ns[k]).toBe('number');
+      }
+      for (const k of ['halt_exits', 'halt_successful_poll', 'halt_attempted_poll', 'halt_poll_invalid', 'halt_wakeup', 'halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns']) {
+        expect(typeof v.stats[k]).toBe('number');
+      }
+      for (const k of ['halt_poll_success_hist', 'halt_poll_fail_hist', 'halt_wait_hist']) expect(v.stats[k]).toHaveLength(32);
+      expect(j.scenario.host.kvm).toEqual({});
+      expect(typeof v.halt_poll_ns).toBe('number');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops on Ctrl-C, prints and saves the partial results, and exits 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
+    try {
+      const r = await haltlab(['run', 'timer-latency', '--duration', '60'], { cwd: dir, sigintAfterMs: 1200 });
+      expect(r.code).toBe(130);
+      expect(r.stdout).toContain('interrupted');
+      const saved = r.stderr.match(/saved to (\S+\.json)/)?.[1];
+      expect(saved).toBeDefined();
+      const file = join(dir, saved!);
+      expect(existsSync(file)).toBe(true);
+      const j = JSON.parse(readFileSync(file, 'utf8'));
+      expect(j.status).toBe('interrupted');
+      expect(j.wall_s).toBeLessThan(30);
+      expect(j.vcpus).toHaveLength(2);
+      expect(j.vcpus[0].stats.halt_exits).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bad input with a clear message and a non-zero exit, before starting any thread', async () => {
+    const bad = await haltlab(['run', 'timer-latency', '--vcpus', 'many']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--vcpus takes a number, got "many"');
+    const range = await haltlab(['run', 'timer-latency', '--vcpus', '0']);
+    expect(range.code).toBe(2);
+    expect(range.stderr).toContain('vm.vcpus');
+    expect(range.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const unknown = await haltlab(['run', 'no-such-scenario']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown scenario "no-such-scenario"');
+  });
+});

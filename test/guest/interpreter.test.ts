@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { Assembler } from '../../src/guest/assembler.ts';
+import { GUEST_EXIT, GuestCpu, type GuestHost } from '../../src/guest/interpreter.ts';
+import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
+import { timerLatency } from '../../src/guest/workloads/timer-latency.ts';
+import { LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
+import { now } from '../../src/actors/clock.ts';
+
+// The guest ISA on a fake vCPU: which instructions leave guest mode, and how interrupts nest.
+
+function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[] } {
+  const samples: number[] = [];
+  return { kicked: () => false, timerDue: () => false, sample: (_c, v) => samples.push(v), samples, ...over };
+}
+
+describe('the guest interpreter', () => {
+  it('runs timer-latency as kvm-unit-tests does: arm the deadline, STI, HLT; the handler samples lateness and re-arms', () => {
+    const cpu = new GuestCpu(timerLatency({ delta_ns: 50_000 }));
+    const host = fakeHost();
+    const t0 = now();
+    expect(cpu.run(host)).toBe(GUEST_EXIT.MSR_WRITE);
+    expect(cpu.exitMsr).toBe(MSR_IA32_TSC_DEADLINE);
+    const deadline = cpu.exitValue;
+    expect(deadline).toBeGreaterThanOrEqual(t0 + 50_000);
+    expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+    expect(cpu.interruptsEnabled).toBe(true);
+    // The timer fires: the vCPU injects the vector; the handler records lateness and re-arms.
+    cpu.inject(LAPIC_TIMER_VECTOR);
+    expect(cpu.interruptsEnabled).toBe(false);
+    expect(cpu.run(host)).toBe(GUEST_EXIT.MSR_WRITE);
+    expect(host.samples).toHaveLength(1);
+    expect(cpu.exitValue - (deadline + host.samples[0])).toBe(50_000); // re-armed at entry TSC + delta
+    // iret returns to the idle loop, which halts again with interrupts enabled.
+    expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+    expect(cpu.interruptsEnabled).toBe(true);
+  });
+
+  it('resumes an interrupted compute where it left off', () => {
+    const a = new Assembler();
+    a.label('entry').compute(2_000_000).hlt();
+    const cpu = new GuestCpu(a.assemble('compute'));
+    let kicks = 0;
+    const start = now();
+    const host = fakeHost({ kicked: () => now() - start > 500_000 && kicks++ === 0 });
+    expect(cpu.run(host)).toBe(GUEST_EXIT.EXTERNAL_INTERRUPT);
+    const mid = now();
+    expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+    // The second run() only did what was left: about 1.5 ms, not another 2 ms.
+    expect(now() - mid).toBeLessThan(1_900_000);
+    expect(now() - start).toBeGreaterThanOrEqual(2_000_000);
+  });
+
+  it('exits on the pCPU’s own deadline timer during compute, and on running off the end', () => {
+    const a = new Assembler();
+    a.label('entry').compute(1_000_000);
+    const cpu = new GuestCpu(a.assemble('short'));
+    const due = now() + 200_000;
+    expect(cpu.run(fakeHost({ timerDue: (t) => t >= due }))).toBe(GUEST_EXIT.PREEMPTION_TIMER);
+    expect(cpu.run(fakeHost())).toBe(GUEST_EXIT.SHUTDOWN);
+  });
+
+  it('refuses an interrupt with no handler and an iret with no frame', () => {
+    const a = new Assembler();
+    a.label('entry').iret();
+    const cpu = new GuestCpu(a.assemble('bad'));
+    expect(() => cpu.inject(0x99)).toThrow(/no handler for vector 0x99/);
+    expect(() => cpu.run(fakeHost())).toThrow(/iret with no interrupt frame/);
+    expect(() => new Assembler().label('entry').jmp('nowhere').assemble('x')).toThrow(/undefined label nowhere/);
+  });
+});
