@@ -22,6 +22,8 @@ export interface GuestHost {
   kicked(): boolean;
   /** True when the deadline timer owned by this pCPU has come due at `at`. */
   timerDue(at: number): boolean;
+  /** End of interrupt: the guest's handler acknowledged the interrupt in service (LAPIC EOI register write). */
+  eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
 }
@@ -98,6 +100,7 @@ export class GuestCpu {
           this.pc++;
           break;
         case 'eoi':
+          host.eoi();
           this.pc++;
           break;
         case 'iret': {

@@ -65,8 +65,9 @@ export interface RunResult {
     timers_fired: number;
     preemptions: number;
     pcpu_busy_pct: number[];
-    /** irq-wake: interrupts the I/O thread raised. */
+    /** irq-wake: interrupts the I/O thread raised, and EOIs it got back through the resamplefd. */
     device_interrupts_raised?: number;
+    device_eois?: number;
   };
   threads: ThreadCpu[];
 }

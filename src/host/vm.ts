@@ -8,7 +8,8 @@ import type { Scenario } from '../scenario.ts';
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats } from './kvm/stats.ts';
-import { enableCapHaltPoll, writeKvmParams } from './kvm/vm-state.ts';
+import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
@@ -45,6 +46,8 @@ export class Vm {
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+    // The irq-wake device learns of each EOI through its irqfd's resamplefd.
+    if (scenario.workload.kind === 'irq-wake') enableIrqfdResample(kvm, LINE.DEVICE0);
   }
 
   /** Ask every actor to stop: the VMM's stop event then a signal to each vCPU thread; the host's stop word. */
@@ -53,7 +56,10 @@ export class Vm {
     const vmm = mem.record('vmm', 0);
     Atomics.store(vmm.i32, VM_I.stop, 1);
     Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
-    for (let i = 0; i < this.scenario.vm.vcpus; i++) vmmSignalVcpu(vcpuShared(mem, i));
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) {
+      vmmSignalVcpu(vcpuShared(mem, i));
+      irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
+    }
     const host = mem.record('host', 0);
     Atomics.store(host.i32, H.stop, 1);
     Atomics.add(host.i32, H.doorbell, 1);
@@ -182,7 +188,7 @@ export class Vm {
         hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
         timers_fired: host?.timers_fired ?? 0,
         preemptions: host?.preemptions ?? 0,
-        ...(io && { device_interrupts_raised: io.raised }),
+        ...(io && { device_interrupts_raised: io.raised, device_eois: io.eois }),
         pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
       },
       threads: threadsCpu,

@@ -8,9 +8,10 @@ import { now } from '../../src/actors/clock.ts';
 
 // The guest ISA on a fake vCPU: which instructions leave guest mode, and how interrupts nest.
 
-function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[] } {
+function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[]; eois: number } {
   const samples: number[] = [];
-  return { kicked: () => false, timerDue: () => false, sample: (_c, v) => samples.push(v), samples, ...over };
+  const host = { kicked: () => false, timerDue: () => false, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
+  return Object.assign(host, over);
 }
 
 describe('the guest interpreter', () => {
@@ -29,9 +30,12 @@ describe('the guest interpreter', () => {
     expect(cpu.interruptsEnabled).toBe(false);
     expect(cpu.run(host)).toBe(GUEST_EXIT.MSR_WRITE);
     expect(host.samples).toHaveLength(1);
+    expect(host.eois).toBe(0); // the handler EOIs after re-arming
+
     expect(cpu.exitValue - (deadline + host.samples[0])).toBe(50_000); // re-armed at entry TSC + delta
-    // iret returns to the idle loop, which halts again with interrupts enabled.
+    // EOI, then iret returns to the idle loop, which halts again with interrupts enabled.
     expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+    expect(host.eois).toBe(1);
     expect(cpu.interruptsEnabled).toBe(true);
   });
 

@@ -25,10 +25,16 @@ describe('device interrupts into vCPUs that alternate between polling and blocki
     expect(raised).toBeGreaterThan(5_000);
     // The run stops between "raised" and "taken" for at most one interrupt per vCPU.
     expect(raised - injected).toBeGreaterThanOrEqual(0);
-    expect(raised - injected).toBeLessThanOrEqual(r.vcpus.length);
+    expect(raised - injected).toBeLessThanOrEqual(1); // one interrupt in flight at a time
+    // Each one taken was EOI'd back to the device through the resamplefd (the last may be in the handler).
+    expect(injected - (r.host.device_eois ?? 0)).toBeGreaterThanOrEqual(0);
+    expect(injected - (r.host.device_eois ?? 0)).toBeLessThanOrEqual(1);
     for (const v of r.vcpus) {
       expectHaltStatsAddUp(v);
-      expect(v.wake_latency_ns.count).toBe(v.stats.irq_injections);
+      // A sample ends when guest code runs; the run may stop between an injection and that.
+      const injected = v.stats.irq_injections as number;
+      expect(injected - v.wake_latency_ns.count).toBeGreaterThanOrEqual(0);
+      expect(injected - v.wake_latency_ns.count).toBeLessThanOrEqual(1);
       // Both paths really ran: wakes caught by polling, and sleepers woken by a kick.
       expect(v.stats.halt_successful_poll as number).toBeGreaterThan(100);
       expect(v.stats.halt_wakeup as number).toBeGreaterThan(100);

@@ -36,8 +36,11 @@ describe('timer-latency on real threads', () => {
       const injected = v.stats.irq_injections as number;
       expect(fired - injected).toBeGreaterThanOrEqual(0);
       expect(fired - injected).toBeLessThanOrEqual(1);
-      expect(v.timer_lateness_ns.count).toBe(injected);
-      expect(v.wake_latency_ns.count).toBe(injected);
+      expect(injected - v.timer_lateness_ns.count).toBeGreaterThanOrEqual(0);
+      expect(injected - v.timer_lateness_ns.count).toBeLessThanOrEqual(1);
+      // A sample ends when guest code runs; the run may stop between an injection and that.
+      expect(injected - v.wake_latency_ns.count).toBeGreaterThanOrEqual(0);
+      expect(injected - v.wake_latency_ns.count).toBeLessThanOrEqual(1);
       expect(v.timer_early_count).toBe(0);
       expect(v.timer_lateness_ns.min).toBeGreaterThanOrEqual(0);
       // A 100 µs re-arm over 1.5 s: thousands of deadlines, even on a loaded 2-core machine.

@@ -12,7 +12,7 @@ import {
   type HaltPollParams,
 } from './halt-poll.ts';
 import type { VcpuShared } from './kick.ts';
-import { statIndex, timeIndex, type HistStat } from './stats.ts';
+import { statIndex, timeIndex } from './stats.ts';
 import { readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
 import { RCUWAIT, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
@@ -45,6 +45,9 @@ const S = {
   successNs: timeIndex('halt_poll_success_ns'),
   failNs: timeIndex('halt_poll_fail_ns'),
   waitNs: timeIndex('halt_wait_ns'),
+  successHist: statIndex('halt_poll_success_hist'),
+  failHist: statIndex('halt_poll_fail_hist'),
+  waitHist: statIndex('halt_wait_hist'),
 };
 
 export class HaltPath {
@@ -91,7 +94,7 @@ export class HaltPath {
       cur = now();
       if (waited) {
         s.f64[S.waitNs] += cur - pollEnd;
-        this.hist('halt_wait_hist', cur - pollEnd);
+        this.hist(S.waitHist, cur - pollEnd);
       }
     }
     // 6. Account: halt_ns is the whole halt, polling included.
@@ -146,14 +149,15 @@ export class HaltPath {
     if (success) {
       Atomics.add(s.i32, S.successful, 1);
       s.f64[S.successNs] += pollNs;
-      this.hist('halt_poll_success_hist', pollNs);
+      this.hist(S.successHist, pollNs);
     } else {
       s.f64[S.failNs] += pollNs;
-      this.hist('halt_poll_fail_hist', pollNs);
+      this.hist(S.failHist, pollNs);
     }
   }
 
-  private hist(name: HistStat, ns: number): void {
-    Atomics.add(this.h.vcpu.s.i32, statIndex(name) + log2HistBucket(ns), 1);
+  /** kvm_stats_log_hist_update() on the histogram whose first bucket is at `base`. */
+  private hist(base: number, ns: number): void {
+    Atomics.add(this.h.vcpu.s.i32, base + log2HistBucket(ns), 1);
   }
 }

@@ -26,6 +26,9 @@ const HALT_WAKEUP = statIndex('halt_wakeup');
  * task already woken (or a vCPU still polling) is not woken twice.
  */
 export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
+  // Load before the CAS: a polling or running vCPU reads this cache line in its loop; a failing
+  // CAS would still take the line exclusive and slow the very vCPU being woken.
+  if (Atomics.load(vcpu.v.i32, V.rcuwait) !== RCUWAIT.INTERRUPTIBLE) return false;
   if (Atomics.compareExchange(vcpu.v.i32, V.rcuwait, RCUWAIT.INTERRUPTIBLE, RCUWAIT.RUNNING) !== RCUWAIT.INTERRUPTIBLE) return false;
   Atomics.add(vcpu.s.i32, HALT_WAKEUP, 1);
   Atomics.add(vcpu.v.i32, V.kick, 1);
@@ -40,7 +43,9 @@ export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
  */
 export function kvmVcpuKick(vcpu: VcpuShared): void {
   if (kvmVcpuWakeUp(vcpu)) return;
-  Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+  if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
+    Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+  }
 }
 
 /**

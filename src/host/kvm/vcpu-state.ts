@@ -51,6 +51,7 @@ export const VCPU_BLOCK = struct(
     'timer_mode', // TIMER.*
     'mp_state', // MP_STATE.*
     'run_state', // RUN_STATE.*
+    'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock

@@ -7,7 +7,8 @@ import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import type { KvmVmRecord } from './vm-state.ts';
+import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
+import { irqfdResampleNotify } from './irqfd.ts';
 import { IRQ_LINES, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
 
 /**
@@ -21,7 +22,7 @@ export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8 } as const;
 export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
 
 export interface VcpuObserver {
-  /** An interrupt on `line`, pending since `pendingSince`, is being injected now: the guest runs again. */
+  /** An interrupt on `line`, pending since `pendingSince`, was injected, and guest code runs again at `at`. */
   injected(line: number, pendingSince: number, at: number): void;
   sample(channel: SampleChannel, value: number): void;
 }
@@ -48,13 +49,18 @@ export class KvmVcpu implements GuestHost {
   private readonly haltPath: HaltPath;
   private readonly v: Record32x64;
   private readonly s: Record32x64;
+  /** The line injected and not yet seen by running guest code (-1: none), and when it became pending. */
+  private injectedLine = -1;
+  private injectedSince = 0;
+  /** Lines injected and not yet EOI'd, innermost last (the LAPIC's ISR, as a stack). */
+  private readonly inService: number[] = [];
 
   constructor(
     readonly shared: VcpuShared,
     private readonly task: number,
     private readonly sched: Scheduler,
     host: Record32x64,
-    kvm: KvmVmRecord,
+    private readonly kvm: KvmVmRecord,
     guest: GuestCpu,
     private readonly observer: VcpuObserver,
   ) {
@@ -103,20 +109,31 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
+  eoi(): void {
+    const line = this.inService.pop();
+    if (line !== undefined && (irqfdResampleLines(this.kvm) & (1 << line)) !== 0) irqfdResampleNotify(this.shared);
+  }
 
   /** vcpu_enter_guest(): inject, enter, run guest code until an exit, handle it. 0 = stay in the kernel. */
   private enterGuest(): KvmExit | 0 {
     const v = this.v;
     let at = now();
     if (timerDueOnVcpu(v, at)) fireTimerOnVcpu(this.shared, at);
-    this.injectPending(at);
+    this.injectPending();
     Atomics.store(v.i32, V.mode, MODE.IN_GUEST_MODE);
     // A kick or signal that raced with entry: cancel it (vcpu->mode re-check after entering guest mode).
     if (Atomics.load(v.i32, V.signal_pending) || this.sched.needResched(this.task)) {
       Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
       return 0;
     }
+    // The guest runs from here: an injected interrupt's wake-latency sample ends now.
+    at = now();
     this.setRunState(RUN_STATE.GUEST, at);
+    if (this.injectedLine >= 0) {
+      this.observer.injected(this.injectedLine, this.injectedSince, at);
+      this.injectedLine = -1;
+    }
     const exit = this.guest.run(this);
     Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
     at = now();
@@ -167,8 +184,13 @@ export class KvmVcpu implements GuestHost {
     return this.hasEvents() || Atomics.load(this.v.i32, V.signal_pending) !== 0;
   }
 
-  /** Inject the lowest pending line if the guest accepts interrupts; its wake-latency sample ends here. */
-  private injectPending(at: number): void {
+  /**
+   * Inject the lowest pending line if the guest accepts interrupts. Its
+   * wake-latency sample ends when guest code next runs (an entry cancelled by a
+   * racing signal keeps it for the next one; with IF now clear, no second
+   * injection can come first).
+   */
+  private injectPending(): void {
     if (!this.guest.interruptsEnabled) return;
     const irr = Atomics.load(this.v.i32, V.irr);
     if (irr === 0) return;
@@ -176,7 +198,9 @@ export class KvmVcpu implements GuestHost {
     if (line >= IRQ_LINES) throw new Error(`vcpu${this.shared.id}: pending line ${line} does not exist`);
     Atomics.and(this.v.i32, V.irr, ~(1 << line));
     Atomics.add(this.s.i32, STAT.irq_injections, 1);
-    this.observer.injected(line, this.v.f64[VF.pending_since + line], at);
+    this.injectedLine = line;
+    this.injectedSince = this.v.f64[VF.pending_since + line];
+    this.inService.push(line);
     this.guest.inject(LINE_VECTOR[line]);
   }
 

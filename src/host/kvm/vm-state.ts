@@ -7,7 +7,7 @@ import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
  * (writable at runtime, re-read with READ_ONCE on each halt) and the VM's
  * KVM_CAP_HALT_POLL override.
  */
-export const KVM_VM = struct(['override_halt_poll_ns'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
+export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 
@@ -39,4 +39,16 @@ export function readHaltPollCap(rec: KvmVmRecord, into: HaltPollCap): HaltPollCa
   into.override_halt_poll_ns = Atomics.load(rec.i32, I.override_halt_poll_ns) !== 0;
   into.max_halt_poll_ns = rec.f64[F.max_halt_poll_ns];
   return into;
+}
+
+/**
+ * KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE on `line`: the VMM is told (through
+ * the resamplefd) when the guest EOIs that line, so a device can raise it again.
+ */
+export function enableIrqfdResample(rec: KvmVmRecord, line: number): void {
+  Atomics.or(rec.i32, I.resample_lines, 1 << line);
+}
+
+export function irqfdResampleLines(rec: KvmVmRecord): number {
+  return Atomics.load(rec.i32, I.resample_lines);
 }

@@ -141,12 +141,19 @@ export class Scheduler {
   }
 
   private selectPcpu(prev: number): number {
-    const idle = (i: number) => Atomics.load(this.pcpus[i].i32, this.P.curr) === NO_TASK;
-    if (idle(prev)) return prev;
+    const P = this.P;
+    const pcpus = this.pcpus;
+    if (Atomics.load(pcpus[prev].i32, P.curr) === NO_TASK) return prev;
     let best = prev;
-    for (let i = 0; i < this.pcpus.length; i++) {
-      if (idle(i)) return i;
-      if (Atomics.load(this.pcpus[i].i32, this.P.nr_running) < Atomics.load(this.pcpus[best].i32, this.P.nr_running)) best = i;
+    let bestLoad = Atomics.load(pcpus[prev].i32, P.nr_running);
+    for (let i = 0; i < pcpus.length; i++) {
+      const rq = pcpus[i].i32;
+      if (Atomics.load(rq, P.curr) === NO_TASK) return i;
+      const load = Atomics.load(rq, P.nr_running);
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
     }
     return best;
   }

@@ -4,14 +4,15 @@ import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
-import { V } from '../kvm/vcpu-state.ts';
+import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { vcpuShared, VM_I } from '../layout.ts';
 
 /**
- * A device on a VMM I/O thread that raises its interrupt line (irqfd-like:
- * make the line pending, then kvm_vcpu_kick) at random gaps, round-robin over
- * the vCPUs. Before raising it again on a vCPU that has not yet taken the
- * previous one, it waits, so every sample is one wakeup, never a coalesced one.
+ * A device on a VMM I/O thread with one interrupt in flight at a time, like a
+ * disk with one outstanding request: it sleeps a random gap, raises its line
+ * on the next vCPU round-robin (irqfd: make the line pending, kvm_vcpu_kick),
+ * then sleeps until the guest's EOI comes back through the irqfd's resamplefd.
+ * So every sample is one wakeup of an idle vCPU, never a coalesced one.
  */
 
 export interface IrqSourceConfig {
@@ -26,8 +27,8 @@ export interface IrqSourceConfig {
 
 export interface IrqSourceSnapshot {
   raised: number;
-  /** Times the previous interrupt was still pending when the next was due. */
-  waited_for_guest: number;
+  /** EOIs received through the resamplefd. */
+  eois: number;
   thread_cpu_ns: number;
   wall_ns: number;
 }
@@ -52,9 +53,8 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
   const vmm = mem.record('vmm', 0);
   const random = prng(cfg.seed);
-  const bit = 1 << cfg.line;
   let raised = 0;
-  let waitedForGuest = 0;
+  let eois = 0;
   let cpuNs = 0;
   let wallNs = 0;
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
@@ -73,21 +73,18 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
         if (stopping()) break;
         const vcpu = vcpus[next];
-        // Still pending from last time (the vCPU could not run): wait, so that no sample is a coalesced one.
-        while ((Atomics.load(vcpu.v.i32, V.irr) & bit) !== 0 && !stopping()) {
-          waitedForGuest++;
-          futexWait(vmm.i32, VM_I.stop, 0, 50_000);
-        }
-        if (stopping()) break;
-        // This thread is the line's only raiser and saw it clear, so the set cannot coalesce.
+        const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
         if (kvmSetIrqPending(vcpu, cfg.line, now())) raised++;
         kvmVcpuKick(vcpu);
+        // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
+        while (!irqfdResampleWait(vcpu, seen, 10_000_000)) if (stopping()) break;
+        if (irqfdResampleCount(vcpu) !== seen) eois++;
       }
       wallNs = now() - t0;
       cpuNs = threadCpuNs() - cpu0;
     },
     snapshot(): IrqSourceSnapshot {
-      return { raised, waited_for_guest: waitedForGuest, thread_cpu_ns: cpuNs, wall_ns: wallNs };
+      return { raised, eois, thread_cpu_ns: cpuNs, wall_ns: wallNs };
     },
   };
 }
