@@ -51,8 +51,8 @@ async function haltlab(haltPollNs: number, samples: number): Promise<Measured> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runBench(flags: { json?: boolean; samples?: number; rounds?: number }): Promise<number> {
-  const samples = flags.samples ?? 2000;
-  const rounds = flags.rounds ?? 3;
+  const samples = flags.samples ?? 5000;
+  const rounds = flags.rounds ?? 5;
   const log = (s: string) => !flags.json && process.stderr.write(s);
   const runs: Record<'raw_atomics' | 'blocked' | 'raw_spin' | 'polling', Measured[]> = { raw_atomics: [], blocked: [], raw_spin: [], polling: [] };
   for (let round = 1; round <= rounds; round++) {

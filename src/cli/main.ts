@@ -140,8 +140,8 @@ Examples:
     .command('bench')
     .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')
     .option('--json', 'print one JSON object')
-    .option('--samples <n>', 'wakeups per measurement (default 2000)', int('--samples'))
-    .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 3)', int('--rounds'))
+    .option('--samples <n>', 'wakeups per measurement (default 5000)', int('--samples'))
+    .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', int('--rounds'))
     .action(async (flags: { json?: boolean; samples?: number; rounds?: number }) => {
       const { runBench } = await import('../../bench/wake.ts');
       process.exitCode = await runBench(flags);

@@ -10,8 +10,8 @@ export const WORKLOADS = {
     source: 'kvm-unit-tests x86/tscdeadline_latency.c; halt-polling RFC (seeds/002)',
   },
   'irq-wake': {
-    summary: 'an I/O thread raises a device interrupt every gap; the guest idles in HLT: pure wake latency',
-    source: 'irqfd + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
+    summary: 'a device on an I/O thread raises one interrupt at a time, a random gap after the last EOI; the guest idles in HLT: pure wake latency',
+    source: 'irqfd (with resamplefd) + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
   },
 } as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
 
