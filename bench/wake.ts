@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism, cpus } from 'node:os';
 import { newHistogram, summarize, type LatencySummary } from '../src/actors/histogram.ts';
 import { createVm } from '../src/host/vm.ts';
-import { parseScenario } from '../src/scenario.ts';
+import { parseScenario } from '../src/scenarios/schema.ts';
 
 /**
  * `npm run bench`: wake latency from "interrupt pending" to "vCPU runs guest

@@ -1,147 +1,218 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import { KVM_PARAMS } from '../host/kvm/params.ts';
 import { haltlabVersion, type RunResult } from '../host/results.ts';
-import { createVm } from '../host/vm.ts';
-import { WORKLOADS } from '../guest/workloads/index.ts';
-import { parseScenario, ScenarioError, type ScenarioInput } from '../scenario.ts';
+import { BUILTIN_SCENARIOS } from '../scenarios/builtin.ts';
+import { loadScenario, resolveScenario, scenarioAsYaml } from '../scenarios/file.ts';
+import { applyOverrides } from '../scenarios/overrides.ts';
+import { parsePolicy, POLICIES } from '../scenarios/policies.ts';
+import { parseScenario, ScenarioError } from '../scenarios/schema.ts';
+import { renderCompare, runCompare } from './compare.ts';
+import { execute, progressWanted, saveJson, sigintSession, stamp } from './execute.ts';
+import { addScenarioOptions, number, overridesFromFlags, workloadKind, type ScenarioFlags } from './scenario-options.ts';
 import { renderRun } from './table.ts';
+import { parseSweepSpec, renderSweep, runSweep } from './sweep.ts';
+import { sweepSvg } from './sweep-svg.ts';
 
-/** haltlab's command line: a thin layer over createVm(scenario).run(). */
+/** haltlab's command line: a thin layer over createVm(scenario).run() and the scenario files. */
 
-function int(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\s*-?\d+(\.\d+)?(e\d+)?\s*$/i.test(value) || !Number.isFinite(n)) {
-      throw new InvalidArgumentError(`${name} takes a number, got "${value}"`);
-    }
-    return n;
-  };
-}
-
-const kebab = (s: string) => s.replaceAll('_', '-');
-
-interface RunFlags {
-  vcpus?: number;
-  pcpus?: number;
-  duration?: number;
-  interval?: number;
-  kernel?: string;
-  capHaltPoll?: number;
+interface OutputFlags {
   json?: string | boolean;
-  [param: string]: unknown;
+  quiet?: boolean;
 }
 
-function scenarioFromFlags(workload: string, f: RunFlags): ScenarioInput {
-  const kvm: Record<string, unknown> = {};
-  for (const p of KVM_PARAMS) {
-    const key = p.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (f[key] !== undefined) kvm[p.name] = f[key];
-  }
-  return {
-    name: workload,
-    ...(f.duration !== undefined && { duration_s: f.duration }),
-    host: {
-      ...(f.pcpus !== undefined && { pcpus: f.pcpus }),
-      ...(f.kernel !== undefined && { kernel: f.kernel as '6.11' }),
-      ...(f.capHaltPoll !== undefined && { kvm_cap_halt_poll: f.capHaltPoll }),
-      kvm,
-    },
-    vm: { ...(f.vcpus !== undefined && { vcpus: f.vcpus }) },
-    workload:
-      workload === 'irq-wake'
-        ? { kind: 'irq-wake', ...(f.interval !== undefined && { gap_ns: Math.round(f.interval * 1000) }) }
-        : { kind: 'timer-latency', ...(f.interval !== undefined && { delta_ns: Math.round(f.interval * 1000) }) },
-  };
+/** The scenario named (built-in or file) with the command line's overrides, validated before any thread starts. */
+function scenarioFrom(nameOrPath: string, flags: ScenarioFlags) {
+  const { input, source } = resolveScenario(nameOrPath);
+  const withFlags = applyOverrides(input, overridesFromFlags(workloadKind(input), flags));
+  return { input: withFlags, source, scenario: parseScenario(withFlags, source) };
 }
 
-async function runCommand(workload: string, flags: RunFlags): Promise<number> {
-  if (!(workload in WORKLOADS)) {
-    process.stderr.write(`haltlab: unknown scenario "${workload}"; \`haltlab list\` shows the built-in ones\n`);
-    return 2;
-  }
-  const scenario = parseScenario(scenarioFromFlags(workload, flags), 'command line');
-  const ac = new AbortController();
-  const onSigint = () => {
-    if (ac.signal.aborted) process.exit(130); // a second Ctrl-C: leave now
-    process.stderr.write('\nhaltlab: stopping (Ctrl-C again to quit at once)…\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
+function exitCodeOf(status: RunResult['status']): number {
+  return status === 'failed' ? 1 : status === 'interrupted' ? 130 : 0;
+}
+
+function reportFailure(r: RunResult): void {
+  if (r.status !== 'failed') return;
+  process.stderr.write(`haltlab: run failed in ${r.failure?.actor}: ${r.failure?.message}\n`);
+  if (r.failure?.stack) process.stderr.write(`${r.failure.stack}\n`);
+}
+
+async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags): Promise<number> {
+  const { scenario } = scenarioFrom(nameOrPath, flags);
+  const session = sigintSession();
   const toStdout = flags.json === true;
-  if (!toStdout) {
-    process.stderr.write(`haltlab: running ${workload} for ${scenario.duration_s} s on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU…\n`);
+  if (!toStdout && !flags.quiet) {
+    process.stderr.write(`haltlab: running ${scenario.name} for ${scenario.duration_s} s on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU…\n`);
   }
   let result: RunResult;
   try {
-    result = await createVm(scenario).run({ signal: ac.signal });
+    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout });
   } finally {
-    process.off('SIGINT', onSigint);
+    session.dispose();
   }
-  const json = JSON.stringify(result, null, 2);
-  if (toStdout) process.stdout.write(`${json}\n`);
+  if (toStdout) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(`${renderRun(result)}\n`);
   let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
-  if (!saveTo && result.status !== 'completed') saveTo = `haltlab-${workload}-${result.started_at.replace(/[:.]/g, '-')}.json`;
-  if (saveTo) {
-    writeFileSync(saveTo, `${json}\n`);
-    process.stderr.write(`haltlab: results ${result.status === 'completed' ? '' : `(${result.status}, partial) `}saved to ${saveTo}\n`);
-  }
-  if (result.status === 'failed') {
-    process.stderr.write(`haltlab: run failed in ${result.failure?.actor}: ${result.failure?.message}\n`);
-    if (result.failure?.stack) process.stderr.write(`${result.failure.stack}\n`);
-    return 1;
-  }
-  return result.status === 'interrupted' ? 130 : 0;
+  if (!saveTo && result.status !== 'completed') saveTo = `haltlab-${scenario.name}-${stamp(result.started_at)}.json`;
+  if (saveTo) saveJson(saveTo, result, `results ${result.status === 'completed' ? '' : `(${result.status}, partial) `}`.trimEnd());
+  reportFailure(result);
+  return exitCodeOf(result.status);
 }
+
+const EXAMPLES = {
+  run: `
+Examples:
+  haltlab run                                      # timer-latency: 2 vCPUs, 2 pCPUs, 5 s, x86 halt_poll_ns=200000
+  haltlab run timer-latency --halt-poll-ns 0       # no halt polling: every halt sleeps
+  haltlab run irq-wake --interval 500 --json out.json
+  haltlab run my-scenario.yaml --duration 10       # a scenario file (start from: haltlab show irq-wake)`,
+  show: `
+Examples:
+  haltlab show timer-latency > mine.yaml           # then edit mine.yaml and: haltlab run mine.yaml
+  haltlab show irq-wake --json`,
+  compare: `
+Policies are names (below) or overrides knob=value[,knob=value]:
+${Object.entries(POLICIES)
+  .map(([k, v]) => `  ${k.padEnd(14)} ${v.summary}`)
+  .join('\n')}
+
+Examples:
+  haltlab compare poll no-poll                     # how much latency halt polling buys, and its CPU cost
+  haltlab compare poll no-poll halt_poll_ns=50000 --scenario irq-wake --duration 3
+  haltlab compare poll poll-pre-6.11 --json cmp.json`,
+  sweep: `
+Values: a..b (with --steps points, default 9), a..b:step, or a list v1,v2,...
+
+Examples:
+  haltlab sweep halt_poll_ns=0..400000             # writes sweep-halt_poll_ns.svg and prints the knee
+  haltlab sweep halt_poll_ns=0,10000,50000,200000 --scenario irq-wake --cpu-budget 30
+  haltlab sweep halt_poll_ns_grow_start=1000..50000 --steps 6 --duration 2 --svg grow.svg --json grow.json`,
+};
 
 export function buildProgram(): Command {
   const program = new Command('haltlab')
     .description('What should a vCPU do when its guest has nothing to do? KVM halt polling, exits and wakeups, run on real threads.')
     .version(haltlabVersion())
-    .showHelpAfterError('(haltlab --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', '\nExamples:\n  haltlab run\n  haltlab compare poll no-poll\n  haltlab sweep halt_poll_ns=0..400000\n  haltlab list');
 
   const run = program
     .command('run')
     .description('run a scenario and print wake latency, timer lateness, KVM halt statistics and CPU cost per vCPU')
-    .argument('[scenario]', 'a built-in scenario (haltlab list)', 'timer-latency')
-    .option('--vcpus <n>', 'vCPUs in the VM (one thread each)', int('--vcpus'))
-    .option('--pcpus <n>', 'pCPUs the host scheduler owns', int('--pcpus'))
-    .option('--duration <seconds>', 'how long to run', int('--duration'))
-    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, irq-wake’s mean gap between device interrupts', int('--interval'))
-    .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
-    .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', int('--cap-halt-poll'));
-  for (const p of KVM_PARAMS) {
-    run.option(`--${kebab(p.name)} <${p.unit}>`, `kvm.${p.name}: ${p.doc} (default ${p.default})`, int(`--${kebab(p.name)}`));
-  }
-  run
+    .argument('[scenario]', 'a built-in scenario (haltlab list) or a .json/.yaml scenario file', 'timer-latency');
+  addScenarioOptions(run)
     .option('--json [file]', 'print the results as JSON (or write them to file and print the table)')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  haltlab run timer-latency                       # defaults: 2 vCPUs, 2 pCPUs, 5 s, x86 halt_poll_ns=200000
-  haltlab run timer-latency --halt-poll-ns 0      # no halt polling: every halt sleeps
-  haltlab run --interval 500 --duration 10 --json out.json`,
-    )
-    .action(async (scenario: string, flags: RunFlags) => {
+    .option('--quiet', 'no progress line')
+    .addHelpText('after', EXAMPLES.run)
+    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags) => {
       process.exitCode = await runCommand(scenario, flags);
     });
 
   program
     .command('list')
-    .description('list the built-in scenarios')
+    .description('list the built-in scenarios and the named policies of compare')
+    .addHelpText('after', '\nExample:\n  haltlab list')
     .action(() => {
-      const width = Math.max(...Object.keys(WORKLOADS).map((k) => k.length));
-      for (const [name, w] of Object.entries(WORKLOADS)) process.stdout.write(`${name.padEnd(width)}  ${w.summary}\n`);
+      const width = Math.max(...[...Object.keys(BUILTIN_SCENARIOS), ...Object.keys(POLICIES)].map((k) => k.length));
+      process.stdout.write('scenarios (haltlab run NAME, haltlab show NAME):\n');
+      for (const [name, w] of Object.entries(BUILTIN_SCENARIOS)) process.stdout.write(`  ${name.padEnd(width)}  ${w.summary}\n`);
+      process.stdout.write('policies (haltlab compare NAME NAME...):\n');
+      for (const [name, p] of Object.entries(POLICIES)) process.stdout.write(`  ${name.padEnd(width)}  ${p.summary}\n`);
+    });
+
+  program
+    .command('show')
+    .description('print a built-in scenario in full, every default filled in, as a file to start from')
+    .argument('<scenario>', 'a built-in scenario (haltlab list) or a scenario file')
+    .option('--json', 'JSON instead of YAML')
+    .addHelpText('after', EXAMPLES.show)
+    .action((name: string, flags: { json?: boolean }) => {
+      const s = loadScenario(name);
+      const about = BUILTIN_SCENARIOS[name];
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify(s, null, 2)}\n`
+          : scenarioAsYaml(s, about ? `haltlab scenario ${name}: ${about.summary}\nsource: ${about.source}\nrun it with: haltlab run FILE` : undefined),
+      );
+    });
+
+  const compare = program
+    .command('compare')
+    .description('run one scenario under two or more policies, one after another, and compare them in one table')
+    .argument('<policies...>', 'policy names or knob=value overrides (at least two)');
+  addScenarioOptions(compare)
+    .option('--scenario <name|file>', 'the scenario the policies run on', 'timer-latency')
+    .option('--json [file]', 'print the comparison as JSON (or write it to file and print the table)')
+    .option('--quiet', 'no progress')
+    .addHelpText('after', EXAMPLES.compare)
+    .action(async (policyArgs: string[], flags: ScenarioFlags & OutputFlags & { scenario: string }) => {
+      if (policyArgs.length < 2) compare.error('haltlab compare: give at least two policies, e.g. haltlab compare poll no-poll', { exitCode: 2 });
+      const policies = policyArgs.map(parsePolicy);
+      const { input, source } = scenarioFrom(flags.scenario, flags);
+      const session = sigintSession();
+      const toStdout = flags.json === true;
+      try {
+        const c = await runCompare(input, source, policies, { signal: session.signal, quiet: flags.quiet || toStdout });
+        if (toStdout) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
+        else process.stdout.write(`${renderCompare(c, progressWanted(flags.quiet) && process.stdout.isTTY === true)}\n`);
+        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
+        if (!saveTo && c.status !== 'completed') saveTo = `haltlab-compare-${stamp(new Date().toISOString())}.json`;
+        if (saveTo) saveJson(saveTo, c, c.status === 'completed' ? 'comparison' : `comparison (${c.status}, partial)`);
+        c.policies.forEach((p) => reportFailure(p.result));
+        process.exitCode = exitCodeOf(c.status);
+      } finally {
+        session.dispose();
+      }
+    });
+
+  const sweep = program
+    .command('sweep')
+    .description('run a scenario at each value of one knob; latency vs host CPU as an SVG and a terminal sketch, with the knee')
+    .argument('<knob=values>', 'e.g. halt_poll_ns=0..400000');
+  addScenarioOptions(sweep)
+    .option('--scenario <name|file>', 'the scenario to sweep', 'timer-latency')
+    .option('--steps <n>', 'points in an a..b range', number('--steps'), 9)
+    .option('--cpu-budget <pct>', 'report the best value whose host CPU per vCPU stays within this % of a core', number('--cpu-budget'))
+    .option('--svg <file>', 'where to write the chart (default sweep-KNOB.svg)')
+    .option('--json [file]', 'print the sweep as JSON (or write it to file and print the table)')
+    .option('--quiet', 'no progress')
+    .addHelpText('after', EXAMPLES.sweep)
+    .action(async (specText: string, flags: ScenarioFlags & OutputFlags & { scenario: string; steps: number; cpuBudget?: number; svg?: string }) => {
+      const spec = parseSweepSpec(specText, flags.steps);
+      const { input, source } = scenarioFrom(flags.scenario, flags);
+      if (flags.duration === undefined && input.duration_s === undefined) input.duration_s = 2; // a sweep is many runs: shorter by default
+      const session = sigintSession();
+      const toStdout = flags.json === true;
+      try {
+        const s = await runSweep(input, source, spec, flags.cpuBudget ?? null, { signal: session.signal, quiet: flags.quiet || toStdout });
+        const first = s.runs[0];
+        const caption = first
+          ? `${s.scenario.name} · ${s.scenario.vm.vcpus} vCPU on ${s.scenario.host.pcpus} pCPU · ${s.scenario.duration_s} s per point · ${first.machine.cores} cores ${first.machine.cpu_model} · Node ${first.machine.node} · ${first.started_at.slice(0, 10)}`
+          : s.scenario.name;
+        if (s.points.length) {
+          const svgPath = flags.svg ?? `sweep-${spec.knob}.svg`;
+          writeFileSync(svgPath, sweepSvg(s, caption));
+          if (!toStdout) process.stderr.write(`haltlab: chart written to ${svgPath}\n`);
+        }
+        if (toStdout) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        else process.stdout.write(`${renderSweep(s)}\n`);
+        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
+        if (!saveTo && s.status !== 'completed') saveTo = `haltlab-sweep-${stamp(new Date().toISOString())}.json`;
+        if (saveTo) saveJson(saveTo, s, s.status === 'completed' ? 'sweep' : `sweep (${s.status}, partial)`);
+        s.runs.forEach(reportFailure);
+        process.exitCode = exitCodeOf(s.status);
+      } finally {
+        session.dispose();
+      }
     });
 
   program
     .command('bench')
     .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')
     .option('--json', 'print one JSON object')
-    .option('--samples <n>', 'wakeups per measurement (default 5000)', int('--samples'))
-    .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', int('--rounds'))
+    .option('--samples <n>', 'wakeups per measurement (default 5000)', number('--samples'))
+    .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', number('--rounds'))
+    .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --json --rounds 3')
     .action(async (flags: { json?: boolean; samples?: number; rounds?: number }) => {
       const { runBench } = await import('../../bench/wake.ts');
       process.exitCode = await runBench(flags);

@@ -1,20 +1,27 @@
+import { stripVTControlCharacters } from 'node:util';
 import type { LatencySummary } from '../actors/histogram.ts';
 import type { RunResult } from '../host/results.ts';
 
 /** Terminal rendering of a RunResult. */
 
-function grid(header: string[], rows: (string | number)[][]): string {
+/** Aligned columns: the first left-aligned, the rest right-aligned; ANSI colours do not count toward widths. */
+export function grid(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
+  const width = (s: string) => stripVTControlCharacters(s).length;
+  const widths = header.map((_, c) => Math.max(...cells.map((r) => width(r[c] ?? ''))));
+  const pad = (cell: string, c: number) => {
+    const fill = ' '.repeat(Math.max(0, widths[c] - width(cell)));
+    return c === 0 ? cell + fill : fill + cell;
+  };
   return cells
     .map((r, i) => {
-      const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+      const line = r.map(pad).join('  ');
       return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
     })
     .join('\n');
 }
 
-const us = (ns: number) => (ns / 1000).toFixed(ns < 10_000 ? 2 : 1);
+export const us = (ns: number) => (ns / 1000).toFixed(ns < 10_000 ? 2 : 1);
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
 const pct = (x: number) => x.toFixed(1);
 

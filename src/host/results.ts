@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { CLOCK_DESCRIPTION } from '../actors/clock.ts';
 import { cpuClockSource } from '../actors/cpu-time.ts';
 import type { LatencySummary } from '../actors/histogram.ts';
-import type { Scenario } from '../scenario.ts';
+import type { Scenario } from '../scenarios/schema.ts';
 import type { ExitReason, ModelCounter, VcpuStatName } from './kvm/stats.ts';
 import type { RunStatus } from '../actors/supervisor.ts';
 

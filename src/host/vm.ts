@@ -4,10 +4,10 @@ import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import type { Scenario } from '../scenario.ts';
+import type { Scenario } from '../scenarios/schema.ts';
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
-import { readVcpuStats } from './kvm/stats.ts';
+import { readVcpuStats, statIndex } from './kvm/stats.ts';
 import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
@@ -37,8 +37,18 @@ const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
 const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
 const TICK_NS = 1_000_000;
 
+export interface LiveCounters {
+  /** Seconds since the actors started running (0 before). */
+  elapsed_s: number;
+  exits: number;
+  halt_exits: number;
+  halt_successful_poll: number;
+  irq_injections: number;
+}
+
 export class Vm {
   readonly mem: SharedMemory;
+  private runningSince = 0;
 
   constructor(readonly scenario: Scenario) {
     const { vm, host } = scenario;
@@ -64,6 +74,22 @@ export class Vm {
     Atomics.store(host.i32, H.stop, 1);
     Atomics.add(host.i32, H.doorbell, 1);
     Atomics.notify(host.i32, H.doorbell);
+  }
+
+  /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
+  live(): LiveCounters {
+    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
+      let total = 0;
+      for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
+      return total;
+    };
+    return {
+      elapsed_s: this.runningSince ? (now() - this.runningSince) / 1e9 : 0,
+      exits: sum('exits'),
+      halt_exits: sum('halt_exits'),
+      halt_successful_poll: sum('halt_successful_poll'),
+      irq_injections: sum('irq_injections'),
+    };
   }
 
   async run(opts: RunOptions = {}): Promise<RunResult> {
@@ -92,6 +118,7 @@ export class Vm {
     try {
       await Promise.all(actors.map((a) => a.call(a.api.ready())));
       t0 = now();
+      this.runningSince = t0;
       outcome = await supervise(actors, {
         durationMs: opts.durationMs ?? scenario.duration_s * 1000,
         requestStop: () => this.requestStop(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createVm } from '../../src/host/vm.ts';
-import { parseScenario } from '../../src/scenario.ts';
+import { parseScenario } from '../../src/scenarios/schema.ts';
 import { expectCompleted, expectHaltStatsAddUp } from './invariants.ts';
 
 // The wakeup path on real threads: an I/O thread raises device interrupts (pending + kvm_vcpu_kick)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createVm } from '../../src/host/vm.ts';
-import { parseScenario } from '../../src/scenario.ts';
+import { parseScenario } from '../../src/scenarios/schema.ts';
 import { expectCompleted, expectHaltStatsAddUp } from './invariants.ts';
 
 // timer-latency end to end on real worker threads: the deadline timer, the halt path and the

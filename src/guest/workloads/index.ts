@@ -1,7 +1,7 @@
 import type { GuestProgram } from '../isa.ts';
 import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
-import type { Workload } from '../../scenario.ts';
+import type { Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
 export const WORKLOADS = {

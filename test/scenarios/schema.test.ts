@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../src/scenario.ts';
+import { parseScenario, ScenarioError } from '../../src/scenarios/schema.ts';
 
 const errorOf = (input: unknown): string => {
   try {

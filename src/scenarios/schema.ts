@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from './host/kvm/params.ts';
+import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 
 /**
  * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
@@ -53,8 +53,12 @@ export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 export class ScenarioError extends Error {
-  constructor(readonly issues: string[], source: string) {
-    super(`invalid scenario${source ? ` (${source})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+  constructor(
+    readonly issues: string[],
+    source: string,
+    heading = 'invalid scenario',
+  ) {
+    super(`${heading}${source ? ` (${source})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
     this.name = 'ScenarioError';
   }
 }

@@ -1,0 +1,70 @@
+import { writeFileSync } from 'node:fs';
+import { createVm } from '../host/vm.ts';
+import type { RunResult } from '../host/results.ts';
+import type { Scenario } from '../scenarios/schema.ts';
+
+/**
+ * Running scenarios from the command line: one Ctrl-C stops the run in
+ * progress (its partial results are kept), a second one leaves at once; a
+ * progress line on stderr for runs longer than a second when it is a terminal.
+ */
+
+export interface Session {
+  readonly signal: AbortSignal;
+  dispose(): void;
+}
+
+export function sigintSession(): Session {
+  const ac = new AbortController();
+  const onSigint = () => {
+    if (ac.signal.aborted) process.exit(130); // a second Ctrl-C: leave now
+    process.stderr.write('\nhaltlab: stopping (Ctrl-C again to quit at once)…\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+export interface ExecuteOptions {
+  signal: AbortSignal;
+  quiet?: boolean;
+  /** Shown before the progress figures, e.g. "policy 2/3 no-poll". */
+  label?: string;
+}
+
+export const progressWanted = (quiet?: boolean) => !quiet && process.stderr.isTTY === true;
+
+export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<RunResult> {
+  const vm = createVm(scenario);
+  let timer: NodeJS.Timeout | undefined;
+  if (progressWanted(opts.quiet) && scenario.duration_s > 1) {
+    let last = { t: 0, injections: 0 };
+    timer = setInterval(() => {
+      const c = vm.live();
+      if (c.elapsed_s === 0) return;
+      const rate = (c.irq_injections - last.injections) / Math.max(1e-3, c.elapsed_s - last.t);
+      last = { t: c.elapsed_s, injections: c.irq_injections };
+      const polled = c.halt_exits ? (100 * c.halt_successful_poll) / c.halt_exits : 0;
+      process.stderr.write(
+        `\r\x1b[K${opts.label ? `${opts.label} · ` : ''}${c.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ` +
+          `${c.irq_injections} interrupts (${Math.round(rate)}/s) · ${c.halt_exits} halts, ${polled.toFixed(0)}% woken while polling`,
+      );
+    }, 250);
+  }
+  try {
+    return await vm.run({ signal: opts.signal });
+  } finally {
+    if (timer) {
+      clearInterval(timer);
+      process.stderr.write('\r\x1b[K');
+    }
+  }
+}
+
+export const stamp = (iso: string) => iso.replace(/[:.]/g, '-');
+
+/** Write JSON to a file, saying so on stderr. */
+export function saveJson(path: string, value: unknown, what: string): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  process.stderr.write(`haltlab: ${what} saved to ${path}\n`);
+}

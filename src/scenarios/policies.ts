@@ -1,0 +1,30 @@
+import { parseOverrides, type Override } from './overrides.ts';
+import { ScenarioError } from './schema.ts';
+
+/**
+ * Named policies for `haltlab compare`: what a vCPU does when its guest idles,
+ * as scenario overrides. Anything else can be given as overrides directly
+ * (`halt_poll_ns=50000,halt_poll_ns_shrink=0`).
+ */
+export const POLICIES: Readonly<Record<string, { summary: string; overrides: string }>> = {
+  poll: { summary: 'mainline x86 halt polling: halt_poll_ns=200000, grow 2, grow_start 10000, shrink 2 (Linux >= 6.11)', overrides: '' },
+  'no-poll': { summary: 'no halt polling: every halt sleeps (halt_poll_ns=0)', overrides: 'halt_poll_ns=0' },
+  'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
+  'cap-off': { summary: 'KVM_CAP_HALT_POLL=0: polling disabled for this VM whatever halt_poll_ns says', overrides: 'kvm_cap_halt_poll=0' },
+  'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+};
+
+export interface Policy {
+  label: string;
+  overrides: Override[];
+}
+
+/** A policy name, or overrides written knob=value[,knob=value]. */
+export function parsePolicy(text: string): Policy {
+  const named = POLICIES[text];
+  if (named) return { label: text, overrides: parseOverrides(named.overrides) };
+  if (!text.includes('=')) {
+    throw new ScenarioError([`unknown policy "${text}": expected one of ${Object.keys(POLICIES).join(', ')}, or overrides such as halt_poll_ns=0`], 'command line', 'invalid policy');
+  }
+  return { label: text, overrides: parseOverrides(text) };
+}

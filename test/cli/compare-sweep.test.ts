@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { haltlab } from './haltlab-process.ts';
+
+// compare and sweep on short runs, through the command line.
+
+let dir: string;
+beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'haltlab-cmp-'))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('haltlab compare', () => {
+  it('runs each policy with the same seed and marks the best cell of each row', async () => {
+    const r = await haltlab(['compare', 'poll', 'no-poll', '--scenario', 'irq-wake', '--interval', '50', '--vcpus', '1', '--duration', '1', '--json', 'cmp.json'], {
+      cwd: dir,
+      timeoutMs: 60_000,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[1] poll');
+    expect(r.stdout).toContain('[2] no-poll (halt_poll_ns=0)');
+    const c = JSON.parse(readFileSync(join(dir, 'cmp.json'), 'utf8'));
+    expect(c.status).toBe('completed');
+    expect(c.policies.map((p: { label: string }) => p.label)).toEqual(['poll', 'no-poll']);
+    expect(c.policies[0].scenario.workload.seed).toBe(c.policies[1].scenario.workload.seed);
+    expect(c.policies[1].scenario.host.kvm.halt_poll_ns).toBe(0);
+    const row = (metric: string, section: string) => c.rows.find((x: { metric: string; section: string }) => x.metric === metric && x.section === section);
+    // Gaps of 25-75 µs fit the window: polling wakes a vCPU in ~1 µs, sleeping takes ~10: a wide margin.
+    expect(row('p50', 'wake latency').best).toEqual([0]);
+    expect(row('per vCPU thread', 'host CPU').best).toEqual([1]);
+    expect(row('halt_successful_poll', 'halt').values[1]).toBe(0);
+  });
+});
+
+describe('haltlab sweep', () => {
+  it('writes the curve as JSON and a self-contained SVG', async () => {
+    const r = await haltlab(
+      ['sweep', 'halt_poll_ns=0,100000,400000', '--scenario', 'irq-wake', '--vcpus', '1', '--duration', '0.8', '--cpu-budget', '50', '--json', 's.json', '--svg', 's.svg'],
+      { cwd: dir, timeoutMs: 60_000 },
+    );
+    expect(r.code).toBe(0);
+    const s = JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'));
+    expect(s.points.map((p: { value: number }) => p.value)).toEqual([0, 100_000, 400_000]);
+    expect(s.metric).toBe('wake_latency');
+    for (const p of s.points) expect(p.samples).toBeGreaterThan(100);
+    // No polling is the cheapest point; polling the longest is the fastest.
+    expect(s.points[0].vcpu_thread_cpu_pct).toBeLessThan(s.points[2].vcpu_thread_cpu_pct);
+    expect(s.points[2].latency_p50_us).toBeLessThan(s.points[0].latency_p50_us);
+    expect(s.within_budget).not.toBeNull();
+    expect(existsSync(join(dir, 's.svg'))).toBe(true);
+    const svg = readFileSync(join(dir, 's.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<title>halt_poll_ns=/g)).toHaveLength(3);
+    expect(r.stdout).toContain('knee');
+  });
+});

@@ -1,0 +1,38 @@
+import { spawn } from 'node:child_process';
+
+// Runs the haltlab command line as a user does: a separate process, its exit code, output and files.
+
+const BIN = new URL('../../bin/haltlab.mjs', import.meta.url).pathname;
+
+export interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function haltlab(args: string[], opts: { cwd?: string; sigintAfterMs?: number; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      // Interrupt once the run has really started.
+      if (opts.sigintAfterMs !== undefined && /running|policy 1\//.test(stderr)) {
+        const t = opts.sigintAfterMs;
+        opts.sigintAfterMs = undefined;
+        setTimeout(() => child.kill('SIGINT'), t);
+      }
+    });
+    const killer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`haltlab ${args.join(' ')} did not exit within ${opts.timeoutMs ?? 30_000} ms\n${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
