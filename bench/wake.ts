@@ -35,7 +35,7 @@ async function raw(mode: 'atomics' | 'spin', samples: number): Promise<Measured>
   return pick(summarize(h));
 }
 
-async function haltlab(haltPollNs: number, samples: number): Promise<Measured> {
+async function haltlab(haltPollNs: number, samples: number, trace = false): Promise<Measured> {
   const scenario = parseScenario({
     name: `bench-${haltPollNs ? 'polling' : 'blocked'}`,
     duration_s: (samples * GAP_NS * 1.15) / 1e9 + 0.2,
@@ -43,18 +43,25 @@ async function haltlab(haltPollNs: number, samples: number): Promise<Measured> {
     vm: { vcpus: 1 },
     workload: { kind: 'irq-wake', gap_ns: GAP_NS, jitter: JITTER, seed: 7 },
   });
-  const r = await createVm(scenario).run();
+  const r = await createVm(scenario, { trace }).run();
   if (r.status !== 'completed') throw new Error(`bench run ${r.status}: ${r.failure?.message}`);
   return pick(r.vcpus[0].wake_latency_ns);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function runBench(flags: { json?: boolean; samples?: number; rounds?: number }): Promise<number> {
+export async function runBench(flags: { json?: boolean; samples?: number; rounds?: number; trace?: boolean }): Promise<number> {
   const samples = flags.samples ?? 5000;
   const rounds = flags.rounds ?? 5;
   const log = (s: string) => !flags.json && process.stderr.write(s);
-  const runs: Record<'raw_atomics' | 'blocked' | 'raw_spin' | 'polling', Measured[]> = { raw_atomics: [], blocked: [], raw_spin: [], polling: [] };
+  const runs: Record<'raw_atomics' | 'blocked' | 'raw_spin' | 'polling' | 'blocked_traced' | 'polling_traced', Measured[]> = {
+    raw_atomics: [],
+    blocked: [],
+    raw_spin: [],
+    polling: [],
+    blocked_traced: [],
+    polling_traced: [],
+  };
   for (let round = 1; round <= rounds; round++) {
     log(`round ${round}/${rounds}: raw atomics… `);
     runs.raw_atomics.push(await raw('atomics', samples));
@@ -65,6 +72,12 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
     log('haltlab polling…\n');
     // A ceiling far above the gaps: after a few halts the window covers every gap and each wake is a successful poll.
     runs.polling.push(await haltlab(1_000_000_000, samples));
+    if (flags.trace) {
+      log('          the same with --trace recording… ');
+      runs.blocked_traced.push(await haltlab(0, samples, true));
+      runs.polling_traced.push(await haltlab(1_000_000_000, samples, true));
+      log('\n');
+    }
   }
   const med = (k: keyof typeof runs): Measured => ({
     p50_ns: median(runs[k].map((m) => m.p50_ns)),
@@ -82,6 +95,14 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
       blocked_p99_vs_raw_atomics: 0,
       polling_p99_vs_raw_spin: 0,
     },
+    ...(flags.trace && {
+      tracing: {
+        blocked: med('blocked_traced'),
+        polling: med('polling_traced'),
+        blocked_p50_traced_vs_untraced: median(runs.blocked_traced.map((m) => m.p50_ns)) / median(runs.blocked.map((m) => m.p50_ns)),
+        polling_p50_traced_vs_untraced: median(runs.polling_traced.map((m) => m.p50_ns)) / median(runs.polling.map((m) => m.p50_ns)),
+      },
+    }),
     per_round: runs,
     method: { samples_per_measurement: samples, rounds, gap_ns: GAP_NS, jitter: JITTER, statistic: 'median over rounds of each round’s percentile' },
     machine: { cores: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version },
@@ -107,6 +128,12 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
       row('raw spin on Atomics.load', result.raw_spin),
       row('haltlab, vCPU halt-polling', result.polling, x(r.polling_p50_vs_raw_spin, 1.5)),
       `p99 ratios: blocked ${r.blocked_p99_vs_raw_atomics.toFixed(2)}x, polling ${r.polling_p99_vs_raw_spin.toFixed(2)}x`,
+      ...(result.tracing
+        ? [
+            row('haltlab blocked, tracing', result.tracing.blocked, `${result.tracing.blocked_p50_traced_vs_untraced.toFixed(2)}x untraced`),
+            row('haltlab polling, tracing', result.tracing.polling, `${result.tracing.polling_p50_traced_vs_untraced.toFixed(2)}x untraced`),
+          ]
+        : []),
       '',
     ].join('\n'),
   );

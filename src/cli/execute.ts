@@ -30,12 +30,14 @@ export interface ExecuteOptions {
   quiet?: boolean;
   /** Shown before the progress figures, e.g. "policy 2/3 no-poll". */
   label?: string;
+  /** Write a Chrome Trace Event JSON of the run here. */
+  trace?: string;
 }
 
 export const progressWanted = (quiet?: boolean) => !quiet && process.stderr.isTTY === true;
 
 export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<RunResult> {
-  const vm = createVm(scenario);
+  const vm = createVm(scenario, { trace: opts.trace !== undefined });
   let timer: NodeJS.Timeout | undefined;
   if (progressWanted(opts.quiet) && scenario.duration_s > 1) {
     let last = { t: 0, injections: 0 };
@@ -51,14 +53,22 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
       );
     }, 250);
   }
+  let result: RunResult;
   try {
-    return await vm.run({ signal: opts.signal });
+    result = await vm.run({ signal: opts.signal });
   } finally {
     if (timer) {
       clearInterval(timer);
       process.stderr.write('\r\x1b[K');
     }
   }
+  if (opts.trace !== undefined) {
+    const t = vm.writeTrace(opts.trace, { haltlab: result.haltlab.version, started_at: result.started_at, status: result.status });
+    process.stderr.write(
+      `haltlab: trace of ${t.events} events written to ${opts.trace}${t.dropped ? ` (${t.dropped} lost)` : ''}; open it in https://ui.perfetto.dev\n`,
+    );
+  }
+  return result;
 }
 
 export const stamp = (iso: string) => iso.replace(/[:.]/g, '-');

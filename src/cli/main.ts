@@ -37,7 +37,7 @@ function reportFailure(r: RunResult): void {
   if (r.failure?.stack) process.stderr.write(`${r.failure.stack}\n`);
 }
 
-async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags): Promise<number> {
+async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags & { trace?: string }): Promise<number> {
   const { scenario } = scenarioFrom(nameOrPath, flags);
   const session = sigintSession();
   const toStdout = flags.json === true;
@@ -46,7 +46,7 @@ async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags
   }
   let result: RunResult;
   try {
-    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout });
+    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout, trace: flags.trace });
   } finally {
     session.dispose();
   }
@@ -65,6 +65,7 @@ Examples:
   haltlab run                                      # timer-latency: 2 vCPUs, 2 pCPUs, 5 s, x86 halt_poll_ns=200000
   haltlab run timer-latency --halt-poll-ns 0       # no halt polling: every halt sleeps
   haltlab run irq-wake --interval 500 --json out.json
+  haltlab run --duration 1 --trace trace.json        # then open trace.json in https://ui.perfetto.dev
   haltlab run my-scenario.yaml --duration 10       # a scenario file (start from: haltlab show irq-wake)`,
   show: `
 Examples:
@@ -103,8 +104,9 @@ export function buildProgram(): Command {
   addScenarioOptions(run)
     .option('--json [file]', 'print the results as JSON (or write them to file and print the table)')
     .option('--quiet', 'no progress line')
+    .option('--trace <file>', 'write a Chrome Trace Event JSON of the run (open it in ui.perfetto.dev); best for runs of a few seconds')
     .addHelpText('after', EXAMPLES.run)
-    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags) => {
+    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string }) => {
       process.exitCode = await runCommand(scenario, flags);
     });
 
@@ -212,8 +214,9 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object')
     .option('--samples <n>', 'wakeups per measurement (default 5000)', number('--samples'))
     .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', number('--rounds'))
+    .option('--trace', 'also measure haltlab with trace recording on, and print what tracing costs')
     .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --json --rounds 3')
-    .action(async (flags: { json?: boolean; samples?: number; rounds?: number }) => {
+    .action(async (flags: { json?: boolean; samples?: number; rounds?: number; trace?: boolean }) => {
       const { runBench } = await import('../../bench/wake.ts');
       process.exitCode = await runBench(flags);
     });

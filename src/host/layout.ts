@@ -5,6 +5,7 @@ import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
 import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
 import type { VcpuShared } from './kvm/kick.ts';
+import { addTraceRegion, NO_TRACE, TRACE_REGION, traceRing, Tracer } from '../trace/tracer.ts';
 
 /** The VMM's own shared words: the event a VcpuHandle sends before it signals the thread. */
 export const VMM = struct(['stop'], []);
@@ -13,19 +14,27 @@ export const VM_I = VMM.i32.index;
 export interface VmShape {
   vcpus: number;
   pcpus: number;
+  /** Trace rings to allocate (one per thread that records), 0 when not tracing. */
+  traceSlots?: number;
 }
 
 /** Every region of one VM's SharedArrayBuffer. Tasks are the schedulable threads: the vCPUs. */
-export function vmLayout({ vcpus, pcpus }: VmShape): Layout {
-  return new LayoutBuilder()
+export function vmLayout({ vcpus, pcpus, traceSlots = 0 }: VmShape): Layout {
+  const b = new LayoutBuilder()
     .struct('vcpu', VCPU_BLOCK, vcpus)
     .struct('vcpu_stats', VCPU_STATS_STRUCT, vcpus)
     .struct('task', TASK, vcpus)
     .struct('pcpu', pcpuStruct(vcpus), pcpus)
     .struct('host', HOST, 1)
     .struct('kvm', KVM_VM, 1)
-    .struct('vmm', VMM, 1)
-    .build();
+    .struct('vmm', VMM, 1);
+  return (traceSlots > 0 ? addTraceRegion(b, traceSlots) : b).build();
+}
+
+/** The tracer of the thread writing trace ring `slot`; a no-op when the VM is not traced. */
+export function tracerFor(mem: SharedMemory, slot: number | undefined): Tracer {
+  if (slot === undefined || !(TRACE_REGION in mem.layout.regions)) return NO_TRACE;
+  return new Tracer(traceRing(mem.bytes(TRACE_REGION), slot));
 }
 
 export function allocateVm(shape: VmShape): SharedMemory {

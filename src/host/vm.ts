@@ -17,6 +17,9 @@ import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
 import type { IrqSourceApi, IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
 import { LINE } from './kvm/vcpu-state.ts';
+import { traceSlots, type TraceSlots } from '../trace/tracer.ts';
+import { TraceCollector } from '../trace/collector.ts';
+import { writeChromeTrace } from '../trace/chrome.ts';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -46,13 +49,28 @@ export interface LiveCounters {
   irq_injections: number;
 }
 
+export interface VmOptions {
+  /** Record a trace (each thread into its own shared ring); write it with writeTrace() after run(). */
+  trace?: boolean;
+}
+
 export class Vm {
   readonly mem: SharedMemory;
   private runningSince = 0;
+  private readonly slots: TraceSlots;
+  private readonly iothreads: number;
+  private readonly collector: TraceCollector | null;
+  private span = { t0: 0, t1: 0 };
 
-  constructor(readonly scenario: Scenario) {
+  constructor(
+    readonly scenario: Scenario,
+    opts: VmOptions = {},
+  ) {
     const { vm, host } = scenario;
-    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus });
+    this.iothreads = scenario.workload.kind === 'irq-wake' ? 1 : 0;
+    this.slots = traceSlots(vm.vcpus, this.iothreads);
+    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, traceSlots: opts.trace ? this.slots.count : 0 });
+    this.collector = opts.trace ? new TraceCollector(this.mem, this.slots.count) : null;
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
@@ -76,6 +94,22 @@ export class Vm {
     Atomics.notify(host.i32, H.doorbell);
   }
 
+  /** Write the recorded trace as Chrome Trace Event JSON; returns events written and events lost. */
+  writeTrace(path: string, metadata: Record<string, unknown> = {}): { events: number; dropped: number } {
+    if (!this.collector) throw new Error('this VM was not created with { trace: true }');
+    const events = writeChromeTrace(path, {
+      events: this.collector.events(),
+      slots: this.slots,
+      vcpus: this.scenario.vm.vcpus,
+      pcpus: this.scenario.host.pcpus,
+      iothreads: this.iothreads,
+      t0: this.span.t0,
+      t1: this.span.t1,
+      metadata: { ...metadata, scenario: this.scenario, dropped_events: this.collector.dropped },
+    });
+    return { events, dropped: this.collector.dropped };
+  }
+
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
     const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
@@ -96,11 +130,17 @@ export class Vm {
     const { scenario, mem } = this;
     const startedAt = new Date().toISOString();
     const base = { sab: mem.sab, layout: mem.layout };
-    const hostCfg: HostActorConfig = { vcpus: scenario.vm.vcpus, sched_slice_ns: scenario.host.sched_slice_ns, tick_ns: TICK_NS };
+    const slot = (n: number) => (this.collector ? n : undefined);
+    const hostCfg: HostActorConfig = {
+      vcpus: scenario.vm.vcpus,
+      sched_slice_ns: scenario.host.sched_slice_ns,
+      tick_ns: TICK_NS,
+      trace_slot: slot(this.slots.host),
+    };
     const program = guestProgram(scenario.workload);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, trace_slot: slot(this.slots.vcpu(id)) } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -108,13 +148,23 @@ export class Vm {
         ? spawnActor<IrqSourceApi>(IRQ_SOURCE_MODULE, {
             ...base,
             name: 'iothread0',
-            config: { vcpus: scenario.vm.vcpus, line: LINE.DEVICE0, gap_ns: w.gap_ns, jitter: w.jitter, seed: w.seed } satisfies IrqSourceConfig,
+            config: {
+              vcpus: scenario.vm.vcpus,
+              line: LINE.DEVICE0,
+              gap_ns: w.gap_ns,
+              jitter: w.jitter,
+              seed: w.seed,
+              trace_slot: slot(this.slots.iothread(0)),
+            } satisfies IrqSourceConfig,
           })
         : undefined;
     const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : [])];
     let outcome: RunOutcome;
     let t0 = now();
     let t1 = t0;
+    // The main thread is idle during a run: it drains the trace rings, often enough that they do
+    // not fill (16384 events each; a busy vCPU records ~300000/s) and rarely enough not to compete.
+    const draining = this.collector ? setInterval(() => this.collector?.drain(), 20) : undefined;
     try {
       await Promise.all(actors.map((a) => a.call(a.api.ready())));
       t0 = now();
@@ -146,6 +196,9 @@ export class Vm {
     const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
     const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
     await Promise.all(actors.map((a) => a.terminate()));
+    clearInterval(draining);
+    this.collector?.drain();
+    this.span = { t0, t1 };
     return this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
   }
 
@@ -162,6 +215,9 @@ export class Vm {
     const cores = availableParallelism();
     if (scenario.host.pcpus > cores) {
       warnings.push(`the scenario has ${scenario.host.pcpus} pCPUs but this machine has ${cores} cores: wall-clock figures include that contention`);
+    }
+    if (this.collector && this.collector.dropped > 0) {
+      warnings.push(`the trace lost ${this.collector.dropped} events (a thread's ring was full, or the trace reached its size cap)`);
     }
     if (host && host.timer_slack_ns !== null && host.timer_slack_ns > 1000) {
       warnings.push(`host actor timer slack is ${host.timer_slack_ns} ns (could not lower it): sleeping vCPUs' timers fire up to that late`);
@@ -223,6 +279,6 @@ export class Vm {
   }
 }
 
-export function createVm(scenario: Scenario): Vm {
-  return new Vm(scenario);
+export function createVm(scenario: Scenario, opts: VmOptions = {}): Vm {
+  return new Vm(scenario, opts);
 }

@@ -32,6 +32,20 @@ describe('haltlab compare', () => {
   });
 });
 
+describe('haltlab compare, interrupted', () => {
+  it('stops on Ctrl-C and saves the policies measured so far', async () => {
+    const r = await haltlab(['compare', 'poll', 'no-poll', '--vcpus', '1', '--duration', '30'], { cwd: dir, sigintAfterMs: 1000, timeoutMs: 30_000 });
+    expect(r.code).toBe(130);
+    const saved = r.stderr.match(/saved to (\S+\.json)/)?.[1];
+    expect(saved).toBeDefined();
+    const c = JSON.parse(readFileSync(join(dir, saved!), 'utf8'));
+    expect(c.status).toBe('interrupted');
+    expect(c.policies).toHaveLength(1);
+    expect(c.policies[0].result.status).toBe('interrupted');
+    expect(c.policies[0].result.vcpus[0].stats.halt_exits).toBeGreaterThan(0);
+  });
+});
+
 describe('haltlab sweep', () => {
   it('writes the curve as JSON and a self-contained SVG', async () => {
     const r = await haltlab(

@@ -16,6 +16,7 @@ import { statIndex, timeIndex } from './stats.ts';
 import { readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
 import { RCUWAIT, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
+import { EV, type Tracer } from '../../trace/tracer.ts';
 
 /**
  * kvm_vcpu_halt() and kvm_vcpu_block() (virt/kvm/kvm_main.c), on the vCPU
@@ -31,6 +32,7 @@ export interface HaltHost {
   readonly sched: Scheduler;
   readonly host: Record32x64;
   readonly kvm: KvmVmRecord;
+  readonly tracer: Tracer;
   /** kvm_vcpu_check_block() < 0: a wake condition holds at `at` (may fire a due timer first). */
   checkBlock(at: number): boolean;
   /** kvm_arch_no_poll(): the guest has turned host polling off for this vCPU. */
@@ -65,8 +67,12 @@ export class HaltPath {
     let max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
     const allowed = !this.h.noPoll();
     // 2. Clamp at entry: growing does not clamp, only the next halt does.
-    const window = clampHaltPollNs(v.f64[VF.halt_poll_ns], max);
-    v.f64[VF.halt_poll_ns] = window;
+    const before = v.f64[VF.halt_poll_ns];
+    const window = clampHaltPollNs(before, max);
+    if (window !== before) {
+      v.f64[VF.halt_poll_ns] = window;
+      this.h.tracer.emit(now(), EV.HALT_POLL_NS, window);
+    }
     // 3. Poll only if allowed and the window is non-zero.
     const doPoll = allowed && window !== 0;
     const start = now();
@@ -103,10 +109,9 @@ export class HaltPath {
     // 7. Adapt, only if polling is allowed.
     if (allowed) {
       max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
-      v.f64[VF.halt_poll_ns] = adjustHaltPollNs(
-        { halt_poll_ns: window, halt_ns: haltNs, max, valid_wakeup: true },
-        this.params,
-      ).halt_poll_ns;
+      const next = adjustHaltPollNs({ halt_poll_ns: window, halt_ns: haltNs, max, valid_wakeup: true }, this.params).halt_poll_ns;
+      v.f64[VF.halt_poll_ns] = next;
+      if (next !== window) this.h.tracer.emit(cur, EV.HALT_POLL_NS, next);
     }
   }
 

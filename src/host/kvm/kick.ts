@@ -39,13 +39,14 @@ export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
 /**
  * kvm_vcpu_kick: wake it if it sleeps; else, if it is in guest mode, flip
  * IN_GUEST_MODE -> EXITING_GUEST_MODE (the reschedule IPI makes it exit).
- * A polling vCPU needs neither: it sees the event itself.
+ * A polling vCPU needs neither: it sees the event itself. Returns whether it woke a sleeper.
  */
-export function kvmVcpuKick(vcpu: VcpuShared): void {
-  if (kvmVcpuWakeUp(vcpu)) return;
+export function kvmVcpuKick(vcpu: VcpuShared): boolean {
+  if (kvmVcpuWakeUp(vcpu)) return true;
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
   }
+  return false;
 }
 
 /**

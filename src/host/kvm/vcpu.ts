@@ -9,6 +9,7 @@ import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer
 import { statIndex, type ExitReason } from './stats.ts';
 import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
+import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { IRQ_LINES, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
 
 /**
@@ -63,6 +64,7 @@ export class KvmVcpu implements GuestHost {
     private readonly kvm: KvmVmRecord,
     guest: GuestCpu,
     private readonly observer: VcpuObserver,
+    private readonly tracer: Tracer = NO_TRACE,
   ) {
     this.v = shared.v;
     this.s = shared.s;
@@ -75,6 +77,7 @@ export class KvmVcpu implements GuestHost {
       sched,
       host,
       kvm,
+      tracer,
       checkBlock: (at) => this.checkBlock(at),
       noPoll: () => false,
       setRunState: (state, at) => this.setRunState(state, at),
@@ -119,7 +122,7 @@ export class KvmVcpu implements GuestHost {
   private enterGuest(): KvmExit | 0 {
     const v = this.v;
     let at = now();
-    if (timerDueOnVcpu(v, at)) fireTimerOnVcpu(this.shared, at);
+    if (timerDueOnVcpu(v, at)) this.fireOwnTimer(at);
     this.injectPending();
     Atomics.store(v.i32, V.mode, MODE.IN_GUEST_MODE);
     // A kick or signal that raced with entry: cancel it (vcpu->mode re-check after entering guest mode).
@@ -131,6 +134,7 @@ export class KvmVcpu implements GuestHost {
     at = now();
     this.setRunState(RUN_STATE.GUEST, at);
     if (this.injectedLine >= 0) {
+      this.tracer.emit(at, EV.INJECT, this.injectedLine, this.injectedSince);
       this.observer.injected(this.injectedLine, this.injectedSince, at);
       this.injectedLine = -1;
     }
@@ -139,6 +143,7 @@ export class KvmVcpu implements GuestHost {
     at = now();
     this.setRunState(RUN_STATE.HOST, at);
     if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
+    this.tracer.emit(at, EV.EXIT, exit);
     Atomics.add(this.s.i32, STAT.exits, 1);
     Atomics.add(this.s.i32, EXIT_STAT[exit]!, 1);
     switch (exit) {
@@ -148,7 +153,7 @@ export class KvmVcpu implements GuestHost {
         if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
         return 0;
       case GUEST_EXIT.PREEMPTION_TIMER:
-        fireTimerOnVcpu(this.shared, at);
+        this.fireOwnTimer(at);
         return 0;
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
         Atomics.add(this.s.i32, STAT.irq_exits, 1);
@@ -180,7 +185,7 @@ export class KvmVcpu implements GuestHost {
 
   /** kvm_vcpu_check_block(): runnable, a pending timer, or a pending signal. */
   private checkBlock(at: number): boolean {
-    if (timerDueOnVcpu(this.v, at)) fireTimerOnVcpu(this.shared, at); // the hrtimer lands on this (polling) pCPU
+    if (timerDueOnVcpu(this.v, at)) this.fireOwnTimer(at); // the hrtimer lands on this (polling) pCPU
     return this.hasEvents() || Atomics.load(this.v.i32, V.signal_pending) !== 0;
   }
 
@@ -204,6 +209,11 @@ export class KvmVcpu implements GuestHost {
     this.guest.inject(LINE_VECTOR[line]);
   }
 
+  private fireOwnTimer(at: number): void {
+    const deadline = this.v.f64[VF.tsc_deadline];
+    if (fireTimerOnVcpu(this.shared, at)) this.tracer.emit(at, EV.TIMER, this.shared.id, at - deadline);
+  }
+
   private exitIntr(): KvmExit {
     Atomics.store(this.v.i32, V.immediate_exit, 0);
     Atomics.add(this.s.i32, STAT.signal_exits, 1);
@@ -216,5 +226,6 @@ export class KvmVcpu implements GuestHost {
     this.stateNs[prev] += at - this.v.f64[VF.run_state_since];
     Atomics.store(this.v.i32, V.run_state, state);
     this.v.f64[VF.run_state_since] = at;
+    this.tracer.emit(at, EV.STATE, state);
   }
 }

@@ -6,7 +6,8 @@ import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts'
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { hostTimerExpire } from '../kvm/lapic-timer.ts';
 import { kvmVcpuKick } from '../kvm/kick.ts';
-import { vcpuShared } from '../layout.ts';
+import { tracerFor, vcpuShared } from '../layout.ts';
+import { EV } from '../../trace/tracer.ts';
 import { Scheduler } from './scheduler.ts';
 import { H, HF } from './task-state.ts';
 
@@ -25,6 +26,8 @@ export interface HostActorConfig {
   sched_slice_ns: number;
   /** Tick period while preemption is needed (CONFIG_HZ=1000). */
   tick_ns: number;
+  /** This thread's trace ring, when the run is traced. */
+  trace_slot?: number;
 }
 
 export interface HostActorSnapshot {
@@ -43,7 +46,8 @@ export type HostActorApi = ReturnType<typeof makeHostActor>;
 function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: HostActorConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
   const cfg = start.config;
-  const sched = new Scheduler(mem);
+  const tracer = tracerFor(mem, cfg.trace_slot);
+  const sched = new Scheduler(mem, tracer);
   const host = sched.host;
   const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
   const lateness = new LatencyRecorder();
@@ -54,9 +58,12 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   let wallNs = 0;
   let slack: number | undefined;
   let busy: number[] = [];
+  let firing = 0; // the vCPU whose timer hostTimerExpire is looking at
+  let firedAt = 0;
   const onFire = (late: number) => {
     timersFired++;
     lateness.record(late);
+    tracer.emit(firedAt, EV.TIMER, firing, late);
   };
 
   return {
@@ -75,6 +82,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
           if (at >= nextTick || nextTick === Infinity) {
             for (const task of sched.preemptExpired(at, cfg.sched_slice_ns)) {
               preemptions++;
+              tracer.emit(at, EV.PREEMPT, task);
               kvmVcpuKick(vcpus[task]);
             }
             nextTick = at + cfg.tick_ns;
@@ -85,7 +93,11 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         Atomics.add(host.i32, H.expiry_gen, 1);
         let next = nextTick;
         at = now();
-        for (const v of vcpus) next = Math.min(next, hostTimerExpire(v, at, onFire));
+        firedAt = at;
+        for (const v of vcpus) {
+          firing = v.id;
+          next = Math.min(next, hostTimerExpire(v, at, onFire));
+        }
         host.f64[HF.next_expiry] = next;
         Atomics.add(host.i32, H.expiry_gen, 1);
         const timeout = next === Infinity ? undefined : Math.max(0, next - now());

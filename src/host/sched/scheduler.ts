@@ -2,6 +2,7 @@ import { now } from '../../actors/clock.ts';
 import { FutexMutex, futexWait } from '../../actors/futex.ts';
 import type { Record32x64, SharedMemory } from '../../actors/shared-memory.ts';
 import { H, HF, NO_TASK, pcpuStruct, T, TF } from './task-state.ts';
+import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 
 /**
  * The host scheduler's runqueues, operated by whichever thread acts, as the
@@ -22,7 +23,10 @@ export class Scheduler {
   private readonly PF: ReturnType<typeof pcpuStruct>['f64']['index'];
   private readonly rqCap: number;
 
-  constructor(mem: SharedMemory) {
+  constructor(
+    mem: SharedMemory,
+    private readonly tracer: Tracer = NO_TRACE,
+  ) {
     this.pcpus = mem.records('pcpu');
     this.tasks = mem.records('task');
     this.host = mem.record('host', 0);
@@ -166,6 +170,7 @@ export class Scheduler {
     p.f64[this.PF.busy_since] = at;
     Atomics.store(t.i32, T.pcpu, cpu);
     Atomics.store(t.i32, T.last_pcpu, cpu);
+    this.tracer.emit(at, EV.PCPU, cpu, task);
   }
 
   private uninstall(cpu: number, task: number, at: number): void {
@@ -173,6 +178,7 @@ export class Scheduler {
     p.f64[this.PF.busy_ns] += at - p.f64[this.PF.busy_since];
     Atomics.store(p.i32, this.P.curr, NO_TASK);
     Atomics.store(this.tasks[task].i32, T.pcpu, -1);
+    this.tracer.emit(at, EV.PCPU, cpu, -1);
   }
 
   private handOver(cpu: number, next: number): void {

@@ -5,7 +5,8 @@ import { futexWait } from '../../actors/futex.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
-import { vcpuShared, VM_I } from '../layout.ts';
+import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
+import { EV } from '../../trace/tracer.ts';
 
 /**
  * A device on a VMM I/O thread with one interrupt in flight at a time, like a
@@ -23,6 +24,8 @@ export interface IrqSourceConfig {
   jitter: number;
   /** Deterministic gaps for reproducible runs. */
   seed: number;
+  /** This thread's trace ring, when the run is traced. */
+  trace_slot?: number;
 }
 
 export interface IrqSourceSnapshot {
@@ -53,6 +56,7 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
   const vmm = mem.record('vmm', 0);
   const random = prng(cfg.seed);
+  const tracer = tracerFor(mem, cfg.trace_slot);
   let raised = 0;
   let eois = 0;
   let cpuNs = 0;
@@ -74,11 +78,17 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         if (stopping()) break;
         const vcpu = vcpus[next];
         const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
-        if (kvmSetIrqPending(vcpu, cfg.line, now())) raised++;
-        kvmVcpuKick(vcpu);
+        const at = now();
+        if (kvmSetIrqPending(vcpu, cfg.line, at)) raised++;
+        const woke = kvmVcpuKick(vcpu);
+        tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line); // after the kick: tracing must not delay it
+        tracer.emit(now(), EV.KICK, vcpu.id, woke ? 1 : 0);
         // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
         while (!irqfdResampleWait(vcpu, seen, 10_000_000)) if (stopping()) break;
-        if (irqfdResampleCount(vcpu) !== seen) eois++;
+        if (irqfdResampleCount(vcpu) !== seen) {
+          eois++;
+          tracer.emit(now(), EV.EOI, vcpu.id);
+        }
       }
       wallNs = now() - t0;
       cpuNs = threadCpuNs() - cpu0;

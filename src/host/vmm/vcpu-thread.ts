@@ -9,7 +9,7 @@ import { KVM_EXIT, KvmVcpu } from '../kvm/vcpu.ts';
 import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
-import { vcpuShared, VM_I } from '../layout.ts';
+import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 
 /**
  * A vCPU thread, the VMM's half (Firecracker's vstate/vcpu): KVM_RUN in a loop,
@@ -20,6 +20,8 @@ import { vcpuShared, VM_I } from '../layout.ts';
 export interface VcpuThreadConfig {
   id: number;
   program: GuestProgram;
+  /** This thread's trace ring, when the run is traced. */
+  trace_slot?: number;
 }
 
 export interface VcpuThreadSnapshot {
@@ -37,9 +39,10 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program } = start.config;
+  const { id, program, trace_slot } = start.config;
   const shared = vcpuShared(mem, id);
-  const sched = new Scheduler(mem);
+  const tracer = tracerFor(mem, trace_slot);
+  const sched = new Scheduler(mem, tracer);
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
   const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder() };
@@ -49,7 +52,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), new GuestCpu(program), {
     injected: (_line, since, at) => wake.record(at - since),
     sample: (channel, value) => samples[channel].record(value),
-  });
+  }, tracer);
 
   return {
     ready: () => true,

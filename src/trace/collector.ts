@@ -1,0 +1,80 @@
+import type { SharedMemory } from '../actors/shared-memory.ts';
+import { TRACE_REGION, TRACE_WIDTH, traceRing } from './tracer.ts';
+import type { Ring } from '../actors/ring.ts';
+
+/**
+ * The main thread's side of tracing: drain every thread's ring while the run
+ * goes on (the main thread is otherwise idle), keep the events in compact
+ * chunks, and count what was lost (a full ring, or the cap on a trace's size).
+ */
+
+/** A drained event: the ring's four words and the slot (thread) it came from. */
+export const STORED_WIDTH = TRACE_WIDTH + 1;
+const CHUNK_EVENTS = 65_536;
+
+export interface TraceEvent {
+  slot: number;
+  ts: number;
+  kind: number;
+  a: number;
+  b: number;
+}
+
+export class TraceCollector {
+  private readonly rings: Ring[];
+  private readonly chunks: Float64Array[] = [];
+  private used = CHUNK_EVENTS; // events in the last chunk
+  private stored = 0;
+  private capped = 0;
+
+  constructor(
+    mem: SharedMemory,
+    slots: number,
+    /** Beyond this many events a trace would not open in Perfetto UI anyway: count and drop. */
+    private readonly maxEvents = 3_000_000,
+  ) {
+    const region = mem.bytes(TRACE_REGION);
+    this.rings = Array.from({ length: slots }, (_, i) => traceRing(region, i));
+  }
+
+  drain(): void {
+    this.rings.forEach((ring, slot) =>
+      ring.drain((r) => {
+        if (this.stored >= this.maxEvents) {
+          this.capped++;
+          return;
+        }
+        if (this.used === CHUNK_EVENTS) {
+          this.chunks.push(new Float64Array(CHUNK_EVENTS * STORED_WIDTH));
+          this.used = 0;
+        }
+        const c = this.chunks[this.chunks.length - 1];
+        const at = this.used * STORED_WIDTH;
+        c[at] = slot;
+        c.set(r, at + 1);
+        this.used++;
+        this.stored++;
+      }),
+    );
+  }
+
+  get count(): number {
+    return this.stored;
+  }
+
+  /** Events lost: pushed to a full ring, or past the size cap. */
+  get dropped(): number {
+    return this.capped + this.rings.reduce((a, r) => a + r.dropped, 0);
+  }
+
+  *events(): Generator<TraceEvent> {
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c];
+      const n = c === this.chunks.length - 1 ? this.used : CHUNK_EVENTS;
+      for (let i = 0; i < n; i++) {
+        const at = i * STORED_WIDTH;
+        yield { slot: chunk[at], ts: chunk[at + 1], kind: chunk[at + 2], a: chunk[at + 3], b: chunk[at + 4] };
+      }
+    }
+  }
+}
