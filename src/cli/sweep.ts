@@ -10,7 +10,7 @@ import { grid } from './table.ts';
  * draw latency against host CPU cost. The knee is the point of the curve
  * farthest below the chord from the cheapest to the dearest point (Kneedle,
  * Satopää et al. 2011) after both axes are scaled to [0, 1]: past it, more CPU
- * buys little latency.
+ * buys little latency. A curve that does not fall by a quarter has no knee.
  */
 
 export interface SweepSpec {
@@ -79,6 +79,8 @@ export function findKnee(points: readonly Curve[]): number {
   const ys = order.map((p) => p.y);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   if (x1 === x0 || y1 === y0) return -1;
+  // A knee needs a curve that falls: the dearest point at least 25% faster than the cheapest.
+  if (ys[ys.length - 1] > 0.75 * ys[0]) return -1;
   const n = order.map((p) => ({ x: (p.x - x0) / (x1 - x0), y: (p.y - y0) / (y1 - y0), i: p.i }));
   const [a, b] = [n[0], n[n.length - 1]];
   // Distance below the chord a->b (positive where the curve sags toward low cost and low latency).

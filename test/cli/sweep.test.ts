@@ -33,6 +33,11 @@ describe('the knee of a latency-vs-CPU curve', () => {
     expect(findKnee([curve[4], curve[2], curve[0], curve[3], curve[1]])).toBe(1);
   });
 
+  it('has no knee on a flat, noisy curve: latency that does not fall as CPU rises', () => {
+    const flat = [9.7, 9.9, 10.6, 11.1, 10.7, 11.4].map((x, i) => ({ x, y: [11.6, 12.4, 14.5, 14.5, 13.4, 13.5][i] }));
+    expect(findKnee(flat)).toBe(-1);
+  });
+
   it('has no knee on a straight line or with too few points', () => {
     expect(findKnee([{ x: 0, y: 10 }, { x: 1, y: 5 }, { x: 2, y: 0 }])).toBe(-1);
     expect(findKnee([{ x: 0, y: 10 }, { x: 1, y: 5 }])).toBe(-1);
