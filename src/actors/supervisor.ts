@@ -22,6 +22,8 @@ export interface SuperviseOptions {
   graceMs?: number;
   /** Aborting it stops the run early as "interrupted" (wired to SIGINT by callers). */
   signal?: AbortSignal;
+  /** What an actor is doing, in a few words, for the message when it does not stop. */
+  doing?: (actor: string) => string;
 }
 
 function describe(e: unknown, fallbackActor: string): { actor: string; message: string; stack?: string } {
@@ -43,10 +45,14 @@ export async function supervise(
     opts.requestStop();
   };
 
+  const ended = new Set<string>();
   const runs = actors.map((a) =>
-    a.call(Promise.resolve(a.api.run() as Promise<void>)).catch((e: unknown) => {
-      stop({ status: 'failed', failure: describe(e, a.name) });
-    }),
+    a
+      .call(Promise.resolve(a.api.run() as Promise<void>))
+      .catch((e: unknown) => {
+        stop({ status: 'failed', failure: describe(e, a.name) });
+      })
+      .finally(() => ended.add(a.name)),
   );
 
   let timer: NodeJS.Timeout | undefined;
@@ -76,9 +82,14 @@ export async function supervise(
   ]);
   clearTimeout(graceTimer);
   if (hung && outcome.status !== 'failed') {
+    const stuck = actors.filter((a) => !ended.has(a.name)).map((a) => a.name);
+    const what = stuck.map((n) => `${n}${opts.doing ? ` (${opts.doing(n)})` : ''}`).join(', ');
     outcome = {
       status: 'failed',
-      failure: { actor: 'supervisor', message: `actors did not stop within ${grace} ms of the stop request` },
+      failure: {
+        actor: stuck[0] ?? 'supervisor',
+        message: `${stuck.join(', ')} did not stop within ${grace} ms of the stop request: hung? It was: ${what}`,
+      },
     };
   }
   return outcome;

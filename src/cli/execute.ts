@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createVm } from '../host/vm.ts';
 import type { RunResult } from '../host/results.ts';
 import type { Scenario } from '../scenarios/schema.ts';
+import type { FaultSpec } from '../host/faults.ts';
 
 /**
  * Running scenarios from the command line: one Ctrl-C stops the run in
@@ -32,6 +33,7 @@ export interface ExecuteOptions {
   label?: string;
   /** Write a Chrome Trace Event JSON of the run here. */
   trace?: string;
+  faults?: FaultSpec[];
 }
 
 export const progressWanted = (quiet?: boolean) => !quiet && process.stderr.isTTY === true;
@@ -55,7 +57,7 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
   }
   let result: RunResult;
   try {
-    result = await vm.run({ signal: opts.signal });
+    result = await vm.run({ signal: opts.signal, faults: opts.faults });
   } finally {
     if (timer) {
       clearInterval(timer);

@@ -11,6 +11,9 @@ import { execute, progressWanted, saveJson, sigintSession, stamp } from './execu
 import { addScenarioOptions, number, overridesFromFlags, workloadKind, type ScenarioFlags } from './scenario-options.ts';
 import { renderRun } from './table.ts';
 import { parseSweepSpec, renderSweep, runSweep } from './sweep.ts';
+import { parseFault } from '../host/faults.ts';
+import { checkLimits } from '../host/limits.ts';
+import { renderStress, runStress } from './stress.ts';
 import { sweepSvg } from './sweep-svg.ts';
 
 /** haltlab's command line: a thin layer over createVm(scenario).run() and the scenario files. */
@@ -37,8 +40,10 @@ function reportFailure(r: RunResult): void {
   if (r.failure?.stack) process.stderr.write(`${r.failure.stack}\n`);
 }
 
-async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags & { trace?: string }): Promise<number> {
+async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] }): Promise<number> {
   const { scenario } = scenarioFrom(nameOrPath, flags);
+  const faults = (flags.fault ?? []).map(parseFault);
+  checkLimits(scenario, { trace: flags.trace !== undefined });
   const session = sigintSession();
   const toStdout = flags.json === true;
   if (!toStdout && !flags.quiet) {
@@ -46,7 +51,7 @@ async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags
   }
   let result: RunResult;
   try {
-    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout, trace: flags.trace });
+    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout, trace: flags.trace, faults });
   } finally {
     session.dispose();
   }
@@ -58,6 +63,8 @@ async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags
   reportFailure(result);
   return exitCodeOf(result.status);
 }
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 const EXAMPLES = {
   run: `
@@ -105,8 +112,9 @@ export function buildProgram(): Command {
     .option('--json [file]', 'print the results as JSON (or write them to file and print the table)')
     .option('--quiet', 'no progress line')
     .option('--trace <file>', 'write a Chrome Trace Event JSON of the run (open it in ui.perfetto.dev); best for runs of a few seconds')
+    .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor (host, vcpuN, iothreadN) at a time, e.g. throw:vcpu1@0.5', collect)
     .addHelpText('after', EXAMPLES.run)
-    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string }) => {
+    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] }) => {
       process.exitCode = await runCommand(scenario, flags);
     });
 
@@ -203,6 +211,46 @@ export function buildProgram(): Command {
         if (saveTo) saveJson(saveTo, s, s.status === 'completed' ? 'sweep' : `sweep (${s.status}, partial)`);
         s.runs.forEach(reportFailure);
         process.exitCode = exitCodeOf(s.status);
+      } finally {
+        session.dispose();
+      }
+    });
+
+  const stress = program
+    .command('stress')
+    .description('many vCPUs on few pCPUs, timers and device interrupts at once, watched while it runs; a pass/fail verdict (non-zero exit on fail)');
+  addScenarioOptions(stress)
+    .option('--watchdog-ms <ms>', 'how long a vCPU may stay blocked with an interrupt pending before it counts as a lost wakeup', number('--watchdog-ms'), 1000)
+    .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor', collect)
+    .option('--json [file]', 'print the report as JSON (or write it to file and print the summary)')
+    .option('--quiet', 'no progress line')
+    .addHelpText(
+      'after',
+      `
+Defaults: 64 vCPUs on 2 pCPUs for 10 s; each vCPU re-arms its deadline timer every 1 ms and a
+device interrupts them in turn every ~100 µs (the mixed scenario).
+
+Examples:
+  haltlab stress
+  haltlab stress --vcpus 256 --duration 60 --json stress.json
+  haltlab stress --vcpus 16 --duration 5 --fault hang:vcpu3@2`,
+    )
+    .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[] }) => {
+      const withDefaults: ScenarioFlags = { vcpus: 64, pcpus: 2, duration: 10, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+      const { scenario } = scenarioFrom('mixed', withDefaults);
+      const faults = (flags.fault ?? []).map(parseFault);
+      checkLimits(scenario, { trace: true });
+      const session = sigintSession();
+      const toStdout = flags.json === true;
+      if (!toStdout && !flags.quiet) process.stderr.write(`haltlab: stress, ${scenario.vm.vcpus} vCPUs on ${scenario.host.pcpus} pCPUs for ${scenario.duration_s} s…\n`);
+      try {
+        const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout });
+        if (toStdout) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else process.stdout.write(`${renderStress(report)}\n`);
+        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
+        if (!saveTo && report.result.status !== 'completed') saveTo = `haltlab-stress-${stamp(report.result.started_at)}.json`;
+        if (saveTo) saveJson(saveTo, report, `stress report (${report.verdict})`);
+        process.exitCode = report.verdict === 'pass' ? 0 : 1;
       } finally {
         session.dispose();
       }

@@ -5,6 +5,7 @@ import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
 import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
 import type { VcpuShared } from './kvm/kick.ts';
+import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { addTraceRegion, NO_TRACE, TRACE_REGION, traceRing, Tracer } from '../trace/tracer.ts';
 
 /** The VMM's own shared words: the event a VcpuHandle sends before it signals the thread. */
@@ -14,12 +15,14 @@ export const VM_I = VMM.i32.index;
 export interface VmShape {
   vcpus: number;
   pcpus: number;
-  /** Trace rings to allocate (one per thread that records), 0 when not tracing. */
-  traceSlots?: number;
+  /** Actors (host, vCPUs, I/O threads): one fault word each. */
+  actors: number;
+  /** Allocate a trace ring per actor. */
+  trace?: boolean;
 }
 
 /** Every region of one VM's SharedArrayBuffer. Tasks are the schedulable threads: the vCPUs. */
-export function vmLayout({ vcpus, pcpus, traceSlots = 0 }: VmShape): Layout {
+export function vmLayout({ vcpus, pcpus, actors, trace = false }: VmShape): Layout {
   const b = new LayoutBuilder()
     .struct('vcpu', VCPU_BLOCK, vcpus)
     .struct('vcpu_stats', VCPU_STATS_STRUCT, vcpus)
@@ -27,8 +30,9 @@ export function vmLayout({ vcpus, pcpus, traceSlots = 0 }: VmShape): Layout {
     .struct('pcpu', pcpuStruct(vcpus), pcpus)
     .struct('host', HOST, 1)
     .struct('kvm', KVM_VM, 1)
-    .struct('vmm', VMM, 1);
-  return (traceSlots > 0 ? addTraceRegion(b, traceSlots) : b).build();
+    .struct('vmm', VMM, 1)
+    .struct(FAULTS_REGION, FAULTS, actors);
+  return (trace ? addTraceRegion(b, actors) : b).build();
 }
 
 /** The tracer of the thread writing trace ring `slot`; a no-op when the VM is not traced. */

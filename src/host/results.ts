@@ -37,6 +37,8 @@ export interface ThreadCpu {
   thread: string;
   cpu_s: number;
   wall_s: number;
+  /** The thread's V8 heap in use at the end, bytes (threads share the process's RSS; heaps are their own). */
+  heap_bytes: number;
 }
 
 export interface RunResult {

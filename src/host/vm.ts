@@ -4,7 +4,7 @@ import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import type { Scenario } from '../scenarios/schema.ts';
+import { hasDevice, type Scenario } from '../scenarios/schema.ts';
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
@@ -16,10 +16,12 @@ import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/h
 import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
 import type { IrqSourceApi, IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
-import { LINE } from './kvm/vcpu-state.ts';
-import { traceSlots, type TraceSlots } from '../trace/tracer.ts';
+import { LINE, MODE, RUN_STATE_NAMES, V } from './kvm/vcpu-state.ts';
+import { FAULT_WORD, FAULTS_REGION, type FaultSpec } from './faults.ts';
+import { ScenarioError } from '../scenarios/schema.ts';
+import { actorSlots, type ActorSlots } from './actor-slots.ts';
 import { TraceCollector } from '../trace/collector.ts';
-import { writeChromeTrace } from '../trace/chrome.ts';
+import { describeEvent, writeChromeTrace } from '../trace/chrome.ts';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -33,6 +35,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Override the scenario's duration (ms). */
   durationMs?: number;
+  /** Faults to inject (testing that a run stops cleanly and keeps its results). */
+  faults?: FaultSpec[];
+  /** How long actors get to leave their loops once asked to stop (ms, default 5000). */
+  graceMs?: number;
 }
 
 const HOST_MODULE = new URL('./sched/host-actor.ts', import.meta.url);
@@ -52,12 +58,14 @@ export interface LiveCounters {
 export interface VmOptions {
   /** Record a trace (each thread into its own shared ring); write it with writeTrace() after run(). */
   trace?: boolean;
+  /** Instead of a whole trace, keep each thread's last N events (lastEvents()). */
+  flightRecorder?: number;
 }
 
 export class Vm {
   readonly mem: SharedMemory;
   private runningSince = 0;
-  private readonly slots: TraceSlots;
+  private readonly slots: ActorSlots;
   private readonly iothreads: number;
   private readonly collector: TraceCollector | null;
   private span = { t0: 0, t1: 0 };
@@ -67,15 +75,20 @@ export class Vm {
     opts: VmOptions = {},
   ) {
     const { vm, host } = scenario;
-    this.iothreads = scenario.workload.kind === 'irq-wake' ? 1 : 0;
-    this.slots = traceSlots(vm.vcpus, this.iothreads);
-    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, traceSlots: opts.trace ? this.slots.count : 0 });
-    this.collector = opts.trace ? new TraceCollector(this.mem, this.slots.count) : null;
+    this.iothreads = hasDevice(scenario.workload) ? 1 : 0;
+    this.slots = actorSlots(vm.vcpus, this.iothreads);
+    const recording = opts.trace === true || (opts.flightRecorder ?? 0) > 0;
+    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, trace: recording });
+    this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
-    // The irq-wake device learns of each EOI through its irqfd's resamplefd.
-    if (scenario.workload.kind === 'irq-wake') enableIrqfdResample(kvm, LINE.DEVICE0);
+    // The device learns of each EOI through its irqfd's resamplefd.
+    if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
+  }
+
+  get stopRequested(): boolean {
+    return Atomics.load(this.mem.record('vmm', 0).i32, VM_I.stop) !== 0;
   }
 
   /** Ask every actor to stop: the VMM's stop event then a signal to each vCPU thread; the host's stop word. */
@@ -110,6 +123,15 @@ export class Vm {
     return { events, dropped: this.collector.dropped };
   }
 
+  /** A thread's last recorded events, described, oldest first (with a flight recorder). */
+  lastEvents(actor: string): string[] {
+    const slot = this.actorNames().indexOf(actor);
+    if (!this.collector || slot < 0) return [];
+    this.collector.drain();
+    const t0 = this.runningSince;
+    return this.collector.last(slot).map((e) => `${((e.ts - t0) / 1e6).toFixed(3)} ms ${describeEvent(e)}`);
+  }
+
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
     const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
@@ -126,25 +148,61 @@ export class Vm {
     };
   }
 
+  /** What an actor is doing, from shared memory: for messages about an actor that failed or hangs. */
+  doing(actor: string): string {
+    const m = /^vcpu(\d+)$/.exec(actor);
+    if (!m || Number(m[1]) >= this.scenario.vm.vcpus) return 'in its loop';
+    const v = vcpuShared(this.mem, Number(m[1])).v.i32;
+    const mode = Object.entries(MODE).find(([, x]) => x === Atomics.load(v, V.mode))?.[0] ?? '?';
+    return `vCPU state ${RUN_STATE_NAMES[Atomics.load(v, V.run_state)]}, vcpu->mode ${mode}, pending lines 0x${Atomics.load(v, V.irr).toString(16)}`;
+  }
+
+  private actorNames(): string[] {
+    return Array.from({ length: this.slots.count }, (_, i) => this.slots.name(i));
+  }
+
+  /** Carry out one injected fault (see faults.ts). */
+  private inject(f: FaultSpec, actors: Actor<unknown>[], warnings: string[]): void {
+    const slot = this.actorNames().indexOf(f.actor);
+    const at = this.runningSince ? ((now() - this.runningSince) / 1e9).toFixed(2) : '0';
+    warnings.push(`fault injected: ${f.kind} ${f.actor} at ${at} s (${this.doing(f.actor)})`);
+    if (f.kind === 'terminate') {
+      void actors.find((a) => a.name === f.actor)?.worker.terminate();
+      return;
+    }
+    Atomics.store(this.mem.record(FAULTS_REGION, slot).i32, 0, f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
+    // Wake the actor so that it reaches a loop point.
+    if (f.actor.startsWith('vcpu')) vmmSignalVcpu(vcpuShared(this.mem, slot - this.slots.vcpu(0)));
+    const host = this.mem.record('host', 0);
+    Atomics.add(host.i32, H.doorbell, 1);
+    Atomics.notify(host.i32, H.doorbell);
+    Atomics.notify(this.mem.record('vmm', 0).i32, VM_I.stop);
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) irqfdResampleInterrupt(vcpuShared(this.mem, i));
+  }
+
   async run(opts: RunOptions = {}): Promise<RunResult> {
     const { scenario, mem } = this;
+    const names = this.actorNames();
+    for (const f of opts.faults ?? []) {
+      if (!names.includes(f.actor)) throw new ScenarioError([`no actor "${f.actor}" in this VM: it has ${names.join(', ')}`], '--fault', 'invalid fault');
+    }
+    const faultWarnings: string[] = [];
     const startedAt = new Date().toISOString();
     const base = { sab: mem.sab, layout: mem.layout };
-    const slot = (n: number) => (this.collector ? n : undefined);
     const hostCfg: HostActorConfig = {
       vcpus: scenario.vm.vcpus,
       sched_slice_ns: scenario.host.sched_slice_ns,
       tick_ns: TICK_NS,
-      trace_slot: slot(this.slots.host),
+      slot: this.slots.host,
     };
     const program = guestProgram(scenario.workload);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, trace_slot: slot(this.slots.vcpu(id)) } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
-      w.kind === 'irq-wake'
+      hasDevice(w)
         ? spawnActor<IrqSourceApi>(IRQ_SOURCE_MODULE, {
             ...base,
             name: 'iothread0',
@@ -154,7 +212,7 @@ export class Vm {
               gap_ns: w.gap_ns,
               jitter: w.jitter,
               seed: w.seed,
-              trace_slot: slot(this.slots.iothread(0)),
+              slot: this.slots.iothread(0),
             } satisfies IrqSourceConfig,
           })
         : undefined;
@@ -169,12 +227,16 @@ export class Vm {
       await Promise.all(actors.map((a) => a.call(a.api.ready())));
       t0 = now();
       this.runningSince = t0;
+      const faultTimers = (opts.faults ?? []).map((f) => setTimeout(() => this.inject(f, actors, faultWarnings), f.at_s * 1000));
       outcome = await supervise(actors, {
         durationMs: opts.durationMs ?? scenario.duration_s * 1000,
         requestStop: () => this.requestStop(),
         signal: opts.signal,
+        graceMs: opts.graceMs,
+        doing: (a) => this.doing(a),
       });
       t1 = now();
+      faultTimers.forEach(clearTimeout);
     } catch (e) {
       // A failure before the run started (an actor that did not come up).
       this.requestStop();
@@ -199,7 +261,9 @@ export class Vm {
     clearInterval(draining);
     this.collector?.drain();
     this.span = { t0, t1 };
-    return this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
+    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
+    result.warnings.unshift(...faultWarnings);
+    return result;
   }
 
   private results(
@@ -248,9 +312,9 @@ export class Vm {
     });
     const present = snaps.filter((s): s is VcpuThreadSnapshot => s !== undefined);
     const threadsCpu = [
-      ...(host ? [{ thread: 'host', cpu_s: host.thread_cpu_ns / 1e9, wall_s: host.wall_ns / 1e9 }] : []),
-      ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9 })),
-      ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9 }] : []),
+      ...(host ? [{ thread: 'host', cpu_s: host.thread_cpu_ns / 1e9, wall_s: host.wall_ns / 1e9, heap_bytes: host.heap_used_bytes }] : []),
+      ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
+      ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9, heap_bytes: io.heap_used_bytes }] : []),
     ];
     return {
       haltlab: { version: haltlabVersion() },

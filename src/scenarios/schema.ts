@@ -27,7 +27,19 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     jitter: z.number().min(0).max(1).default(0.5),
     seed: z.int().default(1),
   }),
+  z.strictObject({
+    kind: z.literal('mixed'),
+    /** Every vCPU re-arms its own TSC-deadline timer this far ahead, as timer-latency does. */
+    delta_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
+    /** And an I/O thread raises device interrupts round-robin, one in flight, this gap after each EOI. */
+    gap_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
+    jitter: z.number().min(0).max(1).default(0.5),
+    seed: z.int().default(1),
+  }),
 ]);
+
+/** Workloads whose VM has a device on an I/O thread. */
+export const hasDevice = (w: Workload): w is Extract<Workload, { gap_ns: number }> => w.kind === 'irq-wake' || w.kind === 'mixed';
 export type Workload = z.infer<typeof WorkloadSchema>;
 
 export const MAX_VCPUS = 256;

@@ -2,7 +2,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { GUEST_EXIT } from '../guest/interpreter.ts';
 import { LINE_VECTOR, RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
 import type { TraceEvent } from './collector.ts';
-import { EV, type TraceSlots } from './tracer.ts';
+import { EV } from './tracer.ts';
+import type { ActorSlots } from '../host/actor-slots.ts';
 
 /**
  * Chrome Trace Event JSON (the format Perfetto UI and chrome://tracing open):
@@ -20,7 +21,7 @@ const EXIT_NAME: Record<number, string> = Object.fromEntries(Object.entries(GUES
 
 export interface ChromeTraceInput {
   events: Iterable<TraceEvent>;
-  slots: TraceSlots;
+  slots: ActorSlots;
   vcpus: number;
   pcpus: number;
   iothreads: number;
@@ -28,6 +29,34 @@ export interface ChromeTraceInput {
   t0: number;
   t1: number;
   metadata: Record<string, unknown>;
+}
+
+/** One event in a line of text (the stress watchdog's report). */
+export function describeEvent(e: TraceEvent): string {
+  switch (e.kind) {
+    case EV.STATE:
+      return `state ${RUN_STATE_NAMES[e.a] ?? e.a}`;
+    case EV.EXIT:
+      return `exit ${EXIT_NAME[e.a] ?? e.a}`;
+    case EV.INJECT:
+      return `inject line ${e.a} (pending for ${Math.round(e.ts - e.b)} ns)`;
+    case EV.HALT_POLL_NS:
+      return `halt_poll_ns = ${e.a}`;
+    case EV.KICK:
+      return `kick vcpu${e.a}${e.b === 1 ? ' (woke it)' : ''}`;
+    case EV.TIMER:
+      return `timer fires for vcpu${e.a} (${Math.round(e.b)} ns late)`;
+    case EV.PCPU:
+      return e.b >= 0 ? `pCPU${e.a} runs vcpu${e.b}` : `pCPU${e.a} idle`;
+    case EV.IRQ_RAISE:
+      return `raise line ${e.b} on vcpu${e.a}`;
+    case EV.EOI:
+      return `EOI from vcpu${e.a}`;
+    case EV.PREEMPT:
+      return `preempt vcpu${e.a}`;
+    default:
+      return `event ${e.kind}`;
+  }
 }
 
 /** The trace's events, generated one by one (a trace can hold millions). */

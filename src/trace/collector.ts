@@ -22,6 +22,9 @@ export interface TraceEvent {
 
 export class TraceCollector {
   private readonly rings: Ring[];
+  /** In tail mode: the last `tail` events of each slot, circular. */
+  private readonly tails: Float64Array[] | null;
+  private readonly tailCount: number[];
   private readonly chunks: Float64Array[] = [];
   private used = CHUNK_EVENTS; // events in the last chunk
   private stored = 0;
@@ -32,12 +35,25 @@ export class TraceCollector {
     slots: number,
     /** Beyond this many events a trace would not open in Perfetto UI anyway: count and drop. */
     private readonly maxEvents = 3_000_000,
+    /** Keep only each thread's last `tail` events (a flight recorder for the stress watchdog). */
+    private readonly tail = 0,
   ) {
     const region = mem.bytes(TRACE_REGION);
     this.rings = Array.from({ length: slots }, (_, i) => traceRing(region, i));
+    this.tails = tail > 0 ? Array.from({ length: slots }, () => new Float64Array(tail * TRACE_WIDTH)) : null;
+    this.tailCount = Array<number>(slots).fill(0);
   }
 
   drain(): void {
+    if (this.tails) {
+      const tails = this.tails;
+      this.rings.forEach((ring, slot) =>
+        ring.drain((r) => {
+          tails[slot].set(r, (this.tailCount[slot]++ % this.tail) * TRACE_WIDTH);
+        }),
+      );
+      return;
+    }
     this.rings.forEach((ring, slot) =>
       ring.drain((r) => {
         if (this.stored >= this.maxEvents) {
@@ -56,6 +72,18 @@ export class TraceCollector {
         this.stored++;
       }),
     );
+  }
+
+  /** Tail mode: a thread's last events, oldest first. */
+  last(slot: number): TraceEvent[] {
+    if (!this.tails) return [];
+    const n = Math.min(this.tail, this.tailCount[slot]);
+    const first = this.tailCount[slot] - n;
+    return Array.from({ length: n }, (_, i) => {
+      const at = ((first + i) % this.tail) * TRACE_WIDTH;
+      const t = this.tails![slot];
+      return { slot, ts: t[at], kind: t[at + 1], a: t[at + 2], b: t[at + 3] };
+    });
   }
 
   get count(): number {

@@ -35,18 +35,6 @@ export const EV = {
   PREEMPT: 10,
 } as const;
 
-/** Which ring each thread writes: the host actor, the vCPUs, then the I/O threads. */
-export interface TraceSlots {
-  host: number;
-  vcpu: (id: number) => number;
-  iothread: (i: number) => number;
-  count: number;
-}
-
-export function traceSlots(vcpus: number, iothreads: number): TraceSlots {
-  return { host: 0, vcpu: (id) => 1 + id, iothread: (i) => 1 + vcpus + i, count: 1 + vcpus + iothreads };
-}
-
 export const TRACE_REGION = 'trace';
 
 export function addTraceRegion(b: LayoutBuilder, slots: number): LayoutBuilder {

@@ -1,6 +1,7 @@
 import type { GuestProgram } from '../isa.ts';
 import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
+import { mixed } from './mixed.ts';
 import type { Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
@@ -13,6 +14,10 @@ export const WORKLOADS = {
     summary: 'a device on an I/O thread raises one interrupt at a time, a random gap after the last EOI; the guest idles in HLT: pure wake latency',
     source: 'irqfd (with resamplefd) + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
   },
+  mixed: {
+    summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
+    source: 'timer-latency + irq-wake',
+  },
 } as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
 
 export function guestProgram(w: Workload): GuestProgram {
@@ -21,5 +26,7 @@ export function guestProgram(w: Workload): GuestProgram {
       return timerLatency({ delta_ns: w.delta_ns });
     case 'irq-wake':
       return irqWake();
+    case 'mixed':
+      return mixed({ delta_ns: w.delta_ns });
   }
 }

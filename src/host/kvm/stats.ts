@@ -48,6 +48,8 @@ export const MODEL_COUNTERS = [
   { name: 'timer_fired_in_guest', doc: 'deadline timer expiries taken on the vCPU’s own pCPU (preemption timer, or hrtimer while polling)' },
   { name: 'timer_fired_by_host', doc: 'deadline timer expiries fired by the host’s hrtimer while the vCPU slept' },
   { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
+  { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
+  { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

@@ -10,7 +10,7 @@ import { statIndex, type ExitReason } from './stats.ts';
 import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
-import { IRQ_LINES, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
+import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
 
 /**
  * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
@@ -34,6 +34,8 @@ const STAT = {
   irq_exits: statIndex('irq_exits'),
   signal_exits: statIndex('signal_exits'),
   irq_injections: statIndex('irq_injections'),
+  timer_injections: statIndex('timer_interrupts_injected'),
+  device_injections: statIndex('device_interrupts_injected'),
 };
 const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
@@ -203,6 +205,7 @@ export class KvmVcpu implements GuestHost {
     if (line >= IRQ_LINES) throw new Error(`vcpu${this.shared.id}: pending line ${line} does not exist`);
     Atomics.and(this.v.i32, V.irr, ~(1 << line));
     Atomics.add(this.s.i32, STAT.irq_injections, 1);
+    Atomics.add(this.s.i32, line === LINE.LAPIC_TIMER ? STAT.timer_injections : STAT.device_injections, 1);
     this.injectedLine = line;
     this.injectedSince = this.v.f64[VF.pending_since + line];
     this.inService.push(line);

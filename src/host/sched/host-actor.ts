@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { serveActor } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
@@ -8,6 +9,7 @@ import { hostTimerExpire } from '../kvm/lapic-timer.ts';
 import { kvmVcpuKick } from '../kvm/kick.ts';
 import { tracerFor, vcpuShared } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
+import { checkFault, FAULTS_REGION } from '../faults.ts';
 import { Scheduler } from './scheduler.ts';
 import { H, HF } from './task-state.ts';
 
@@ -26,8 +28,8 @@ export interface HostActorConfig {
   sched_slice_ns: number;
   /** Tick period while preemption is needed (CONFIG_HZ=1000). */
   tick_ns: number;
-  /** This thread's trace ring, when the run is traced. */
-  trace_slot?: number;
+  /** This thread's index among the VM's actors: its trace ring and its fault word. */
+  slot: number;
 }
 
 export interface HostActorSnapshot {
@@ -36,6 +38,8 @@ export interface HostActorSnapshot {
   preemptions: number;
   wakeups: number;
   thread_cpu_ns: number;
+  /** V8 heap in use by this thread's isolate, bytes. */
+  heap_used_bytes: number;
   wall_ns: number;
   timer_slack_ns: number | null;
   pcpu_busy_ns: number[];
@@ -46,7 +50,8 @@ export type HostActorApi = ReturnType<typeof makeHostActor>;
 function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: HostActorConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
   const cfg = start.config;
-  const tracer = tracerFor(mem, cfg.trace_slot);
+  const tracer = tracerFor(mem, cfg.slot);
+  const fault = mem.record(FAULTS_REGION, cfg.slot);
   const sched = new Scheduler(mem, tracer);
   const host = sched.host;
   const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
@@ -76,6 +81,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
       let nextTick = Infinity;
       while (!Atomics.load(host.i32, H.stop)) {
         const seen = Atomics.load(host.i32, H.doorbell);
+        checkFault(fault, 'host', 'firing hrtimers and ticking');
         let at = now();
         // The tick: preempt tasks whose slice is over while others wait.
         if (sched.anyOverloaded()) {
@@ -116,6 +122,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         preemptions,
         wakeups,
         thread_cpu_ns: cpuNs,
+        heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
         timer_slack_ns: slack ?? null,
         pcpu_busy_ns: busy,

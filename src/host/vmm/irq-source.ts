@@ -1,4 +1,5 @@
-import { serveActor } from '../../actors/actor.ts';
+import { getHeapStatistics } from 'node:v8';
+import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
@@ -7,6 +8,7 @@ import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
+import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
  * A device on a VMM I/O thread with one interrupt in flight at a time, like a
@@ -24,8 +26,8 @@ export interface IrqSourceConfig {
   jitter: number;
   /** Deterministic gaps for reproducible runs. */
   seed: number;
-  /** This thread's trace ring, when the run is traced. */
-  trace_slot?: number;
+  /** This thread's index among the VM's actors: its trace ring and its fault word. */
+  slot: number;
 }
 
 export interface IrqSourceSnapshot {
@@ -33,6 +35,8 @@ export interface IrqSourceSnapshot {
   /** EOIs received through the resamplefd. */
   eois: number;
   thread_cpu_ns: number;
+  /** V8 heap in use by this thread's isolate, bytes. */
+  heap_used_bytes: number;
   wall_ns: number;
 }
 
@@ -50,13 +54,15 @@ function prng(seed: number): () => number {
   };
 }
 
-function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: IrqSourceConfig }) {
+function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
   const mem = new SharedMemory(start.sab, start.layout);
   const cfg = start.config;
   const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
   const vmm = mem.record('vmm', 0);
   const random = prng(cfg.seed);
-  const tracer = tracerFor(mem, cfg.trace_slot);
+  const tracer = tracerFor(mem, cfg.slot);
+  const fault = mem.record(FAULTS_REGION, cfg.slot);
+  const name = start.name;
   let raised = 0;
   let eois = 0;
   let cpuNs = 0;
@@ -76,6 +82,7 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
       for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
         sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
         if (stopping()) break;
+        checkFault(fault, name, 'about to raise a device interrupt');
         const vcpu = vcpus[next];
         const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
         const at = now();
@@ -84,7 +91,10 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line); // after the kick: tracing must not delay it
         tracer.emit(now(), EV.KICK, vcpu.id, woke ? 1 : 0);
         // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
-        while (!irqfdResampleWait(vcpu, seen, 10_000_000)) if (stopping()) break;
+        while (!irqfdResampleWait(vcpu, seen, 10_000_000)) {
+          if (stopping()) break;
+          checkFault(fault, name, `waiting for vcpu${vcpu.id}'s EOI`);
+        }
         if (irqfdResampleCount(vcpu) !== seen) {
           eois++;
           tracer.emit(now(), EV.EOI, vcpu.id);
@@ -94,7 +104,7 @@ function makeIrqSource(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
       cpuNs = threadCpuNs() - cpu0;
     },
     snapshot(): IrqSourceSnapshot {
-      return { raised, eois, thread_cpu_ns: cpuNs, wall_ns: wallNs };
+      return { raised, eois, thread_cpu_ns: cpuNs, heap_used_bytes: getHeapStatistics().used_heap_size, wall_ns: wallNs };
     },
   };
 }

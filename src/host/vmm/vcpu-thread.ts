@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { serveActor } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { threadCpuNs } from '../../actors/cpu-time.ts';
@@ -10,6 +11,7 @@ import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
+import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
  * A vCPU thread, the VMM's half (Firecracker's vstate/vcpu): KVM_RUN in a loop,
@@ -20,8 +22,8 @@ import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 export interface VcpuThreadConfig {
   id: number;
   program: GuestProgram;
-  /** This thread's trace ring, when the run is traced. */
-  trace_slot?: number;
+  /** This thread's index among the VM's actors: its trace ring and its fault word. */
+  slot: number;
 }
 
 export interface VcpuThreadSnapshot {
@@ -29,6 +31,8 @@ export interface VcpuThreadSnapshot {
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
   thread_cpu_ns: number;
+  /** V8 heap in use by this thread's isolate, bytes. */
+  heap_used_bytes: number;
   wall_ns: number;
   runnable_wait_ns: number;
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
@@ -39,9 +43,10 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, trace_slot } = start.config;
+  const { id, program, slot } = start.config;
   const shared = vcpuShared(mem, id);
-  const tracer = tracerFor(mem, trace_slot);
+  const tracer = tracerFor(mem, slot);
+  const fault = mem.record(FAULTS_REGION, slot);
   const sched = new Scheduler(mem, tracer);
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
@@ -70,6 +75,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
           if (exit === KVM_EXIT.INTR) {
             Atomics.store(shared.v.i32, V.signal_pending, 0); // the signal has been taken
             if (Atomics.load(vmm.i32, VM_I.stop)) break;
+            checkFault(fault, `vcpu${id}`, 'handling KVM_EXIT_INTR in the VMM');
           }
         }
       } finally {
@@ -86,6 +92,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
         thread_cpu_ns: cpuNs,
+        heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
         runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
         state_ns: Object.fromEntries(RUN_STATE_NAMES.map((n, i) => [n, kvm.stateNs[i]])) as VcpuThreadSnapshot['state_ns'],

@@ -1,0 +1,87 @@
+import { EXIT_REASONS } from './kvm/stats.ts';
+import type { RunResult, VcpuResult } from './results.ts';
+
+/**
+ * What every run must satisfy whatever the timing: KVM's statistics add up,
+ * every timer armed fires once and is injected once, every device interrupt
+ * raised is delivered once, nothing is early. Each violation names the vCPU
+ * and the figures. `haltlab stress` checks these at the end of a run; the
+ * tests check them on every scenario.
+ */
+
+export interface Violation {
+  vcpu: number | null;
+  invariant: string;
+  detail: string;
+}
+
+const n = (v: VcpuResult, k: keyof VcpuResult['stats']) => v.stats[k] as number;
+const histSum = (v: VcpuResult, k: keyof VcpuResult['stats']) => (v.stats[k] as number[]).reduce((a, b) => a + b, 0);
+
+export function vcpuViolations(v: VcpuResult): Violation[] {
+  const out: Violation[] = [];
+  const fail = (invariant: string, detail: string) => out.push({ vcpu: v.id, invariant, detail });
+  const successful = n(v, 'halt_successful_poll');
+  const attempted = n(v, 'halt_attempted_poll');
+  const halts = n(v, 'halt_exits');
+  if (!(successful <= attempted && attempted <= halts)) {
+    fail('halt_successful_poll <= halt_attempted_poll <= halt_exits', `${successful} / ${attempted} / ${halts}`);
+  }
+  // Each log2 histogram holds one entry per event. A halt that polled either succeeded or slept
+  // ("success" means it never called schedule()); one that did not poll may find its wake
+  // condition before sleeping, and then neither polled nor waited.
+  if (histSum(v, 'halt_poll_success_hist') !== successful) fail('halt_poll_success_hist sums to halt_successful_poll', `${histSum(v, 'halt_poll_success_hist')} vs ${successful}`);
+  if (histSum(v, 'halt_poll_fail_hist') !== attempted - successful) {
+    fail('halt_poll_fail_hist sums to failed polls', `${histSum(v, 'halt_poll_fail_hist')} vs ${attempted - successful}`);
+  }
+  const waited = histSum(v, 'halt_wait_hist');
+  if (!(waited >= attempted - successful && waited <= halts - successful)) {
+    fail('failed polls <= halts that slept <= halts not polled successfully', `${attempted - successful} <= ${waited} <= ${halts - successful}`);
+  }
+  if (n(v, 'halt_wakeup') > halts - successful) fail('halt_wakeup only for halts that reached kvm_vcpu_block', `${n(v, 'halt_wakeup')} > ${halts - successful}`);
+  const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
+  if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
+  if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);
+  for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
+  // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
+  // once (the last may still be pending), never early.
+  const fired = v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write;
+  if (fired > v.model.tsc_deadline_writes) fail('timers fired <= deadlines armed', `${fired} > ${v.model.tsc_deadline_writes}`);
+  if (v.timer_early_count !== 0) fail('no timer early', `${v.timer_early_count} early samples`);
+  const injected = n(v, 'irq_injections');
+  if (injected - v.wake_latency_ns.count < 0 || injected - v.wake_latency_ns.count > 1) {
+    fail('one wake-latency sample per injection', `${v.wake_latency_ns.count} samples for ${injected} injections`);
+  }
+  return out;
+}
+
+/**
+ * Whole-run invariants. `inFlight` is how many interrupts may legitimately be
+ * between "raised" and "injected" when the run stops (one per vCPU per line).
+ */
+export function runViolations(r: RunResult): Violation[] {
+  const out = r.vcpus.flatMap(vcpuViolations);
+  const fail = (invariant: string, detail: string) => out.push({ vcpu: null, invariant, detail });
+  if (r.vcpus.length !== r.scenario.vm.vcpus) fail('every vCPU returned results', `${r.vcpus.length} of ${r.scenario.vm.vcpus}`);
+  const timerInjections = r.vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0);
+  const timerHandled = r.vcpus.reduce((a, v) => a + v.timer_lateness_ns.count, 0);
+  const fired = r.vcpus.reduce((a, v) => a + v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write, 0);
+  if (fired - timerInjections < 0 || fired - timerInjections > r.vcpus.length) {
+    fail('every timer fired is injected once (one per vCPU may be pending at the stop)', `${fired} fired, ${timerInjections} injected`);
+  }
+  if (r.scenario.workload.kind !== 'irq-wake' && (timerInjections - timerHandled < 0 || timerInjections - timerHandled > r.vcpus.length)) {
+    fail('every timer interrupt injected is handled by the guest', `${timerInjections} injected, ${timerHandled} handled`);
+  }
+  if (r.host.timers_fired !== r.vcpus.reduce((a, v) => a + v.model.timer_fired_by_host, 0)) {
+    fail('host timer expiries = vCPUs’ timer_fired_by_host', String(r.host.timers_fired));
+  }
+  if (r.host.device_interrupts_raised !== undefined) {
+    const injected = r.vcpus.reduce((a, v) => a + v.model.device_interrupts_injected, 0);
+    const raised = r.host.device_interrupts_raised;
+    if (injected > raised) fail('no device interrupt delivered twice', `${injected} delivered, ${raised} raised`);
+    if (raised - injected > 1) fail('every device interrupt delivered (one may be in flight)', `${raised} raised, ${injected} delivered`);
+    const eois = r.host.device_eois ?? 0;
+    if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+import { now } from '../actors/clock.ts';
+import { statIndex } from './kvm/stats.ts';
+import { IRQ_LINES, RUN_STATE, TIMER, V, VF } from './kvm/vcpu-state.ts';
+import { vcpuShared } from './layout.ts';
+import type { Vm } from './vm.ts';
+
+/**
+ * The stress watchdog: looks at every vCPU's shared state while the run goes
+ * on, for what must never last: a vCPU asleep in kvm_vcpu_block() with an
+ * interrupt pending (a lost wakeup), a sleeping vCPU whose deadline passed
+ * without the host firing it (a lost timer), and halt statistics that do not
+ * add up. A finding names the vCPU, its state and its last events.
+ */
+
+export interface WatchdogFinding {
+  vcpu: number;
+  at_s: number;
+  problem: string;
+  state: string;
+  last_events: string[];
+}
+
+const S = {
+  successful: statIndex('halt_successful_poll'),
+  attempted: statIndex('halt_attempted_poll'),
+  halts: statIndex('halt_exits'),
+};
+
+export class Watchdog {
+  checks = 0;
+
+  constructor(
+    private readonly vm: Vm,
+    /** How long a vCPU may stay blocked with a wake condition before it counts as lost. */
+    private readonly boundNs: number,
+  ) {}
+
+  check(): WatchdogFinding[] {
+    this.checks++;
+    const out: WatchdogFinding[] = [];
+    const t = now();
+    const elapsed = this.vm.live().elapsed_s;
+    for (let id = 0; id < this.vm.scenario.vm.vcpus; id++) {
+      const { v, s } = vcpuShared(this.vm.mem, id);
+      const problem = this.problemOf(v, s, t);
+      if (problem) {
+        out.push({ vcpu: id, at_s: elapsed, problem, state: this.vm.doing(`vcpu${id}`), last_events: this.vm.lastEvents(`vcpu${id}`) });
+      }
+    }
+    return out;
+  }
+
+  private problemOf(v: { i32: Int32Array; f64: Float64Array }, s: { i32: Int32Array }, t: number): string | null {
+    // Read in the reverse order of the increments, so a consistent vCPU never looks inconsistent.
+    const successful = Atomics.load(s.i32, S.successful);
+    const attempted = Atomics.load(s.i32, S.attempted);
+    const halts = Atomics.load(s.i32, S.halts);
+    if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
+    if (Atomics.load(v.i32, V.run_state) !== RUN_STATE.BLOCKED) return null;
+    const irr = Atomics.load(v.i32, V.irr);
+    for (let line = 0; line < IRQ_LINES; line++) {
+      if (!(irr & (1 << line))) continue;
+      const ms = (t - v.f64[VF.pending_since + line]) / 1e6;
+      if (ms * 1e6 > this.boundNs) return `blocked for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
+    }
+    if (Atomics.load(v.i32, V.timer_mode) === TIMER.ON_HOST) {
+      const late = (t - v.f64[VF.tsc_deadline]) / 1e6;
+      if (late * 1e6 > this.boundNs) return `blocked, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
+    }
+    return null;
+  }
+}
+

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { runViolations, vcpuViolations } from '../../src/host/invariants.ts';
+import type { RunResult, VcpuResult } from '../../src/host/results.ts';
+
+// The invariant checker must catch what it claims to: corrupt a good result and see it fail.
+
+const hist = (n: number) => [n, ...Array(31).fill(0)];
+function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
+  const s = { halt_successful_poll: 5, halt_attempted_poll: 8, halt_exits: 10, halt_wakeup: 4, irq_injections: 10, exits: 20, ...over };
+  return {
+    id: 0,
+    stats: {
+      ...s,
+      halt_poll_invalid: 0,
+      halt_poll_success_ns: 1,
+      halt_poll_fail_ns: 1,
+      halt_wait_ns: 1,
+      halt_poll_success_hist: hist(s.halt_successful_poll),
+      halt_poll_fail_hist: hist(s.halt_attempted_poll - s.halt_successful_poll),
+      halt_wait_hist: hist(4),
+      blocking: 0,
+      irq_exits: 0,
+      signal_exits: 1,
+    },
+    exit_reasons: { EXTERNAL_INTERRUPT: 0, HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits, PREEMPTION_TIMER: 0 },
+    model: { tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0 },
+    halt_poll_ns: 0,
+    wake_latency_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: s.irq_injections },
+    timer_lateness_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: 10 },
+    timer_early_count: 0,
+    cpu: { thread_cpu_s: 1, wall_s: 1, host_cpu_pct: 100, state_s: {} },
+  } as VcpuResult;
+}
+
+describe('the invariant checker', () => {
+  it('passes a consistent vCPU', () => expect(vcpuViolations(vcpu())).toEqual([]));
+
+  it.each([
+    ['more successful polls than attempted', { halt_successful_poll: 9 }, 'halt_successful_poll <= halt_attempted_poll'],
+    ['a wakeup counted twice', { halt_wakeup: 9 }, 'halt_wakeup only for halts'],
+    ['exits that do not add up', { exits: 25 }, 'exits by reason'],
+  ])('catches %s', (_name, over, invariant) => {
+    const v = vcpu();
+    Object.assign(v.stats, over);
+    expect(vcpuViolations(v).map((x) => x.invariant).join('\n')).toContain(invariant);
+  });
+
+  it('catches an early timer and an injection without its sample', () => {
+    const v = vcpu();
+    v.timer_early_count = 1;
+    v.wake_latency_ns.count = 7;
+    const found = vcpuViolations(v).map((x) => x.invariant);
+    expect(found).toContain('no timer early');
+    expect(found).toContain('one wake-latency sample per injection');
+  });
+
+  it('catches a device interrupt lost or delivered twice', () => {
+    const v = vcpu();
+    v.timer_lateness_ns.count = 0;
+    v.model = { tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10 };
+    const run = (raised: number, eois: number) =>
+      runViolations({
+        scenario: { vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } },
+        vcpus: [v],
+        host: { timers_fired: 0, device_interrupts_raised: raised, device_eois: eois },
+      } as unknown as RunResult).map((x) => x.invariant);
+    expect(run(10, 10)).toEqual([]);
+    expect(run(12, 10)).toContain('every device interrupt delivered (one may be in flight)');
+    expect(run(9, 9)).toContain('no device interrupt delivered twice');
+  });
+});

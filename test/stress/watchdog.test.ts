@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { now } from '../../src/actors/clock.ts';
+import { createVm } from '../../src/host/vm.ts';
+import { Watchdog } from '../../src/host/watchdog.ts';
+import { vcpuShared } from '../../src/host/layout.ts';
+import { RUN_STATE, TIMER, V, VF, LINE } from '../../src/host/kvm/vcpu-state.ts';
+import { statIndex } from '../../src/host/kvm/stats.ts';
+import { parseScenario } from '../../src/scenarios/schema.ts';
+
+// The watchdog on a VM whose shared state is set by hand: it must see each kind of stuck vCPU.
+
+const setup = () => {
+  const vm = createVm(parseScenario({ vm: { vcpus: 3 }, workload: { kind: 'mixed' } }), { flightRecorder: 8 });
+  return { vm, dog: new Watchdog(vm, 100e6) };
+};
+
+describe('the stress watchdog', () => {
+  it('finds nothing wrong with idle vCPUs', () => {
+    const { dog } = setup();
+    expect(dog.check()).toEqual([]);
+  });
+
+  it('reports a vCPU blocked with an interrupt pending past the bound: a lost wakeup', () => {
+    const { vm, dog } = setup();
+    const { v } = vcpuShared(vm.mem, 1);
+    Atomics.store(v.i32, V.run_state, RUN_STATE.BLOCKED);
+    Atomics.store(v.i32, V.irr, 1 << LINE.DEVICE0);
+    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 50e6;
+    expect(dog.check()).toEqual([]); // 50 ms: within the bound
+    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 500e6;
+    const [f] = dog.check();
+    expect(f.vcpu).toBe(1);
+    expect(f.problem).toMatch(/blocked for \d+ ms with interrupt line 1 pending: a lost wakeup/);
+    expect(f.state).toContain('blocked');
+  });
+
+  it('reports a sleeping vCPU whose deadline passed unfired: a lost timer', () => {
+    const { vm, dog } = setup();
+    const { v } = vcpuShared(vm.mem, 2);
+    Atomics.store(v.i32, V.run_state, RUN_STATE.BLOCKED);
+    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
+    v.f64[VF.tsc_deadline] = now() - 300e6;
+    expect(dog.check()[0]).toMatchObject({ vcpu: 2, problem: expect.stringContaining('a lost timer') });
+  });
+
+  it('reports halt statistics that do not add up', () => {
+    const { vm, dog } = setup();
+    const { s } = vcpuShared(vm.mem, 0);
+    Atomics.store(s.i32, statIndex('halt_successful_poll'), 3);
+    expect(dog.check()[0]).toMatchObject({ vcpu: 0, problem: expect.stringContaining('do not add up') });
+  });
+});
