@@ -40,10 +40,15 @@ function reportFailure(r: RunResult): void {
   if (r.failure?.stack) process.stderr.write(`${r.failure.stack}\n`);
 }
 
-async function runCommand(nameOrPath: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] }): Promise<number> {
+async function runCommand(
+  nameOrPath: string,
+  flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] },
+  validateOnly: boolean,
+): Promise<number> {
   const { scenario } = scenarioFrom(nameOrPath, flags);
   const faults = (flags.fault ?? []).map(parseFault);
   checkLimits(scenario, { trace: flags.trace !== undefined });
+  if (validateOnly) return 0;
   const session = sigintSession();
   const toStdout = flags.json === true;
   if (!toStdout && !flags.quiet) {
@@ -97,8 +102,16 @@ Examples:
   haltlab sweep halt_poll_ns_grow_start=1000..50000 --steps 6 --duration 2 --svg grow.svg --json grow.json`,
 };
 
-export function buildProgram(): Command {
-  const program = new Command('haltlab')
+/**
+ * The program. With `validateOnly`, every command parses and validates its
+ * input (scenario, overrides, policies, faults, limits) and returns without
+ * starting a thread: the fuzz tests drive it so.
+ */
+export function buildProgram({ validateOnly = false, quietErrors = false } = {}): Command {
+  const program = new Command('haltlab');
+  // For tests: throw instead of exiting, and print nothing (set before the subcommands inherit it).
+  if (quietErrors) program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  program
     .description('What should a vCPU do when its guest has nothing to do? KVM halt polling, exits and wakeups, run on real threads.')
     .version(haltlabVersion())
     .showHelpAfterError('(add --help for usage)')
@@ -115,7 +128,7 @@ export function buildProgram(): Command {
     .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor (host, vcpuN, iothreadN) at a time, e.g. throw:vcpu1@0.5', collect)
     .addHelpText('after', EXAMPLES.run)
     .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] }) => {
-      process.exitCode = await runCommand(scenario, flags);
+      process.exitCode = await runCommand(scenario, flags, validateOnly);
     });
 
   program
@@ -123,6 +136,7 @@ export function buildProgram(): Command {
     .description('list the built-in scenarios and the named policies of compare')
     .addHelpText('after', '\nExample:\n  haltlab list')
     .action(() => {
+      if (validateOnly) return;
       const width = Math.max(...[...Object.keys(BUILTIN_SCENARIOS), ...Object.keys(POLICIES)].map((k) => k.length));
       process.stdout.write('scenarios (haltlab run NAME, haltlab show NAME):\n');
       for (const [name, w] of Object.entries(BUILTIN_SCENARIOS)) process.stdout.write(`  ${name.padEnd(width)}  ${w.summary}\n`);
@@ -138,6 +152,7 @@ export function buildProgram(): Command {
     .addHelpText('after', EXAMPLES.show)
     .action((name: string, flags: { json?: boolean }) => {
       const s = loadScenario(name);
+      if (validateOnly) return;
       const about = BUILTIN_SCENARIOS[name];
       process.stdout.write(
         flags.json
@@ -159,6 +174,8 @@ export function buildProgram(): Command {
       if (policyArgs.length < 2) compare.error('haltlab compare: give at least two policies, e.g. haltlab compare poll no-poll', { exitCode: 2 });
       const policies = policyArgs.map(parsePolicy);
       const { input, source } = scenarioFrom(flags.scenario, flags);
+      for (const p of policies) checkLimits(parseScenario(applyOverrides(input, p.overrides), `${source} + policy ${p.label}`));
+      if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
       try {
@@ -189,7 +206,9 @@ export function buildProgram(): Command {
     .addHelpText('after', EXAMPLES.sweep)
     .action(async (specText: string, flags: ScenarioFlags & OutputFlags & { scenario: string; steps: number; cpuBudget?: number; svg?: string }) => {
       const spec = parseSweepSpec(specText, flags.steps);
-      const { input, source } = scenarioFrom(flags.scenario, flags);
+      const { input, source, scenario: base } = scenarioFrom(flags.scenario, flags);
+      checkLimits(base);
+      if (validateOnly) return;
       if (flags.duration === undefined && input.duration_s === undefined) input.duration_s = 2; // a sweep is many runs: shorter by default
       const session = sigintSession();
       const toStdout = flags.json === true;
@@ -240,6 +259,7 @@ Examples:
       const { scenario } = scenarioFrom('mixed', withDefaults);
       const faults = (flags.fault ?? []).map(parseFault);
       checkLimits(scenario, { trace: true });
+      if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
       if (!toStdout && !flags.quiet) process.stderr.write(`haltlab: stress, ${scenario.vm.vcpus} vCPUs on ${scenario.host.pcpus} pCPUs for ${scenario.duration_s} s…\n`);
@@ -265,17 +285,26 @@ Examples:
     .option('--trace', 'also measure haltlab with trace recording on, and print what tracing costs')
     .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --json --rounds 3')
     .action(async (flags: { json?: boolean; samples?: number; rounds?: number; trace?: boolean }) => {
+      if (validateOnly) return;
       const { runBench } = await import('../../bench/wake.ts');
       process.exitCode = await runBench(flags);
     });
   return program;
 }
 
-try {
-  await buildProgram().parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof ScenarioError) {
-    process.stderr.write(`haltlab: ${e.message}\n`);
-    process.exitCode = 2;
-  } else throw e;
+/** Run the command line; bad input is reported in a few lines with exit code 2, never as a stack trace. */
+export async function main(argv: string[]): Promise<void> {
+  // `haltlab list | head`: a closed pipe ends the output, not the process with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      process.stderr.write(`haltlab: ${e.message}\n`);
+      process.exitCode = 2;
+    } else throw e;
+  }
 }

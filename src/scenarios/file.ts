@@ -21,7 +21,12 @@ export function readScenarioFile(path: string): ScenarioInput {
   if (ext === '.yaml' || ext === '.yml') {
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length) throw new ScenarioError(doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`), path);
-    return doc.toJS() as ScenarioInput;
+    try {
+      // Parsing succeeds on some texts whose values cannot be built, e.g. an alias to no anchor.
+      return doc.toJS({ maxAliasCount: 100 }) as ScenarioInput;
+    } catch (e) {
+      throw new ScenarioError([`not valid YAML: ${(e as Error).message}`], path);
+    }
   }
   throw new ScenarioError([`unknown file type "${ext || '(none)'}": a scenario file ends in .json, .yaml or .yml`], path);
 }
