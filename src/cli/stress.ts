@@ -127,7 +127,8 @@ export function renderStress(r: StressReport): string {
   const i = r.interrupts;
   const lines = [
     `haltlab stress · ${s.vm.vcpus} vCPUs on ${s.host.pcpus} pCPUs · ${r.result.wall_s.toFixed(1)} s · each vCPU's timer every ${w.delta_ns / 1000} µs, a device interrupt every ~${w.gap_ns / 1000} µs`,
-    `machine: ${r.result.machine.cores} cores, ${r.result.machine.cpu_model}, Node ${r.result.machine.node}`,
+    `machine: ${r.result.machine.cores} cores, ${r.result.machine.cpu_model}, Node ${r.result.machine.node}; ` +
+      `threads started in ${r.result.phases.startup_s.toFixed(1)} s, stopped in ${r.result.phases.teardown_s.toFixed(1)} s`,
     ...r.result.warnings.map((x) => `warning: ${x}`),
     '',
     `timers:  ${i.deadlines_armed} deadlines armed, ${i.timers_fired} fired, ${i.timer_interrupts_handled} handled by the guest (at most one per vCPU still in flight at the stop)`,

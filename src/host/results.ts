@@ -59,6 +59,8 @@ export interface RunResult {
   warnings: string[];
   scenario: Scenario;
   wall_s: number;
+  /** Starting the threads until all were ready, and stopping them after the run (not in wall_s). */
+  phases: { startup_s: number; teardown_s: number };
   vcpus: VcpuResult[];
   /** All vCPUs merged. */
   total: { wake_latency_ns: LatencySummary; timer_lateness_ns: LatencySummary; host_cpu_pct_per_vcpu: number };

@@ -4,7 +4,7 @@ import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import { hasDevice, type Scenario } from '../scenarios/schema.ts';
+import { hasDevice, ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
@@ -18,7 +18,6 @@ import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/
 import type { IrqSourceApi, IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
 import { LINE, MODE, RUN_STATE_NAMES, V } from './kvm/vcpu-state.ts';
 import { FAULT_WORD, FAULTS_REGION, type FaultSpec } from './faults.ts';
-import { ScenarioError } from '../scenarios/schema.ts';
 import { actorSlots, type ActorSlots } from './actor-slots.ts';
 import { TraceCollector } from '../trace/collector.ts';
 import { describeEvent, writeChromeTrace } from '../trace/chrome.ts';
@@ -188,6 +187,7 @@ export class Vm {
     }
     const faultWarnings: string[] = [];
     const startedAt = new Date().toISOString();
+    const spawnedAt = now();
     const base = { sab: mem.sab, layout: mem.layout };
     const hostCfg: HostActorConfig = {
       vcpus: scenario.vm.vcpus,
@@ -263,6 +263,7 @@ export class Vm {
     this.span = { t0, t1 };
     const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
     result.warnings.unshift(...faultWarnings);
+    result.phases = { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 };
     return result;
   }
 
@@ -325,6 +326,7 @@ export class Vm {
       warnings,
       scenario,
       wall_s: wallS,
+      phases: { startup_s: 0, teardown_s: 0 },
       vcpus,
       total: {
         wake_latency_ns: summarize(mergeLatency(present.map((s) => s.wake_latency))),

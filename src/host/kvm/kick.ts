@@ -50,6 +50,18 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
 }
 
 /**
+ * smp_send_reschedule() to the pCPU of a vCPU, as the scheduler tick does to
+ * preempt it: a vCPU in guest mode exits (IN_GUEST_MODE -> EXITING_GUEST_MODE);
+ * a polling or sleeping one sees need_resched itself. It wakes no one, so it
+ * is not a halt_wakeup.
+ */
+export function smpSendReschedule(vcpu: VcpuShared): void {
+  if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
+    Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+  }
+}
+
+/**
  * Make interrupt `line` pending, stamped with `at` (the start of its wake-latency
  * sample). Returns false when it was already pending (coalesced, as a LAPIC
  * timer that is already pending does nothing). The caller kicks.

@@ -6,7 +6,7 @@ import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { hostTimerExpire } from '../kvm/lapic-timer.ts';
-import { kvmVcpuKick } from '../kvm/kick.ts';
+import { smpSendReschedule } from '../kvm/kick.ts';
 import { tracerFor, vcpuShared } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
@@ -89,7 +89,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
             for (const task of sched.preemptExpired(at, cfg.sched_slice_ns)) {
               preemptions++;
               tracer.emit(at, EV.PREEMPT, task);
-              kvmVcpuKick(vcpus[task]);
+              smpSendReschedule(vcpus[task]);
             }
             nextTick = at + cfg.tick_ns;
           }
