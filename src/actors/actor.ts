@@ -2,10 +2,12 @@ import { Worker, parentPort, workerData, isMainThread } from 'node:worker_thread
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Layout } from './shared-memory.ts';
+import { actorBundle } from './bundle.ts';
 
 /**
- * An actor is a worker thread running a TypeScript module (through tsx's
- * loader), started with a typed contract and controlled through comlink.
+ * An actor is a worker thread running a TypeScript module (bundled once into
+ * plain JavaScript, bundle.ts), started with a typed contract and controlled
+ * through comlink.
  * The control plane never sits on the hot path: an actor's run() blocks its
  * own event loop, so "stop" reaches it through shared memory (a word and a
  * wake), and comlink carries only configure/run/snapshot.
@@ -49,12 +51,10 @@ export interface Actor<A> {
   terminate(): Promise<void>;
 }
 
-const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
-
 export function spawnActor<A>(module: URL, start: ActorStart<unknown>): Actor<A> {
-  const worker = new Worker(ENTRY, {
-    workerData: { ...start, module: module.href },
-    execArgv: [],
+  const worker = new Worker(module.pathname.endsWith('.ts') ? actorBundle(module) : module, {
+    workerData: start,
+    execArgv: ['--enable-source-maps'], // stacks name the .ts files through the bundle's map
     name: start.name,
     stdout: false,
     stderr: false,

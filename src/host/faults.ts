@@ -1,5 +1,5 @@
 import { struct, type Record32x64 } from '../actors/shared-memory.ts';
-import { ScenarioError } from '../scenarios/schema.ts';
+import { ScenarioError } from '../scenarios/error.ts';
 
 /**
  * Injected faults, for testing that haltlab stops cleanly and keeps what it

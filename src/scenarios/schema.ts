@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ScenarioError } from './error.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 
 /**
@@ -64,16 +65,7 @@ export const ScenarioSchema = z.strictObject({
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
-export class ScenarioError extends Error {
-  constructor(
-    readonly issues: string[],
-    source: string,
-    heading = 'invalid scenario',
-  ) {
-    super(`${heading}${source ? ` (${source})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-    this.name = 'ScenarioError';
-  }
-}
+export { ScenarioError };
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = input;

@@ -1,0 +1,57 @@
+import { buildSync } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/**
+ * Actor modules are TypeScript. Loading them through tsx's hooks in every
+ * worker costs about half a second of CPU per thread (module by module through
+ * one hooks thread), which a 256-vCPU run cannot afford; so each actor module
+ * is bundled once, with esbuild, into one plain ES module (with a source map,
+ * so stacks still name the .ts files), stored by content hash in the temp
+ * directory and reused.
+ */
+
+const built = new Map<string, URL>();
+const DIR = join(tmpdir(), `haltlab-actors-${process.getuid?.() ?? 'user'}`);
+
+export function actorBundle(module: URL): URL {
+  const key = module.href;
+  const cached = built.get(key);
+  if (cached) return cached;
+  const out = buildSync({
+    entryPoints: [fileURLToPath(module)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // An external map: parsed only if a stack trace needs it (an inline one doubles worker start-up).
+    sourcemap: 'linked',
+    legalComments: 'none',
+    outfile: join(DIR, 'actor.mjs'),
+    write: false,
+    logLevel: 'silent',
+    // Bundled CommonJS dependencies may call require(): give the ES module one.
+    banner: { js: "import { createRequire as __haltlabRequire } from 'node:module'; const require = __haltlabRequire(import.meta.url);" },
+  });
+  const js = out.outputFiles.find((f) => f.path.endsWith('.mjs'))!.text;
+  const map = out.outputFiles.find((f) => f.path.endsWith('.map'))!.text;
+  const hash = createHash('sha256').update(js).update(map).digest('hex').slice(0, 16);
+  mkdirSync(DIR, { recursive: true });
+  const file = join(DIR, `${hash}.mjs`);
+  if (!existsSync(file)) {
+    // Write then rename: another process bundling the same code never sees half a file.
+    const put = (path: string, text: string) => {
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, text);
+      renameSync(tmp, path);
+    };
+    put(`${file}.map`, map);
+    put(file, js.replace(/\/\/# sourceMappingURL=actor\.mjs\.map\s*$/, `//# sourceMappingURL=${hash}.mjs.map\n`));
+  }
+  const url = pathToFileURL(file);
+  built.set(key, url);
+  return url;
+}
