@@ -10,6 +10,8 @@ export type RunStatus = 'completed' | 'interrupted' | 'failed';
 
 export interface RunOutcome {
   status: RunStatus;
+  /** Actors whose run() had not ended when the grace period was over (hung). */
+  stuck?: string[];
   /** Wall time from start to the stop request, ns. */
   failure?: { actor: string; message: string; stack?: string };
 }
@@ -86,6 +88,7 @@ export async function supervise(
     const what = stuck.map((n) => `${n}${opts.doing ? ` (${opts.doing(n)})` : ''}`).join(', ');
     outcome = {
       status: 'failed',
+      stuck,
       failure: {
         actor: stuck[0] ?? 'supervisor',
         message: `${stuck.join(', ')} did not stop within ${grace} ms of the stop request: hung? It was: ${what}`,

@@ -242,15 +242,28 @@ export class Vm {
       this.requestStop();
       t1 = now();
       const err = e as { actor?: string; message: string; actorStack?: string; stack?: string };
-      outcome = { status: 'failed', failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack } };
+      outcome = {
+        status: 'failed',
+        failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack },
+        stuck: actors.map((a) => a.name), // in an unknown state: do not wait long for their results
+      };
     }
+    // An actor whose loop ended answers, however long its thread waits for a core (with 256
+    // threads on 2 cores, seconds); a dead one rejects at once. Only one that never left its loop
+    // (hung) gets a short timeout.
+    const stuck = new Set(outcome.stuck ?? []);
+    const lost: string[] = [];
     const snap = async <T>(a: Actor<{ snapshot(): T }>): Promise<T | undefined> => {
+      const t = now();
       try {
-        return await Promise.race([
+        const got = await Promise.race([
           a.call(Promise.resolve(a.api.snapshot() as Promise<T>)),
-          new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), stuck.has(a.name) ? 2000 : 120_000).unref()),
         ]);
-      } catch {
+        if (got === undefined) lost.push(`${a.name} did not answer for its results within ${((now() - t) / 1e6).toFixed(0)} ms`);
+        return got;
+      } catch (e) {
+        lost.push(`${a.name}'s results are lost: ${(e as Error).message}`);
         return undefined; // a dead actor's results are lost; the others are kept
       }
     };
@@ -262,7 +275,7 @@ export class Vm {
     this.collector?.drain();
     this.span = { t0, t1 };
     const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
-    result.warnings.unshift(...faultWarnings);
+    result.warnings.unshift(...faultWarnings, ...lost);
     result.phases = { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 };
     return result;
   }
