@@ -75,8 +75,24 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
 
 export const stamp = (iso: string) => iso.replace(/[:.]/g, '-');
 
-/** Write JSON to a file, saying so on stderr. */
-export function saveJson(path: string, value: unknown, what: string): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
-  process.stderr.write(`haltlab: ${what} saved to ${path}\n`);
+/**
+ * Every command's output: `--json` alone prints the JSON, otherwise the
+ * rendered text; `--json FILE` also saves it; a run that did not complete is
+ * saved even without `--json`, so that nothing measured is lost.
+ */
+export function deliver(o: {
+  json: string | boolean | undefined;
+  value: unknown;
+  render: () => string;
+  status: string;
+  /** e.g. "comparison": the file's default name is haltlab-<what>-<time>.json. */
+  what: string;
+}): void {
+  const json = `${JSON.stringify(o.value, null, 2)}\n`;
+  process.stdout.write(o.json === true ? json : `${o.render()}\n`);
+  let path = typeof o.json === 'string' ? o.json : undefined;
+  if (!path && o.status !== 'completed') path = `haltlab-${o.what.replace(/\W+/g, '-')}-${stamp(new Date().toISOString())}.json`;
+  if (!path) return;
+  writeFileSync(path, json);
+  process.stderr.write(`haltlab: ${o.what}${o.status === 'completed' ? '' : ` (${o.status}, partial)`} saved to ${path}\n`);
 }

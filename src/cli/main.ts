@@ -7,7 +7,7 @@ import { applyOverrides } from '../scenarios/overrides.ts';
 import { parsePolicy, POLICIES } from '../scenarios/policies.ts';
 import { parseScenario, ScenarioError } from '../scenarios/schema.ts';
 import { renderCompare, runCompare } from './compare.ts';
-import { execute, progressWanted, saveJson, sigintSession, stamp } from './execute.ts';
+import { deliver, execute, progressWanted, sigintSession } from './execute.ts';
 import { addScenarioOptions, number, overridesFromFlags, workloadKind, type ScenarioFlags } from './scenario-options.ts';
 import { renderRun } from './table.ts';
 import { parseSweepSpec, renderSweep, runSweep } from './sweep.ts';
@@ -60,11 +60,7 @@ async function runCommand(
   } finally {
     session.dispose();
   }
-  if (toStdout) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${renderRun(result)}\n`);
-  let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
-  if (!saveTo && result.status !== 'completed') saveTo = `haltlab-${scenario.name}-${stamp(result.started_at)}.json`;
-  if (saveTo) saveJson(saveTo, result, `results ${result.status === 'completed' ? '' : `(${result.status}, partial) `}`.trimEnd());
+  deliver({ json: flags.json, value: result, render: () => renderRun(result), status: result.status, what: `${scenario.name} results` });
   reportFailure(result);
   return exitCodeOf(result.status);
 }
@@ -180,11 +176,8 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
       const toStdout = flags.json === true;
       try {
         const c = await runCompare(input, source, policies, { signal: session.signal, quiet: flags.quiet || toStdout });
-        if (toStdout) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
-        else process.stdout.write(`${renderCompare(c, progressWanted(flags.quiet) && process.stdout.isTTY === true)}\n`);
-        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
-        if (!saveTo && c.status !== 'completed') saveTo = `haltlab-compare-${stamp(new Date().toISOString())}.json`;
-        if (saveTo) saveJson(saveTo, c, c.status === 'completed' ? 'comparison' : `comparison (${c.status}, partial)`);
+        const color = progressWanted(flags.quiet) && process.stdout.isTTY === true;
+        deliver({ json: flags.json, value: c, render: () => renderCompare(c, color), status: c.status, what: 'comparison' });
         c.policies.forEach((p) => reportFailure(p.result));
         process.exitCode = exitCodeOf(c.status);
       } finally {
@@ -223,11 +216,7 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
           writeFileSync(svgPath, sweepSvg(s, caption));
           if (!toStdout) process.stderr.write(`haltlab: chart written to ${svgPath}\n`);
         }
-        if (toStdout) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-        else process.stdout.write(`${renderSweep(s)}\n`);
-        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
-        if (!saveTo && s.status !== 'completed') saveTo = `haltlab-sweep-${stamp(new Date().toISOString())}.json`;
-        if (saveTo) saveJson(saveTo, s, s.status === 'completed' ? 'sweep' : `sweep (${s.status}, partial)`);
+        deliver({ json: flags.json, value: s, render: () => renderSweep(s), status: s.status, what: 'sweep' });
         s.runs.forEach(reportFailure);
         process.exitCode = exitCodeOf(s.status);
       } finally {
@@ -265,11 +254,7 @@ Examples:
       if (!toStdout && !flags.quiet) process.stderr.write(`haltlab: stress, ${scenario.vm.vcpus} vCPUs on ${scenario.host.pcpus} pCPUs for ${scenario.duration_s} s…\n`);
       try {
         const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout });
-        if (toStdout) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-        else process.stdout.write(`${renderStress(report)}\n`);
-        let saveTo = typeof flags.json === 'string' ? flags.json : undefined;
-        if (!saveTo && report.result.status !== 'completed') saveTo = `haltlab-stress-${stamp(report.result.started_at)}.json`;
-        if (saveTo) saveJson(saveTo, report, `stress report (${report.verdict})`);
+        deliver({ json: flags.json, value: report, render: () => renderStress(report), status: report.result.status, what: `stress report (${report.verdict})` });
         process.exitCode = report.verdict === 'pass' ? 0 : 1;
       } finally {
         session.dispose();

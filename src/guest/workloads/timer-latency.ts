@@ -14,19 +14,29 @@ export interface TimerLatencyParams {
   delta_ns: number;
 }
 
-export function timerLatency({ delta_ns }: TimerLatencyParams): GuestProgram {
-  const a = new Assembler();
-  a.label('entry').rdtsc(1).addi(1, 1, delta_ns).wrmsr(MSR_IA32_TSC_DEADLINE, 1).sti();
-  idleLoop(a);
-  // r1 holds the programmed deadline (exptime in the original)
-  a.label('tsc_deadline_isr')
+/** Entry: arm the first deadline (kept in r1, exptime in the original) and enable interrupts. */
+export function armTscDeadline(a: Assembler, delta_ns: number): Assembler {
+  return a.label('entry').rdtsc(1).addi(1, 1, delta_ns).wrmsr(MSR_IA32_TSC_DEADLINE, 1).sti();
+}
+
+/** The timer handler: sample lateness, re-arm delta ahead, EOI, return; installed on the LAPIC timer vector. */
+export function tscDeadlineIsr(a: Assembler, delta_ns: number): Assembler {
+  return a
+    .label('tsc_deadline_isr')
     .rdtsc(2)
     .sub(3, 2, 1)
     .sample('timer_lateness', 3)
     .addi(1, 2, delta_ns)
     .wrmsr(MSR_IA32_TSC_DEADLINE, 1)
     .eoi()
-    .iret();
-  a.handler(LAPIC_TIMER_VECTOR, 'tsc_deadline_isr');
+    .iret()
+    .handler(LAPIC_TIMER_VECTOR, 'tsc_deadline_isr');
+}
+
+export function timerLatency({ delta_ns }: TimerLatencyParams): GuestProgram {
+  const a = new Assembler();
+  armTscDeadline(a, delta_ns);
+  idleLoop(a);
+  tscDeadlineIsr(a, delta_ns);
   return a.assemble('timer-latency');
 }
