@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Assembler } from '../../src/guest/assembler.ts';
 import { GUEST_EXIT, GuestCpu, type GuestHost } from '../../src/guest/interpreter.ts';
 import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
 import { timerLatency } from '../../src/guest/workloads/timer-latency.ts';
 import { LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
+import * as clock from '../../src/actors/clock.ts';
 import { now } from '../../src/actors/clock.ts';
 
 // The guest ISA on a fake vCPU: which instructions leave guest mode, and how interrupts nest.
@@ -40,18 +41,27 @@ describe('the guest interpreter', () => {
   });
 
   it('resumes an interrupted compute where it left off', () => {
-    const a = new Assembler();
-    a.label('entry').compute(2_000_000).hlt();
-    const cpu = new GuestCpu(a.assemble('compute'));
-    let kicks = 0;
-    const start = now();
-    const host = fakeHost({ kicked: () => now() - start > 500_000 && kicks++ === 0 });
-    expect(cpu.run(host)).toBe(GUEST_EXIT.EXTERNAL_INTERRUPT);
-    const mid = now();
-    expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
-    // The second run() only did what was left: about 1.5 ms, not another 2 ms.
-    expect(now() - mid).toBeLessThan(1_900_000);
-    expect(now() - start).toBeGreaterThanOrEqual(2_000_000);
+    // On a fake clock that only moves when we say, so the test measures guest time, not the machine's.
+    let t = 1_000_000;
+    vi.spyOn(clock, 'now').mockImplementation(() => (t += 1_000));
+    try {
+      const a = new Assembler();
+      a.label('entry').compute(2_000_000).hlt();
+      const cpu = new GuestCpu(a.assemble('compute'));
+      const start = t;
+      let kicks = 0;
+      const host = fakeHost({ kicked: () => t - start >= 500_000 && kicks++ === 0 });
+      expect(cpu.run(host)).toBe(GUEST_EXIT.EXTERNAL_INTERRUPT);
+      const ranFirst = t - start;
+      t += 10_000_000; // the vCPU is away for 10 ms
+      const resumed = t;
+      expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+      // The second run did only what was left of the 2 ms, not another 2 ms.
+      expect(ranFirst + (t - resumed)).toBeGreaterThanOrEqual(2_000_000);
+      expect(ranFirst + (t - resumed)).toBeLessThan(2_010_000);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('exits on the pCPU’s own deadline timer during compute, and on running off the end', () => {
