@@ -25,6 +25,7 @@ export interface ScenarioFlags {
   interval?: number;
   kernel?: string;
   capHaltPoll?: number;
+  guestIdle?: string;
   set?: string[];
   [param: string]: unknown;
 }
@@ -36,6 +37,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--duration <seconds>', 'how long to run', number('--duration'))
     .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
     .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
+    .addOption(new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle) or poll (idle=poll: spin, never HLT)').choices(['halt', 'poll']))
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {
     cmd.option(`--${kebab(p.name)} <${p.unit}>`, `kvm.${p.name}: ${p.doc} (default ${p.default})`, number(`--${kebab(p.name)}`));
@@ -53,6 +55,7 @@ export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Over
   add('duration_s', f.duration);
   add('kernel', f.kernel);
   add('kvm_cap_halt_poll', f.capHaltPoll);
+  add('idle', f.guestIdle);
   if (f.interval !== undefined) add(workloadKind === 'timer-latency' ? 'delta_ns' : 'gap_ns', Math.round(f.interval * 1000));
   for (const p of KVM_PARAMS) add(p.name, f[camel(p.name)]);
   for (const s of f.set ?? []) out.push(...parseOverrides(s));

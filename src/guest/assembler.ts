@@ -24,6 +24,9 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  pause(): this {
+    return this.emit({ op: 'pause' });
+  }
   sti(): this {
     return this.emit({ op: 'sti' });
   }

@@ -13,6 +13,7 @@ export const GUEST_EXIT = {
   EXTERNAL_INTERRUPT: 3, // kicked: vcpu->mode left IN_GUEST_MODE
   PREEMPTION_TIMER: 4,
   SHUTDOWN: 5, // ran off the end of the program
+  INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -22,6 +23,12 @@ export interface GuestHost {
   kicked(): boolean;
   /** True when the deadline timer owned by this pCPU has come due at `at`. */
   timerDue(at: number): boolean;
+  /**
+   * True when an interrupt is pending that could not be injected because IF
+   * was 0: KVM then sets interrupt-window exiting, so the guest exits as soon
+   * as it enables interrupts.
+   */
+  interruptWindowRequested(): boolean;
   /** End of interrupt: the guest's handler acknowledged the interrupt in service (LAPIC EOI register write). */
   eoi(): void;
   /** The guest stored a measurement. */
@@ -91,9 +98,15 @@ export class GuestCpu {
         case 'hlt':
           this.pc++; // RIP is past the HLT when the exit is reported
           return GUEST_EXIT.HLT;
+        case 'pause':
+          // A spinning guest still takes its own pCPU's deadline timer (the preemption timer exit).
+          if (host.timerDue(now())) return GUEST_EXIT.PREEMPTION_TIMER;
+          this.pc++;
+          break;
         case 'sti':
           this.interruptsEnabled = true;
           this.pc++;
+          if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
           break;
         case 'cli':
           this.interruptsEnabled = false;
@@ -109,6 +122,7 @@ export class GuestCpu {
           this.pc = f.pc;
           this.computeLeft = f.computeLeft;
           this.interruptsEnabled = true;
+          if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
           break;
         }
         case 'rdtsc':

@@ -16,6 +16,7 @@ export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 export type Insn =
   | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
   | { op: 'hlt' }
+  | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
   | { op: 'sti' }
   | { op: 'cli' }
   | { op: 'eoi' }

@@ -195,7 +195,7 @@ export class Vm {
       tick_ns: TICK_NS,
       slot: this.slots.host,
     };
-    const program = guestProgram(scenario.workload);
+    const program = guestProgram(scenario);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
       spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),

@@ -25,6 +25,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
   vcpus: ['vm', 'vcpus'],
+  idle: ['guest', 'idle'],
   duration_s: ['duration_s'],
   delta_ns: ['workload', 'delta_ns'],
   gap_ns: ['workload', 'gap_ns'],
@@ -40,7 +41,7 @@ export function knobPath(knob: string): ScenarioPath {
 }
 
 /** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind']);
+const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle']);
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

@@ -11,6 +11,10 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
   'no-poll': { summary: 'no halt polling: every halt sleeps (halt_poll_ns=0)', overrides: 'halt_poll_ns=0' },
   'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
   'cap-off': { summary: 'KVM_CAP_HALT_POLL=0: polling disabled for this VM whatever halt_poll_ns says', overrides: 'kvm_cap_halt_poll=0' },
+  'guest-idle-poll': {
+    summary: 'the guest boots with idle=poll: its idle loop spins and never halts (no exits while idle, a full core per vCPU)',
+    overrides: 'idle=poll',
+  },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
 };
 

@@ -60,6 +60,8 @@ export const ScenarioSchema = z.strictObject({
     })
     .prefault({}),
   vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
+  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: the idle=poll boot parameter). */
+  guest: z.strictObject({ idle: z.enum(['halt', 'poll']).default('halt') }).prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;

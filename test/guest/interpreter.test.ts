@@ -11,7 +11,7 @@ import { now } from '../../src/actors/clock.ts';
 
 function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[]; eois: number } {
   const samples: number[] = [];
-  const host = { kicked: () => false, timerDue: () => false, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
+  const host = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
   return Object.assign(host, over);
 }
 
@@ -71,6 +71,18 @@ describe('the guest interpreter', () => {
     const due = now() + 200_000;
     expect(cpu.run(fakeHost({ timerDue: (t) => t >= due }))).toBe(GUEST_EXIT.PREEMPTION_TIMER);
     expect(cpu.run(fakeHost())).toBe(GUEST_EXIT.SHUTDOWN);
+  });
+
+  it('exits for the interrupt window when it enables interrupts with one pending (idle=poll never halts)', () => {
+    const a = new Assembler();
+    a.label('entry').sti();
+    a.label('idle').pause().jmp('idle');
+    const cpu = new GuestCpu(a.assemble('poll'));
+    let pending = true;
+    expect(cpu.run(fakeHost({ interruptWindowRequested: () => pending }))).toBe(GUEST_EXIT.INTERRUPT_WINDOW);
+    pending = false;
+    const due = now() + 100_000;
+    expect(cpu.run(fakeHost({ timerDue: (t) => t >= due }))).toBe(GUEST_EXIT.PREEMPTION_TIMER);
   });
 
   it('refuses an interrupt with no handler and an iret with no frame', () => {

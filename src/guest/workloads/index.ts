@@ -2,7 +2,7 @@ import type { GuestProgram } from '../isa.ts';
 import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
-import type { Workload } from '../../scenarios/schema.ts';
+import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
 export const WORKLOADS = {
@@ -20,13 +20,14 @@ export const WORKLOADS = {
   },
 } as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
 
-export function guestProgram(w: Workload): GuestProgram {
+/** The guest program a scenario's vCPUs run: its workload, on its guest kernel's idle loop. */
+export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' | 'guest'>): GuestProgram {
   switch (w.kind) {
     case 'timer-latency':
-      return timerLatency({ delta_ns: w.delta_ns });
+      return timerLatency({ delta_ns: w.delta_ns, idle: guest.idle });
     case 'irq-wake':
-      return irqWake();
+      return irqWake({ idle: guest.idle });
     case 'mixed':
-      return mixed({ delta_ns: w.delta_ns });
+      return mixed({ delta_ns: w.delta_ns, idle: guest.idle });
   }
 }

@@ -39,7 +39,7 @@ export const VCPU_STATS = [
 ] as const satisfies readonly StatDef[];
 
 /** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER'] as const;
+export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */

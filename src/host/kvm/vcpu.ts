@@ -42,6 +42,7 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.MSR_WRITE]: statIndex('exit_MSR_WRITE'),
   [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
   [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
+  [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
 
@@ -110,6 +111,9 @@ export class KvmVcpu implements GuestHost {
   }
   timerDue(at: number): boolean {
     return timerDueOnVcpu(this.v, at);
+  }
+  interruptWindowRequested(): boolean {
+    return Atomics.load(this.v.i32, V.irr) !== 0;
   }
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
