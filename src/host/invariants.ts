@@ -38,7 +38,8 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   if (!(waited >= attempted - successful && waited <= halts - successful)) {
     fail('failed polls <= halts that slept <= halts not polled successfully', `${attempted - successful} <= ${waited} <= ${halts - successful}`);
   }
-  if (n(v, 'halt_wakeup') > halts - successful) fail('halt_wakeup only for halts that reached kvm_vcpu_block', `${n(v, 'halt_wakeup')} > ${halts - successful}`);
+  // No bound on halt_wakeup: as in KVM, a waker that finds the task TASK_INTERRUPTIBLE in the
+  // window where it re-checks before sleeping counts a wakeup, so one halt can count two.
   const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
   if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
   if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);

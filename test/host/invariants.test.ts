@@ -37,7 +37,6 @@ describe('the invariant checker', () => {
 
   it.each([
     ['more successful polls than attempted', { halt_successful_poll: 9 }, 'halt_successful_poll <= halt_attempted_poll'],
-    ['a wakeup counted twice', { halt_wakeup: 9 }, 'halt_wakeup only for halts'],
     ['exits that do not add up', { exits: 25 }, 'exits by reason'],
   ])('catches %s', (_name, over, invariant) => {
     const v = vcpu();
