@@ -27,7 +27,7 @@ export function actorBundle(module: URL): URL {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // An external map: parsed only if a stack trace needs it (an inline one doubles worker start-up).
+    // The map in a file of its own, read only when a stack trace needs it (inline, it doubles start-up).
     sourcemap: 'linked',
     legalComments: 'none',
     outfile: join(DIR, 'actor.mjs'),
