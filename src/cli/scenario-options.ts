@@ -37,7 +37,13 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--duration <seconds>', 'how long to run', number('--duration'))
     .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
     .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
-    .addOption(new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle) or poll (idle=poll: spin, never HLT)').choices(['halt', 'poll']))
+    .addOption(
+      new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT)').choices([
+        'halt',
+        'poll',
+        'haltpoll',
+      ]),
+    )
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {
     cmd.option(`--${kebab(p.name)} <${p.unit}>`, `kvm.${p.name}: ${p.doc} (default ${p.default})`, number(`--${kebab(p.name)}`));

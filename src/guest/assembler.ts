@@ -24,6 +24,9 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  cpuidle(): this {
+    return this.emit({ op: 'cpuidle' });
+  }
   pause(): this {
     return this.emit({ op: 'pause' });
   }
@@ -62,7 +65,7 @@ export class Assembler {
     return this;
   }
 
-  assemble(name: string, entry = 'entry'): GuestProgram {
+  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll'> = {}): GuestProgram {
     const at = (label: string) => {
       const pc = this.labels.get(label);
       if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);
@@ -70,7 +73,7 @@ export class Assembler {
     };
     const code = this.code.map((i): Insn => ('label' in i ? { op: 'jmp', to: at(i.label) } : i));
     const idt = Object.fromEntries([...this.handlers].map(([v, l]) => [v, at(l)]));
-    return { name, code, entry: at(entry), idt };
+    return { name, code, entry: at(entry), idt, ...extra };
   }
 
   private emit(i: Insn): this {

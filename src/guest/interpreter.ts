@@ -1,5 +1,6 @@
 import { now } from '../actors/clock.ts';
 import type { GuestProgram, Insn, SampleChannel } from './isa.ts';
+import { CPUIDLE_STATE, haltpollReflect, haltpollSelect, newHaltpollCpu, type HaltpollCpu } from './kernel/haltpoll.ts';
 
 /**
  * Executes guest code on the vCPU thread until something makes it leave guest
@@ -52,10 +53,15 @@ export class GuestCpu {
   private computeLeft = Number.NaN;
   private readonly frames: Frame[] = [];
   private readonly code: readonly Insn[];
+  /** Interrupts delivered so far (what ends a cpuidle poll: need_resched after a wakeup). */
+  private interrupts = 0;
+  /** The cpuidle-haltpoll governor's per-CPU state, when the guest loaded it. */
+  readonly haltpoll: HaltpollCpu | null;
 
   constructor(private readonly program: GuestProgram) {
     this.code = program.code;
     this.pc = program.entry;
+    this.haltpoll = program.haltpoll ? newHaltpollCpu(program.haltpoll) : null;
   }
 
   /** Deliver an interrupt: push a frame, clear IF, jump to the vector's handler (an interrupt gate). */
@@ -63,6 +69,7 @@ export class GuestCpu {
     const handler = this.program.idt[vector];
     if (handler === undefined) throw new Error(`guest ${this.program.name} has no handler for vector 0x${vector.toString(16)}`);
     this.frames.push({ pc: this.pc, computeLeft: this.computeLeft });
+    this.interrupts++;
     this.computeLeft = Number.NaN;
     this.pc = handler;
     this.interruptsEnabled = false;
@@ -98,6 +105,11 @@ export class GuestCpu {
         case 'hlt':
           this.pc++; // RIP is past the HLT when the exit is reported
           return GUEST_EXIT.HLT;
+        case 'cpuidle': {
+          const r = this.cpuidle(host);
+          if (r !== 0) return r;
+          break;
+        }
         case 'pause':
           // A spinning guest still takes its own pCPU's deadline timer (the preemption timer exit).
           if (host.timerDue(now())) return GUEST_EXIT.PREEMPTION_TIMER;
@@ -155,5 +167,54 @@ export class GuestCpu {
           break;
       }
     }
+  }
+
+  /**
+   * One step of cpuidle_idle_call() with the haltpoll governor. Returns an exit
+   * to leave guest mode (the instruction resumes where it was), or 0 when the
+   * idle period is over and the idle loop goes on.
+   */
+  private cpuidle(host: GuestHost): GuestExit | 0 {
+    const g = this.haltpoll;
+    if (!g) throw new Error(`guest ${this.program.name}: cpuidle without the haltpoll driver`);
+    if (g.phase === 'select') {
+      g.enteredAt = now();
+      if (haltpollSelect(g.dev) === CPUIDLE_STATE.HALT) {
+        // default_idle: STI; HLT. Resumed here once woken (the handler has run): then reflect.
+        g.phase = 'halted';
+        g.counts.halts++;
+        return GUEST_EXIT.HLT;
+      }
+      g.phase = 'polling';
+      g.counts.polls++;
+      g.interruptsAtStart = this.interrupts;
+    }
+    if (g.phase === 'halted') {
+      haltpollReflect(g.dev, CPUIDLE_STATE.HALT, now() - g.enteredAt, g.params);
+      return this.endIdle(g);
+    }
+    // poll_idle(): spin until an interrupt woke something up, or the poll limit passes.
+    for (;;) {
+      if (this.interrupts !== g.interruptsAtStart) {
+        g.dev.poll_time_limit = false;
+        break;
+      }
+      const t = now();
+      if (t - g.enteredAt >= g.dev.poll_limit_ns) {
+        g.dev.poll_time_limit = true;
+        g.counts.polls_timed_out++;
+        break;
+      }
+      if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
+      if (host.timerDue(t)) return GUEST_EXIT.PREEMPTION_TIMER;
+    }
+    haltpollReflect(g.dev, CPUIDLE_STATE.POLL, 0, g.params);
+    return this.endIdle(g);
+  }
+
+  private endIdle(g: HaltpollCpu): 0 {
+    g.phase = 'select';
+    this.pc++;
+    return 0;
   }
 }

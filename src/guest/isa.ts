@@ -1,3 +1,4 @@
+import type { HaltpollParams } from './kernel/haltpoll.ts';
 /**
  * The guest's instruction set: just enough of x86 for an idle loop, a timer
  * subsystem and measurement code. Eight registers hold doubles; the TSC runs at
@@ -5,6 +6,8 @@
  */
 
 export const MSR_IA32_TSC_DEADLINE = 0x6e0;
+/** KVM's paravirtual MSR: bit 0 = host halt polling enabled for this vCPU (reset value 1). */
+export const MSR_KVM_POLL_CONTROL = 0x4b564d05;
 export const TSC_KHZ = 1_000_000;
 
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
@@ -17,6 +20,7 @@ export type Insn =
   | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
   | { op: 'hlt' }
   | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
+  | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }
   | { op: 'cli' }
   | { op: 'eoi' }
@@ -35,4 +39,6 @@ export interface GuestProgram {
   readonly entry: number;
   /** Interrupt vector -> handler address (the IDT). */
   readonly idt: Readonly<Record<number, number>>;
+  /** The cpuidle-haltpoll governor's module parameters, when the guest loads it. */
+  readonly haltpoll?: HaltpollParams;
 }

@@ -6,6 +6,7 @@ import type { LatencySummary } from '../actors/histogram.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import type { ExitReason, ModelCounter, VcpuStatName } from './kvm/stats.ts';
 import type { RunStatus } from '../actors/supervisor.ts';
+import type { GuestHaltpollResult } from './vmm/vcpu-thread.ts';
 
 /** The results of one run: stable keys, documented in docs/results.md. Times in ns unless the key says otherwise. */
 export interface VcpuResult {
@@ -17,6 +18,8 @@ export interface VcpuResult {
   model: Record<ModelCounter, number>;
   /** vcpu->halt_poll_ns at the end of the run. */
   halt_poll_ns: number;
+  /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
+  guest_haltpoll: GuestHaltpollResult | null;
   /** From an interrupt becoming pending to the vCPU running guest code again. */
   wake_latency_ns: LatencySummary;
   /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */

@@ -313,6 +313,7 @@ export class Vm {
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
+        guest_haltpoll: s.guest_haltpoll,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
         timer_early_count: s.timer_lateness.negative,

@@ -26,6 +26,9 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   sched_slice_ns: ['host', 'sched_slice_ns'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
+  ...Object.fromEntries(
+    ['guest_halt_poll_ns', 'guest_halt_poll_grow', 'guest_halt_poll_grow_start', 'guest_halt_poll_shrink', 'guest_halt_poll_allow_shrink'].map((k) => [k, ['guest', 'haltpoll', k]]),
+  ),
   duration_s: ['duration_s'],
   delta_ns: ['workload', 'delta_ns'],
   gap_ns: ['workload', 'gap_ns'],

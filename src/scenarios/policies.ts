@@ -15,6 +15,10 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     summary: 'the guest boots with idle=poll: its idle loop spins and never halts (no exits while idle, a full core per vCPU)',
     overrides: 'idle=poll',
   },
+  'guest-haltpoll': {
+    summary: 'the guest loads cpuidle-haltpoll: it polls in guest mode (adaptive, 200 µs max) before HLT, and turns host polling off',
+    overrides: 'idle=haltpoll',
+  },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
 };
 

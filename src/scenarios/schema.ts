@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ScenarioError } from './error.ts';
+import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 
 /**
@@ -60,8 +61,22 @@ export const ScenarioSchema = z.strictObject({
     })
     .prefault({}),
   vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
-  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: the idle=poll boot parameter). */
-  guest: z.strictObject({ idle: z.enum(['halt', 'poll']).default('halt') }).prefault({}),
+  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll). */
+  guest: z
+    .strictObject({
+      idle: z.enum(['halt', 'poll', 'haltpoll']).default('halt'),
+      /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
+      haltpoll: z
+        .strictObject({
+          guest_halt_poll_ns: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_ns),
+          guest_halt_poll_grow: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow),
+          guest_halt_poll_grow_start: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow_start),
+          guest_halt_poll_shrink: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_shrink),
+          guest_halt_poll_allow_shrink: z.boolean().default(HALTPOLL_DEFAULTS.guest_halt_poll_allow_shrink),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;

@@ -65,12 +65,19 @@ describe('the guest interpreter', () => {
   });
 
   it('exits on the pCPU’s own deadline timer during compute, and on running off the end', () => {
-    const a = new Assembler();
-    a.label('entry').compute(1_000_000);
-    const cpu = new GuestCpu(a.assemble('short'));
-    const due = now() + 200_000;
-    expect(cpu.run(fakeHost({ timerDue: (t) => t >= due }))).toBe(GUEST_EXIT.PREEMPTION_TIMER);
-    expect(cpu.run(fakeHost())).toBe(GUEST_EXIT.SHUTDOWN);
+    let t = 0;
+    vi.spyOn(clock, 'now').mockImplementation(() => (t += 1_000)); // guest time only, not the machine's
+    try {
+      const a = new Assembler();
+      a.label('entry').compute(1_000_000);
+      const cpu = new GuestCpu(a.assemble('short'));
+      const due = t + 200_000;
+      expect(cpu.run(fakeHost({ timerDue: (at) => at >= due }))).toBe(GUEST_EXIT.PREEMPTION_TIMER);
+      expect(t).toBeLessThan(300_000);
+      expect(cpu.run(fakeHost())).toBe(GUEST_EXIT.SHUTDOWN);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('exits for the interrupt window when it enables interrupts with one pending (idle=poll never halts)', () => {

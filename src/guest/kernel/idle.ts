@@ -1,15 +1,32 @@
 import type { Assembler } from '../assembler.ts';
+import { MSR_KVM_POLL_CONTROL, type GuestProgram } from '../isa.ts';
+import type { HaltpollParams } from './haltpoll.ts';
 
 /** The guest kernel's idle loop (label `idle`), by its boot-time choice. */
-export type GuestIdle = 'halt' | 'poll';
+export type GuestIdle = 'halt' | 'poll' | 'haltpoll';
+
+export interface GuestKernel {
+  idle: GuestIdle;
+  /** The cpuidle-haltpoll governor's parameters (used when idle is haltpoll). */
+  haltpoll: HaltpollParams;
+}
 
 /**
  * `halt`: default_idle, HLT with interrupts enabled, forever: each idle period
  * is a HLT exit, and KVM's halt path decides whether to poll or sleep.
  * `poll`: the `idle=poll` boot parameter: the idle loop spins (cpu_relax) and
  * never executes HLT; no exits while idle, a full core burnt, the fastest wake.
+ * `haltpoll`: the cpuidle-haltpoll driver and governor: the guest polls in
+ * guest mode for an adaptive window, then halts. Loading the driver writes
+ * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
  */
 export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+  if (idle === 'haltpoll') a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7); // arch_haltpoll_enable(), once at boot
   a.label('idle');
-  return idle === 'poll' ? a.pause().jmp('idle') : a.hlt().jmp('idle');
+  if (idle === 'poll') return a.pause().jmp('idle');
+  if (idle === 'haltpoll') return a.cpuidle().jmp('idle');
+  return a.hlt().jmp('idle');
 }
+
+/** What a program carries about its guest kernel. */
+export const kernelOf = (k: GuestKernel | undefined): Pick<GuestProgram, 'haltpoll'> => (k?.idle === 'haltpoll' ? { haltpoll: k.haltpoll } : {});

@@ -24,10 +24,10 @@ export const WORKLOADS = {
 export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' | 'guest'>): GuestProgram {
   switch (w.kind) {
     case 'timer-latency':
-      return timerLatency({ delta_ns: w.delta_ns, idle: guest.idle });
+      return timerLatency({ delta_ns: w.delta_ns, kernel: guest });
     case 'irq-wake':
-      return irqWake({ idle: guest.idle });
+      return irqWake({ kernel: guest });
     case 'mixed':
-      return mixed({ delta_ns: w.delta_ns, idle: guest.idle });
+      return mixed({ delta_ns: w.delta_ns, kernel: guest });
   }
 }

@@ -1,7 +1,7 @@
 import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
 import { DEVICE_VECTOR } from '../kernel/vectors.ts';
-import { idleLoop, type GuestIdle } from '../kernel/idle.ts';
+import { idleLoop, kernelOf, type GuestKernel } from '../kernel/idle.ts';
 import { armTscDeadline, tscDeadlineIsr } from './timer-latency.ts';
 
 /**
@@ -10,11 +10,11 @@ import { armTscDeadline, tscDeadlineIsr } from './timer-latency.ts';
  * test's guest: every vCPU has two independent sources of wakeups, one fired
  * by the vCPU or the host, one raised by an I/O thread.
  */
-export function mixed({ delta_ns, idle }: { delta_ns: number; idle?: GuestIdle }): GuestProgram {
+export function mixed({ delta_ns, kernel }: { delta_ns: number; kernel?: GuestKernel }): GuestProgram {
   const a = new Assembler();
   armTscDeadline(a, delta_ns);
-  idleLoop(a, idle);
+  idleLoop(a, kernel?.idle);
   tscDeadlineIsr(a, delta_ns);
   a.label('device_isr').eoi().iret().handler(DEVICE_VECTOR, 'device_isr');
-  return a.assemble('mixed');
+  return a.assemble('mixed', 'entry', kernelOf(kernel));
 }

@@ -2,7 +2,7 @@ import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
 import { MSR_IA32_TSC_DEADLINE } from '../isa.ts';
 import { LAPIC_TIMER_VECTOR } from '../kernel/vectors.ts';
-import { idleLoop, type GuestIdle } from '../kernel/idle.ts';
+import { idleLoop, kernelOf, type GuestKernel } from '../kernel/idle.ts';
 
 /**
  * kvm-unit-tests x86/tscdeadline_latency.c: arm the TSC-deadline timer `delta`
@@ -12,7 +12,7 @@ import { idleLoop, type GuestIdle } from '../kernel/idle.ts';
 export interface TimerLatencyParams {
   /** The re-arm delta in guest TSC cycles (= ns at the model's 1 GHz TSC). */
   delta_ns: number;
-  idle?: GuestIdle;
+  kernel?: GuestKernel;
 }
 
 /** Entry: arm the first deadline (kept in r1, exptime in the original) and enable interrupts. */
@@ -34,10 +34,10 @@ export function tscDeadlineIsr(a: Assembler, delta_ns: number): Assembler {
     .handler(LAPIC_TIMER_VECTOR, 'tsc_deadline_isr');
 }
 
-export function timerLatency({ delta_ns, idle }: TimerLatencyParams): GuestProgram {
+export function timerLatency({ delta_ns, kernel }: TimerLatencyParams): GuestProgram {
   const a = new Assembler();
   armTscDeadline(a, delta_ns);
-  idleLoop(a, idle);
+  idleLoop(a, kernel?.idle);
   tscDeadlineIsr(a, delta_ns);
-  return a.assemble('timer-latency');
+  return a.assemble('timer-latency', 'entry', kernelOf(kernel));
 }

@@ -52,6 +52,7 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'run_state', // RUN_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
+    'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock

@@ -1,7 +1,7 @@
 import { now } from '../../actors/clock.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { GUEST_EXIT, GuestCpu, type GuestExit, type GuestHost } from '../../guest/interpreter.ts';
-import { MSR_IA32_TSC_DEADLINE, type SampleChannel } from '../../guest/isa.ts';
+import { MSR_IA32_TSC_DEADLINE, MSR_KVM_POLL_CONTROL, type SampleChannel } from '../../guest/isa.ts';
 import type { Scheduler } from '../sched/scheduler.ts';
 import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
@@ -72,6 +72,7 @@ export class KvmVcpu implements GuestHost {
     this.v = shared.v;
     this.s = shared.s;
     this.guest = guest;
+    Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     this.setRunState(RUN_STATE.STARTING, now());
     this.stateNs.fill(0);
     this.haltPath = new HaltPath({
@@ -82,7 +83,7 @@ export class KvmVcpu implements GuestHost {
       kvm,
       tracer,
       checkBlock: (at) => this.checkBlock(at),
-      noPoll: () => false,
+      noPoll: () => Atomics.load(this.v.i32, V.poll_control) === 0, // kvm_arch_no_poll()
       setRunState: (state, at) => this.setRunState(state, at),
     });
   }
@@ -157,6 +158,7 @@ export class KvmVcpu implements GuestHost {
         return this.emulateHalt();
       case GUEST_EXIT.MSR_WRITE:
         if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
+        else if (this.guest.exitMsr === MSR_KVM_POLL_CONTROL) Atomics.store(this.v.i32, V.poll_control, this.guest.exitValue & 1);
         return 0;
       case GUEST_EXIT.PREEMPTION_TIMER:
         this.fireOwnTimer(at);

@@ -37,6 +37,14 @@ export interface VcpuThreadSnapshot {
   runnable_wait_ns: number;
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
+  guest_haltpoll: GuestHaltpollResult | null;
+}
+
+export interface GuestHaltpollResult {
+  poll_limit_ns: number;
+  polls: number;
+  polls_timed_out: number;
+  halts: number;
 }
 
 export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
@@ -54,7 +62,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   let cpuNs = 0;
   let wallNs = 0;
 
-  const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), new GuestCpu(program), {
+  const guest = new GuestCpu(program);
+  const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
     injected: (_line, since, at) => wake.record(at - since),
     sample: (channel, value) => samples[channel].record(value),
   }, tracer);
@@ -97,6 +106,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
         state_ns: Object.fromEntries(RUN_STATE_NAMES.map((n, i) => [n, kvm.stateNs[i]])) as VcpuThreadSnapshot['state_ns'],
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
+        guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
       };
     },
   };
