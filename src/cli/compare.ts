@@ -33,6 +33,8 @@ export interface CompareResult {
 
 const perSecond = (n: number, r: RunResult) => (r.wall_s > 0 ? n / r.wall_s : 0);
 const sumStat = (r: RunResult, k: string) => r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[k] as number), 0);
+/** A time stat summed over the vCPUs, as % of each vCPU's wall time. */
+const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
 const totalCpuPct = (r: RunResult) => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
 
 interface MetricDef {
@@ -80,21 +82,21 @@ export const COMPARE_METRICS: MetricDef[] = [
     metric: 'halt_poll_success_ns',
     unit: '% wall',
     better: null,
-    value: (r) => (r.wall_s > 0 ? (100 * sumStat(r, 'halt_poll_success_ns')) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0),
+    value: (r) => shareOfWall(r, 'halt_poll_success_ns'),
   },
   {
     section: 'halt',
     metric: 'halt_poll_fail_ns',
     unit: '% wall',
     better: 'lower',
-    value: (r) => (r.wall_s > 0 ? (100 * sumStat(r, 'halt_poll_fail_ns')) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0),
+    value: (r) => shareOfWall(r, 'halt_poll_fail_ns'),
   },
   {
     section: 'halt',
     metric: 'halt_wait_ns',
     unit: '% wall',
     better: null,
-    value: (r) => (r.wall_s > 0 ? (100 * sumStat(r, 'halt_wait_ns')) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0),
+    value: (r) => shareOfWall(r, 'halt_wait_ns'),
   },
   { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length) },
 ];

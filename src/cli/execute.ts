@@ -73,7 +73,7 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
   return result;
 }
 
-export const stamp = (iso: string) => iso.replace(/[:.]/g, '-');
+const stamp = (iso: string) => iso.replace(/[:.]/g, '-');
 
 /**
  * Every command's output: `--json` alone prints the JSON, otherwise the

@@ -56,9 +56,11 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
     if (live.elapsed_s === 0) return;
     const rss = memoryUsage.rss();
     rssPeak = Math.max(rssPeak, rss);
-    if (!vm.stopRequested) rssLast = rss; // not during teardown, when threads are going away
+    // Not during teardown: threads are going away, and stopped vCPUs are not stuck ones.
+    const running = !vm.stopRequested;
+    if (running) rssLast = rss;
     if (!rssThird && live.elapsed_s >= scenario.duration_s / 3) rssThird = rss;
-    const found = watchdog.check();
+    const found = running ? watchdog.check() : [];
     if (found.length && !findings.length) {
       findings.push(...found);
       stop.abort(); // a lost wakeup will not heal: stop now, keep what was measured

@@ -36,8 +36,6 @@ export interface RunOptions {
   durationMs?: number;
   /** Faults to inject (testing that a run stops cleanly and keeps its results). */
   faults?: FaultSpec[];
-  /** How long actors get to leave their loops once asked to stop (ms, default 5000). */
-  graceMs?: number;
 }
 
 const HOST_MODULE = new URL('./sched/host-actor.ts', import.meta.url);
@@ -131,6 +129,11 @@ export class Vm {
     return this.collector.last(slot).map((e) => `${((e.ts - t0) / 1e6).toFixed(3)} ms ${describeEvent(e)}`);
   }
 
+  /** Seconds since the actors started running (0 before). */
+  elapsedS(): number {
+    return this.runningSince ? (now() - this.runningSince) / 1e9 : 0;
+  }
+
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
     const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
@@ -139,7 +142,7 @@ export class Vm {
       return total;
     };
     return {
-      elapsed_s: this.runningSince ? (now() - this.runningSince) / 1e9 : 0,
+      elapsed_s: this.elapsedS(),
       exits: sum('exits'),
       halt_exits: sum('halt_exits'),
       halt_successful_poll: sum('halt_successful_poll'),
@@ -163,7 +166,7 @@ export class Vm {
   /** Carry out one injected fault (see faults.ts). */
   private inject(f: FaultSpec, actors: Actor<unknown>[], warnings: string[]): void {
     const slot = this.actorNames().indexOf(f.actor);
-    const at = this.runningSince ? ((now() - this.runningSince) / 1e9).toFixed(2) : '0';
+    const at = this.elapsedS().toFixed(2);
     warnings.push(`fault injected: ${f.kind} ${f.actor} at ${at} s (${this.doing(f.actor)})`);
     if (f.kind === 'terminate') {
       void actors.find((a) => a.name === f.actor)?.worker.terminate();
@@ -232,7 +235,6 @@ export class Vm {
         durationMs: opts.durationMs ?? scenario.duration_s * 1000,
         requestStop: () => this.requestStop(),
         signal: opts.signal,
-        graceMs: opts.graceMs,
         doing: (a) => this.doing(a),
       });
       t1 = now();

@@ -39,7 +39,7 @@ export class Watchdog {
     this.checks++;
     const out: WatchdogFinding[] = [];
     const t = now();
-    const elapsed = this.vm.live().elapsed_s;
+    const elapsed = this.vm.elapsedS();
     for (let id = 0; id < this.vm.scenario.vm.vcpus; id++) {
       const { v, s } = vcpuShared(this.vm.mem, id);
       const problem = this.problemOf(v, s, t);

@@ -86,10 +86,6 @@ export class TraceCollector {
     });
   }
 
-  get count(): number {
-    return this.stored;
-  }
-
   /** Events lost: pushed to a full ring, or past the size cap. */
   get dropped(): number {
     return this.capped + this.rings.reduce((a, r) => a + r.dropped, 0);
