@@ -66,3 +66,27 @@ export function setThreadTimerSlackNs(ns: number): number | undefined {
     return undefined;
   }
 }
+
+/** The calling thread's kernel thread id (its /proc/<pid>/task/<tid>), or 0 where /proc does not tell. */
+export function threadId(): number {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time in ns of another thread of this process, read from outside it
+ * (/proc/self/task/<tid>/schedstat), for live views that must not ask the
+ * thread itself. NaN when the thread has gone or the OS does not tell.
+ */
+export function threadCpuNsOf(tid: number): number {
+  if (tid <= 0) return Number.NaN;
+  try {
+    const text = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8');
+    return Number(text.slice(0, text.indexOf(' ')));
+  } catch {
+    return Number.NaN;
+  }
+}

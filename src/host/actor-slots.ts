@@ -12,10 +12,13 @@ export interface ActorSlots {
   name: (slot: number) => string;
 }
 
+/** A vCPU's slot: the host actor is slot 0. */
+export const vcpuSlot = (id: number): number => 1 + id;
+
 export function actorSlots(vcpus: number, iothreads: number): ActorSlots {
   return {
     host: 0,
-    vcpu: (id) => 1 + id,
+    vcpu: vcpuSlot,
     iothread: (i) => 1 + vcpus + i,
     count: 1 + vcpus + iothreads,
     name: (slot) => (slot === 0 ? 'host' : slot <= vcpus ? `vcpu${slot - 1}` : `iothread${slot - 1 - vcpus}`),

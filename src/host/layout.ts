@@ -6,16 +6,27 @@ import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
 import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
+import { THREAD, THREAD_REGION } from './thread-state.ts';
+import { vcpuSlot } from './actor-slots.ts';
+import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
+
+/** Per vCPU, its wake-latency samples as live histogram buckets (live-histogram.ts). */
+export const WAKE_LIVE = struct([['buckets', LIVE_BUCKETS]], []);
+export const WAKE_LIVE_REGION = 'wake_live';
 import { addTraceRegion, NO_TRACE, TRACE_REGION, traceRing, Tracer } from '../trace/tracer.ts';
 
-/** The VMM's own shared words: the event a VcpuHandle sends before it signals the thread. */
-export const VMM = struct(['stop'], []);
+/**
+ * The VMM's own shared words: `stop`, the event a VcpuHandle sends before it
+ * signals the thread; `paused`, the VM is stopped (QEMU's `stop`): vCPU
+ * threads wait in the VMM and devices raise nothing until it is 0 again.
+ */
+export const VMM = struct(['stop', 'paused'], []);
 export const VM_I = VMM.i32.index;
 
 export interface VmShape {
   vcpus: number;
   pcpus: number;
-  /** Actors (host, vCPUs, I/O threads): one fault word each. */
+  /** Actors (host, vCPUs, I/O threads): one fault word and one THREAD record each. */
   actors: number;
   /** Allocate a trace ring per actor. */
   trace?: boolean;
@@ -31,7 +42,9 @@ export function vmLayout({ vcpus, pcpus, actors, trace = false }: VmShape): Layo
     .struct('host', HOST, 1)
     .struct('kvm', KVM_VM, 1)
     .struct('vmm', VMM, 1)
-    .struct(FAULTS_REGION, FAULTS, actors);
+    .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
+    .struct(FAULTS_REGION, FAULTS, actors)
+    .struct(THREAD_REGION, THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();
 }
 
@@ -48,5 +61,5 @@ export function allocateVm(shape: VmShape): SharedMemory {
 }
 
 export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
-  return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id) };
+  return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id), t: mem.record(THREAD_REGION, vcpuSlot(id)) };
 }

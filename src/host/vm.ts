@@ -5,7 +5,7 @@ import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
 import { hasDevice, ScenarioError, type Scenario } from '../scenarios/schema.ts';
-import { kvmParamDefaults } from './kvm/params.ts';
+import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
 import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
@@ -22,6 +22,7 @@ import { actorSlots, type ActorSlots } from './actor-slots.ts';
 import { TraceCollector } from '../trace/collector.ts';
 import { describeEvent, writeChromeTrace } from '../trace/chrome.ts';
 import { availableParallelism } from 'node:os';
+import { runStateOf } from './thread-state.ts';
 
 /**
  * createVm(scenario).run(): build the VM's shared memory, start the host actor
@@ -94,6 +95,7 @@ export class Vm {
     const vmm = mem.record('vmm', 0);
     Atomics.store(vmm.i32, VM_I.stop, 1);
     Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
+    Atomics.notify(vmm.i32, VM_I.paused); // and, in a paused VM, every thread waits on this
     for (let i = 0; i < this.scenario.vm.vcpus; i++) {
       vmmSignalVcpu(vcpuShared(mem, i));
       irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
@@ -102,6 +104,39 @@ export class Vm {
     Atomics.store(host.i32, H.stop, 1);
     Atomics.add(host.i32, H.doorbell, 1);
     Atomics.notify(host.i32, H.doorbell);
+  }
+
+  // --- What a VMM (or an administrator) can change while the VM runs ---
+
+  /** Write kvm module parameters (/sys/module/kvm/parameters/*): every vCPU reads them at its next halt. */
+  setKvmParams(params: Partial<KvmParams>): void {
+    writeKvmParams(this.mem.record('kvm', 0), params);
+  }
+
+  /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL): allowed at any time; there is no way back to the global parameter. */
+  enableCapHaltPoll(maxNs: number): void {
+    enableCapHaltPoll(this.mem.record('kvm', 0), maxNs);
+  }
+
+  get paused(): boolean {
+    return Atomics.load(this.mem.record('vmm', 0).i32, VM_I.paused) !== 0;
+  }
+
+  /** Stop the VM as QEMU's `stop` does: kick every vCPU out to the VMM, where it waits; devices hold their interrupts. */
+  pause(): void {
+    Atomics.store(this.mem.record('vmm', 0).i32, VM_I.paused, 1);
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) vmmSignalVcpu(vcpuShared(this.mem, i));
+  }
+
+  resume(): void {
+    const vmm = this.mem.record('vmm', 0);
+    Atomics.store(vmm.i32, VM_I.paused, 0);
+    Atomics.notify(vmm.i32, VM_I.paused);
+  }
+
+  /** Every thread of the VM: its name, its slot (THREAD record) and whether it is a vCPU or an I/O thread. */
+  threads(): { name: string; slot: number; kind: 'host' | 'vcpu' | 'iothread' }[] {
+    return this.actorNames().map((name, slot) => ({ name, slot, kind: slot === this.slots.host ? 'host' : name.startsWith('vcpu') ? 'vcpu' : 'iothread' }));
   }
 
   /** Write the recorded trace as Chrome Trace Event JSON; returns events written and events lost. */
@@ -154,9 +189,10 @@ export class Vm {
   doing(actor: string): string {
     const m = /^vcpu(\d+)$/.exec(actor);
     if (!m || Number(m[1]) >= this.scenario.vm.vcpus) return 'in its loop';
-    const v = vcpuShared(this.mem, Number(m[1])).v.i32;
+    const vcpu = vcpuShared(this.mem, Number(m[1]));
+    const v = vcpu.v.i32;
     const mode = Object.entries(MODE).find(([, x]) => x === Atomics.load(v, V.mode))?.[0] ?? '?';
-    return `vCPU state ${RUN_STATE_NAMES[Atomics.load(v, V.run_state)]}, vcpu->mode ${mode}, pending lines 0x${Atomics.load(v, V.irr).toString(16)}`;
+    return `vCPU state ${RUN_STATE_NAMES[runStateOf(vcpu.t)]}, vcpu->mode ${mode}, pending lines 0x${Atomics.load(v, V.irr).toString(16)}`;
   }
 
   private actorNames(): string[] {

@@ -3,6 +3,8 @@ import { statIndex } from './kvm/stats.ts';
 import { IRQ_LINES, RUN_STATE, TIMER, V, VF } from './kvm/vcpu-state.ts';
 import { vcpuShared } from './layout.ts';
 import type { Vm } from './vm.ts';
+import type { VcpuShared } from './kvm/kick.ts';
+import { runStateOf } from './thread-state.ts';
 
 /**
  * The stress watchdog: looks at every vCPU's shared state while the run goes
@@ -41,8 +43,8 @@ export class Watchdog {
     const t = now();
     const elapsed = this.vm.elapsedS();
     for (let id = 0; id < this.vm.scenario.vm.vcpus; id++) {
-      const { v, s } = vcpuShared(this.vm.mem, id);
-      const problem = this.problemOf(v, s, t);
+      const vcpu = vcpuShared(this.vm.mem, id);
+      const problem = this.problemOf(vcpu, t);
       if (problem) {
         out.push({ vcpu: id, at_s: elapsed, problem, state: this.vm.doing(`vcpu${id}`), last_events: this.vm.lastEvents(`vcpu${id}`) });
       }
@@ -50,13 +52,13 @@ export class Watchdog {
     return out;
   }
 
-  private problemOf(v: { i32: Int32Array; f64: Float64Array }, s: { i32: Int32Array }, t: number): string | null {
+  private problemOf({ v, s, t: thread }: VcpuShared, t: number): string | null {
     // Read in the reverse order of the increments, so a consistent vCPU never looks inconsistent.
     const successful = Atomics.load(s.i32, S.successful);
     const attempted = Atomics.load(s.i32, S.attempted);
     const halts = Atomics.load(s.i32, S.halts);
     if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
-    if (Atomics.load(v.i32, V.run_state) !== RUN_STATE.BLOCKED) return null;
+    if (runStateOf(thread) !== RUN_STATE.BLOCKED) return null;
     const irr = Atomics.load(v.i32, V.irr);
     for (let line = 0; line < IRQ_LINES; line++) {
       if (!(irr & (1 << line))) continue;

@@ -10,7 +10,10 @@ import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '.
  */
 
 const nonNegInt = z.int().min(0);
-const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, nonNegInt.optional().describe(p.doc)])) as Record<
+/** KVM keeps these in `unsigned int` module parameters and fields. */
+const UINT_MAX = 4_294_967_295;
+const uint = nonNegInt.max(UINT_MAX);
+const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, uint.optional().describe(p.doc)])) as Record<
   KvmParamName,
   z.ZodOptional<z.ZodInt>
 >;
@@ -56,7 +59,7 @@ export const ScenarioSchema = z.strictObject({
       kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL),
       kvm: z.strictObject(kvmParamsShape).prefault({}),
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
-      kvm_cap_halt_poll: nonNegInt.nullable().default(null),
+      kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
     })
     .prefault({}),

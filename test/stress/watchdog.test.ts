@@ -5,6 +5,7 @@ import { Watchdog } from '../../src/host/watchdog.ts';
 import { vcpuShared } from '../../src/host/layout.ts';
 import { RUN_STATE, TIMER, V, VF, LINE } from '../../src/host/kvm/vcpu-state.ts';
 import { statIndex } from '../../src/host/kvm/stats.ts';
+import { enterRunState } from '../../src/host/thread-state.ts';
 import { parseScenario } from '../../src/scenarios/schema.ts';
 
 // The watchdog on a VM whose shared state is set by hand: it must see each kind of stuck vCPU.
@@ -22,8 +23,8 @@ describe('the stress watchdog', () => {
 
   it('reports a vCPU blocked with an interrupt pending past the bound: a lost wakeup', () => {
     const { vm, dog } = setup();
-    const { v } = vcpuShared(vm.mem, 1);
-    Atomics.store(v.i32, V.run_state, RUN_STATE.BLOCKED);
+    const { v, t } = vcpuShared(vm.mem, 1);
+    enterRunState(t, RUN_STATE.BLOCKED, now());
     Atomics.store(v.i32, V.irr, 1 << LINE.DEVICE0);
     v.f64[VF.pending_since + LINE.DEVICE0] = now() - 50e6;
     expect(dog.check()).toEqual([]); // 50 ms: within the bound
@@ -36,8 +37,8 @@ describe('the stress watchdog', () => {
 
   it('reports a sleeping vCPU whose deadline passed unfired: a lost timer', () => {
     const { vm, dog } = setup();
-    const { v } = vcpuShared(vm.mem, 2);
-    Atomics.store(v.i32, V.run_state, RUN_STATE.BLOCKED);
+    const { v, t } = vcpuShared(vm.mem, 2);
+    enterRunState(t, RUN_STATE.BLOCKED, now());
     Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
     v.f64[VF.tsc_deadline] = now() - 300e6;
     expect(dog.check()[0]).toMatchObject({ vcpu: 2, problem: expect.stringContaining('a lost timer') });

@@ -16,6 +16,8 @@ export interface VcpuShared {
   readonly v: Record32x64;
   /** The statistics record. */
   readonly s: Record32x64;
+  /** Its thread's THREAD record (thread-state.ts): run state and time per state. */
+  readonly t: Record32x64;
 }
 
 const HALT_WAKEUP = statIndex('halt_wakeup');

@@ -20,7 +20,7 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  */
 export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2 } as const;
 
-/** What the vCPU thread is doing, for timelines and the live view (not a KVM field). */
+/** What a vCPU thread (or an I/O thread: VMM, BLOCKED) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
 export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7 } as const;
 export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped'] as const;
 
@@ -50,7 +50,6 @@ export const VCPU_BLOCK = struct(
     'immediate_exit', // kvm_run->immediate_exit
     'timer_mode', // TIMER.*
     'mp_state', // MP_STATE.*
-    'run_state', // RUN_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
   ],
@@ -58,7 +57,6 @@ export const VCPU_BLOCK = struct(
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
-    'run_state_since',
   ],
 );
 export const V = VCPU_BLOCK.i32.index;

@@ -10,7 +10,8 @@ import { statIndex, type ExitReason } from './stats.ts';
 import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
-import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, RUN_STATE_NAMES, V, VF } from './vcpu-state.ts';
+import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, V, VF } from './vcpu-state.ts';
+import { enterRunState, resetRunStates } from '../thread-state.ts';
 
 /**
  * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
@@ -48,8 +49,6 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
 
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
-  /** Wall time spent in each RUN_STATE, ns (thread-local). */
-  readonly stateNs = new Float64Array(RUN_STATE_NAMES.length);
   private readonly haltPath: HaltPath;
   private readonly v: Record32x64;
   private readonly s: Record32x64;
@@ -73,8 +72,7 @@ export class KvmVcpu implements GuestHost {
     this.s = shared.s;
     this.guest = guest;
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
-    this.setRunState(RUN_STATE.STARTING, now());
-    this.stateNs.fill(0);
+    resetRunStates(shared.t, RUN_STATE.STARTING, now());
     this.haltPath = new HaltPath({
       vcpu: shared,
       task,
@@ -229,12 +227,9 @@ export class KvmVcpu implements GuestHost {
     return KVM_EXIT.INTR;
   }
 
-  /** Publish the run state, and add the time spent in the previous one to stateNs. */
+  /** Publish the run state, and add the time spent in the previous one to its thread's record. */
   setRunState(state: number, at: number): void {
-    const prev = Atomics.load(this.v.i32, V.run_state);
-    this.stateNs[prev] += at - this.v.f64[VF.run_state_since];
-    Atomics.store(this.v.i32, V.run_state, state);
-    this.v.f64[VF.run_state_since] = at;
+    enterRunState(this.shared.t, state, at);
     this.tracer.emit(at, EV.STATE, state);
   }
 }

@@ -9,6 +9,7 @@ import { hostTimerExpire } from '../kvm/lapic-timer.ts';
 import { smpSendReschedule } from '../kvm/kick.ts';
 import { tracerFor, vcpuShared } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
+import { publishThreadId, THREAD_REGION } from '../thread-state.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 import { Scheduler } from './scheduler.ts';
 import { H, HF } from './task-state.ts';
@@ -76,6 +77,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
     run(): void {
       // hrtimers are not subject to timer slack; a timed futex wait is, unless we lower it.
       slack = setThreadTimerSlackNs(1);
+      publishThreadId(mem.record(THREAD_REGION, cfg.slot));
       const cpu0 = threadCpuNs();
       const t0 = now();
       let nextTick = Infinity;

@@ -8,6 +8,8 @@ import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
+import { enterRunState, publishThreadId, resetRunStates, THREAD_REGION } from '../thread-state.ts';
+import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
@@ -67,7 +69,9 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
   let eois = 0;
   let cpuNs = 0;
   let wallNs = 0;
+  const thread = mem.record(THREAD_REGION, cfg.slot);
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
+  const state = (s: number) => enterRunState(thread, s, now());
   /** Sleep until `deadline` or the VMM stops (the stop word is the wait word, so stop wakes us). */
   const sleepUntil = (deadline: number) => {
     for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, VM_I.stop, 0, deadline - t);
@@ -77,10 +81,16 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
     ready: () => true,
     run(): void {
       setThreadTimerSlackNs(1);
+      publishThreadId(thread);
       const cpu0 = threadCpuNs();
       const t0 = now();
+      resetRunStates(thread, RUN_STATE.VMM, t0);
       for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
+        state(RUN_STATE.BLOCKED);
         sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
+        // A stopped VM's devices raise nothing (QEMU's vm_stop) until it runs again.
+        while (Atomics.load(vmm.i32, VM_I.paused) && !stopping()) futexWait(vmm.i32, VM_I.paused, 1);
+        state(RUN_STATE.VMM);
         if (stopping()) break;
         checkFault(fault, name, 'about to raise a device interrupt');
         const vcpu = vcpus[next];
@@ -94,6 +104,7 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
           tracer.emit(now(), EV.KICK, vcpu.id, woke ? 1 : 0);
         }
         // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
+        state(RUN_STATE.BLOCKED);
         while (!irqfdResampleWait(vcpu, seen, 10_000_000)) {
           if (stopping()) break;
           checkFault(fault, name, `waiting for vcpu${vcpu.id}'s EOI`);
@@ -103,6 +114,7 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
           if (tracer.on) tracer.emit(now(), EV.EOI, vcpu.id);
         }
       }
+      state(RUN_STATE.STOPPED);
       wallNs = now() - t0;
       cpuNs = threadCpuNs() - cpu0;
     },

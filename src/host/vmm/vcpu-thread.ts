@@ -2,15 +2,18 @@ import { getHeapStatistics } from 'node:v8';
 import { serveActor } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { threadCpuNs } from '../../actors/cpu-time.ts';
+import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { GuestCpu } from '../../guest/interpreter.ts';
 import type { GuestProgram, SampleChannel } from '../../guest/isa.ts';
 import { KVM_EXIT, KvmVcpu } from '../kvm/vcpu.ts';
 import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
+import { publishThreadId, runStatesByName } from '../thread-state.ts';
+import { liveRecord } from '../../actors/live-histogram.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
-import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
+import { tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
@@ -58,19 +61,24 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const sched = new Scheduler(mem, tracer);
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
+  const wakeLive = mem.record(WAKE_LIVE_REGION, id);
   const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder() };
   let cpuNs = 0;
   let wallNs = 0;
 
   const guest = new GuestCpu(program);
   const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
-    injected: (_line, since, at) => wake.record(at - since),
+    injected: (_line, since, at) => {
+      wake.record(at - since);
+      liveRecord(wakeLive.i32, 0, at - since);
+    },
     sample: (channel, value) => samples[channel].record(value),
   }, tracer);
 
   return {
     ready: () => true,
     run(): void {
+      publishThreadId(shared.t);
       const cpu0 = threadCpuNs();
       const t0 = now();
       kvm.setRunState(RUN_STATE.RUNNABLE, t0);
@@ -85,6 +93,14 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
             Atomics.store(shared.v.i32, V.signal_pending, 0); // the signal has been taken
             if (Atomics.load(vmm.i32, VM_I.stop)) break;
             checkFault(fault, `vcpu${id}`, 'handling KVM_EXIT_INTR in the VMM');
+            if (Atomics.load(vmm.i32, VM_I.paused)) {
+              // The VM is stopped (QEMU's pause_all_vcpus): wait in the VMM, off the pCPU, until resumed.
+              sched.release(id);
+              while (Atomics.load(vmm.i32, VM_I.paused) && !Atomics.load(vmm.i32, VM_I.stop)) futexWait(vmm.i32, VM_I.paused, 1);
+              kvm.setRunState(RUN_STATE.RUNNABLE, now());
+              sched.acquire(id);
+              kvm.setRunState(RUN_STATE.VMM, now());
+            }
           }
         }
       } finally {
@@ -104,7 +120,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
         runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
-        state_ns: Object.fromEntries(RUN_STATE_NAMES.map((n, i) => [n, kvm.stateNs[i]])) as VcpuThreadSnapshot['state_ns'],
+        state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
       };
