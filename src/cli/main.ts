@@ -261,6 +261,33 @@ Examples:
       }
     });
 
+  const demo = program
+    .command('demo')
+    .description('run a scenario until stopped and show it live in a local web page: vCPU states, wake latency, KVM counters, controls')
+    .argument('[scenario]', 'a built-in scenario (haltlab list) or a .json/.yaml scenario file', 'timer-latency');
+  addScenarioOptions(demo)
+    .option('--port <n>', 'port on 127.0.0.1 (0: a free one)', number('--port'), 0)
+    .option('--json [file]', 'when stopped, print the results as JSON (or write them to file)')
+    .addHelpText(
+      'after',
+      `
+The page updates 20 times a second. halt_poll_ns and its friends and KVM_CAP_HALT_POLL change
+the running VM, as their real counterparts can; the guest's idle loop and the workload's interval
+are the guest's own (a boot parameter, a constant of its program): changing them reboots the guest.
+
+Examples:
+  haltlab demo                                     # timer-latency, 2 vCPUs on 2 pCPUs
+  haltlab demo irq-wake --vcpus 4 --port 8080`,
+    )
+    .action(async (name: string, flags: ScenarioFlags & { port: number; json?: string | boolean }) => {
+      if (!Number.isInteger(flags.port) || flags.port < 0 || flags.port > 65535) demo.error(`haltlab demo: --port takes 0..65535, got ${flags.port}`, { exitCode: 2 });
+      const { input, scenario } = scenarioFrom(name, flags);
+      checkLimits(scenario);
+      if (validateOnly) return;
+      const { demoCommand } = await import('./demo.ts');
+      process.exitCode = await demoCommand(input, scenario, flags);
+    });
+
   program
     .command('bench')
     .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')

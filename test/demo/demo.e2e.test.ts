@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The live demo end to end: `haltlab demo` as a user starts it, its page in real headless
+// Chromium (Debian's package; .ci/run installs it), the page's own controls.
+
+const BIN = new URL('../../bin/haltlab.mjs', import.meta.url).pathname;
+const CHROMIUM = process.env.HALTLAB_CHROMIUM ?? '/usr/bin/chromium';
+// As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let demo: ChildProcess;
+let exited: Promise<number | null>;
+let url = '';
+let stderr = '';
+let browser: Browser;
+let page: Page;
+const dir = mkdtempSync(join(tmpdir(), 'haltlab-demo-'));
+const results = join(dir, 'results.json');
+
+const cell = (vcpu: number, stat: string) => page.locator(`tr[data-vcpu="${vcpu}"] td[data-stat="${stat}"]`);
+const count = async (vcpu: number, stat: string) => Number((await cell(vcpu, stat).textContent())!.replaceAll(',', ''));
+const columns = async (thread: string) => Number(await page.locator(`[data-thread="${thread}"]`).getAttribute('data-columns'));
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium), as .ci/run does`);
+  // A 40 µs device gap: each vCPU's halts are short enough for KVM to grow a polling window.
+  demo = spawn(process.execPath, [BIN, 'demo', 'irq-wake', '--vcpus', '2', '--interval', '40', '--port', '0', '--json', results], { stdio: ['ignore', 'pipe', 'pipe'] });
+  demo.stderr!.on('data', (d) => (stderr += d));
+  exited = new Promise((r) => demo.on('exit', (code) => r(code)));
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    demo.stdout!.on('data', (d) => {
+      out += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    void exited.then((code) => reject(new Error(`haltlab demo exited (${code}) before serving:\n${stderr}`)));
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(url);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (demo && demo.exitCode === null) demo.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('haltlab demo', () => {
+  it('serves the page, whose strips and counters move', async () => {
+    await expect.poll(() => columns('vcpu0'), { timeout: 10_000 }).toBeGreaterThan(10);
+    await expect.poll(() => columns('iothread0')).toBeGreaterThan(10);
+    const before = { strips: await columns('vcpu1'), halts: await count(0, 'halt_exits') };
+    await page.waitForTimeout(600);
+    // At least 10 frames a second: 600 ms is 6 or more new columns (allow for a slow 2-core machine).
+    expect(await columns('vcpu1')).toBeGreaterThanOrEqual(before.strips + 4);
+    expect(await count(0, 'halt_exits')).toBeGreaterThan(before.halts);
+    expect(Number(await page.locator('#percentiles').getAttribute('data-count'))).toBeGreaterThan(0);
+  });
+
+  it('changes halt_poll_ns from the page, and the vCPUs stop polling', async () => {
+    expect(await count(0, 'halt_attempted_poll')).toBeGreaterThan(0); // the default polls
+    await page.fill('#kvm-halt_poll_ns', '0');
+    await page.click('button[data-apply="halt_poll_ns"]');
+    await expect.poll(() => page.locator('#control-status').textContent()).toContain('applied');
+    // Each vCPU's window follows the new ceiling at its next halt...
+    for (const id of [0, 1]) await expect.poll(() => count(id, 'halt_poll_ns'), { timeout: 5_000 }).toBe(0);
+    // ...and no halt polls any more, while halts go on.
+    const attempted = await count(0, 'halt_attempted_poll');
+    const halts = await count(0, 'halt_exits');
+    await page.waitForTimeout(700);
+    expect(await count(0, 'halt_exits')).toBeGreaterThan(halts);
+    expect(await count(0, 'halt_attempted_poll')).toBe(attempted);
+  });
+
+  it('refuses a bad control value and changes nothing', async () => {
+    for (const bad of ['fast', '-5', '1.5']) {
+      await page.fill('#kvm-halt_poll_ns', bad);
+      await page.click('button[data-apply="halt_poll_ns"]');
+      await expect.poll(() => page.locator('#control-status').getAttribute('class')).toBe('error');
+      await expect(page.locator('#control-status').textContent()).resolves.toMatch(/refused: .*halt_poll_ns/);
+      await expect(page.locator('#kvm-halt_poll_ns-now').textContent()).resolves.toBe('now 0');
+      await page.fill('#kvm-halt_poll_ns', '0'); // and the next message starts from a clean status
+      await page.click('button[data-apply="halt_poll_ns"]');
+      await expect.poll(() => page.locator('#control-status').getAttribute('class')).toBe('ok');
+    }
+    expect(await count(0, 'halt_poll_ns')).toBe(0);
+  });
+
+  it('pauses and resumes the VM', async () => {
+    await page.click('#pause');
+    await expect.poll(() => page.locator('#run-line').textContent()).toContain('PAUSED');
+    await page.waitForTimeout(300);
+    const injected = await count(1, 'injections_per_s');
+    const strips = await columns('vcpu1');
+    await page.waitForTimeout(300);
+    expect(injected).toBe(0);
+    expect(await columns('vcpu1')).toBeGreaterThan(strips); // the page still follows the stopped VM
+    await page.click('#pause');
+    await expect.poll(() => count(1, 'injections_per_s'), { timeout: 5_000 }).toBeGreaterThan(0);
+  });
+
+  it('answers local connections only', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const u = new URL(url);
+      request({ host: '127.0.0.1', port: u.port, path: '/config', headers: { host: 'haltlab.example.com' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(403);
+  });
+
+  it('stops the VM, its threads and the server on SIGTERM, and saves the results', async () => {
+    if (process.env.HALTLAB_SCREENSHOT) {
+      // For the README: after a few more seconds, so the strips show polling give way to sleeping.
+      await page.waitForTimeout(4_000);
+      await page.screenshot({ path: process.env.HALTLAB_SCREENSHOT, fullPage: true });
+    }
+    demo.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const r = JSON.parse(readFileSync(results, 'utf8'));
+    expect(r.status).toBe('interrupted');
+    expect(r.vcpus).toHaveLength(2);
+    expect(r.scenario.host.kvm.halt_poll_ns).toBe(0);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+});
