@@ -47,19 +47,24 @@ interface MetricDef {
   when?: (s: Scenario) => boolean;
 }
 
-const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wake_latency_ns'], when?: MetricDef['when']): MetricDef[] =>
+const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wake_latency_ns'] | null, when?: MetricDef['when']): MetricDef[] =>
   (['p50', 'p90', 'p99', 'p999', 'max'] as const).map((p) => ({
     section,
     metric: p === 'p999' ? 'p99.9' : p,
     unit: 'µs',
     better: 'lower',
-    value: (r) => (pick(r).count ? pick(r)[p] / 1000 : null),
+    value: (r) => {
+      const l = pick(r);
+      return l?.count ? l[p] / 1000 : null;
+    },
     when,
   }));
 
 export const COMPARE_METRICS: MetricDef[] = [
   ...latency('wake latency', (r) => r.total.wake_latency_ns),
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency'),
+  ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
+  { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },

@@ -50,6 +50,16 @@ export function renderRun(r: RunResult): string {
     out.push('', 'timer lateness, µs (guest handler entry - programmed TSC deadline)');
     out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.timer_lateness_ns), r.total.timer_lateness_ns)));
   }
+  if (r.block) {
+    const b = r.block;
+    const p = b.iothread.aio_poll;
+    out.push('', `block I/O: ${b.requests_completed} ${b.block_size}-byte ${b.backend === 'file' ? 'O_DSYNC writes' : 'synthetic requests'} completed, ${b.requests_per_s.toFixed(0)}/s`);
+    out.push(grid(['request latency, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => 'guest-measured', [b.io_latency_ns], b.io_latency_ns)));
+    out.push(
+      `iothread0: ${pct(b.iothread.cpu_pct)} % CPU; aio_poll ${p.ready} ready, ${p.polled} caught while polling, ${p.blocked} slept; ` +
+        `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
+    );
+  }
   out.push('', 'halt statistics (KVM names; times in ms)');
   out.push(
     grid(

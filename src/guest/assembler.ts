@@ -1,6 +1,6 @@
 import type { GuestProgram, Insn, Reg, SampleChannel } from './isa.ts';
 
-type Pending = Insn | { op: 'jmp'; label: string };
+type Pending = Insn | { op: 'jmp'; label: string } | { op: 'jnz'; rs: Reg; label: string };
 
 /** Builds a GuestProgram with labels; jumps and handlers are resolved at assemble(). */
 export class Assembler {
@@ -60,8 +60,18 @@ export class Assembler {
   sample(channel: SampleChannel, rs: Reg): this {
     return this.emit({ op: 'sample', channel, rs });
   }
+  rdpid(rd: Reg): this {
+    return this.emit({ op: 'rdpid', rd });
+  }
+  out(port: number, rs: Reg): this {
+    return this.emit({ op: 'out', port, rs });
+  }
   jmp(label: string): this {
     this.code.push({ op: 'jmp', label });
+    return this;
+  }
+  jnz(rs: Reg, label: string): this {
+    this.code.push({ op: 'jnz', rs, label });
     return this;
   }
 
@@ -71,7 +81,7 @@ export class Assembler {
       if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);
       return pc;
     };
-    const code = this.code.map((i): Insn => ('label' in i ? { op: 'jmp', to: at(i.label) } : i));
+    const code = this.code.map((i): Insn => (!('label' in i) ? i : i.op === 'jnz' ? { op: 'jnz', rs: i.rs, to: at(i.label) } : { op: 'jmp', to: at(i.label) }));
     const idt = Object.fromEntries([...this.handlers].map(([v, l]) => [v, at(l)]));
     return { name, code, entry: at(entry), idt, ...extra };
   }

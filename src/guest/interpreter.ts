@@ -15,6 +15,7 @@ export const GUEST_EXIT = {
   PREEMPTION_TIMER: 4,
   SHUTDOWN: 5, // ran off the end of the program
   INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
+  IO_INSTRUCTION: 7, // OUT to an I/O port
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -46,8 +47,9 @@ export class GuestCpu {
   pc: number;
   /** RFLAGS.IF */
   interruptsEnabled = false;
-  /** Payload of the last MSR_WRITE exit. */
+  /** Payload of the last MSR_WRITE exit (exitMsr, exitValue) or IO_INSTRUCTION exit (exitPort, exitValue). */
   exitMsr = 0;
+  exitPort = 0;
   exitValue = 0;
   /** Remaining ns of an interrupted `compute`, or NaN when none is in progress. */
   private computeLeft = Number.NaN;
@@ -58,7 +60,11 @@ export class GuestCpu {
   /** The cpuidle-haltpoll governor's per-CPU state, when the guest loaded it. */
   readonly haltpoll: HaltpollCpu | null;
 
-  constructor(private readonly program: GuestProgram) {
+  constructor(
+    private readonly program: GuestProgram,
+    /** This vCPU's number, as the guest kernel knows it (RDPID). */
+    private readonly cpu = 0,
+  ) {
     this.code = program.code;
     this.pc = program.entry;
     this.haltpoll = program.haltpoll ? newHaltpollCpu(program.haltpoll) : null;
@@ -158,6 +164,18 @@ export class GuestCpu {
           this.exitValue = r[i.rs];
           this.pc++;
           return GUEST_EXIT.MSR_WRITE;
+        case 'out':
+          this.exitPort = i.port;
+          this.exitValue = r[i.rs];
+          this.pc++;
+          return GUEST_EXIT.IO_INSTRUCTION;
+        case 'rdpid':
+          r[i.rd] = this.cpu;
+          this.pc++;
+          break;
+        case 'jnz':
+          this.pc = r[i.rs] !== 0 ? i.to : this.pc + 1;
+          break;
         case 'sample':
           host.sample(i.channel, r[i.rs]);
           this.pc++;

@@ -13,7 +13,7 @@ export const TSC_KHZ = 1_000_000;
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** The guest's own measurement buffers (kvm-unit-tests keeps such arrays in guest memory). */
-export const SAMPLE_CHANNELS = ['timer_lateness'] as const;
+export const SAMPLE_CHANNELS = ['timer_lateness', 'io_latency'] as const;
 export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 
 export type Insn =
@@ -30,6 +30,9 @@ export type Insn =
   | { op: 'addi'; rd: Reg; rs: Reg; imm: number }
   | { op: 'sub'; rd: Reg; ra: Reg; rb: Reg }
   | { op: 'wrmsr'; msr: number; rs: Reg }
+  | { op: 'out'; port: number; rs: Reg } // an I/O port write: exits (IO_INSTRUCTION); a device's doorbell when KVM has an ioeventfd on the port
+  | { op: 'jnz'; rs: Reg; to: number } // jump if the register is not 0
+  | { op: 'rdpid'; rd: Reg } // this CPU's number (RDPID reads IA32_TSC_AUX, which Linux sets to it)
   | { op: 'sample'; channel: SampleChannel; rs: Reg }
   | { op: 'jmp'; to: number };
 

@@ -84,5 +84,17 @@ export function runViolations(r: RunResult): Violation[] {
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
   }
+  if (r.block) {
+    // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.
+    const q = r.vcpus.length;
+    const notifies = r.vcpus.reduce((a, v) => a + v.exit_reasons.IO_INSTRUCTION, 0);
+    const { requests_submitted: submitted, requests_completed: completed } = r.block;
+    const injected = r.vcpus.reduce((a, v) => a + v.model.device_interrupts_injected, 0);
+    const seen = r.block.io_latency_ns.count;
+    if (submitted > notifies || notifies - submitted > q) fail('every queue notify is a request taken (one per vCPU may be unread at the stop)', `${notifies} notifies, ${submitted} taken`);
+    if (completed > submitted || submitted - completed > q) fail('every request taken completes (one per vCPU may be in flight)', `${submitted} taken, ${completed} completed`);
+    if (injected > completed || completed - injected > q) fail('every completion delivered once as an interrupt', `${completed} completed, ${injected} delivered`);
+    if (seen > injected || injected - seen > q) fail('every completion interrupt seen by the guest', `${injected} delivered, ${seen} seen`);
+  }
   return out;
 }

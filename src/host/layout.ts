@@ -7,6 +7,7 @@ import { KVM_VM } from './kvm/vm-state.ts';
 import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { THREAD, THREAD_REGION } from './thread-state.ts';
+import { AIO, AIO_REGION } from './vmm/aio-context.ts';
 import { vcpuSlot } from './actor-slots.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
 
@@ -28,12 +29,14 @@ export interface VmShape {
   pcpus: number;
   /** Actors (host, vCPUs, I/O threads): one fault word and one THREAD record each. */
   actors: number;
+  /** The VMM's I/O threads: one AioContext each. */
+  iothreads?: number;
   /** Allocate a trace ring per actor. */
   trace?: boolean;
 }
 
 /** Every region of one VM's SharedArrayBuffer. Tasks are the schedulable threads: the vCPUs. */
-export function vmLayout({ vcpus, pcpus, actors, trace = false }: VmShape): Layout {
+export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }: VmShape): Layout {
   const b = new LayoutBuilder()
     .struct('vcpu', VCPU_BLOCK, vcpus)
     .struct('vcpu_stats', VCPU_STATS_STRUCT, vcpus)
@@ -43,6 +46,7 @@ export function vmLayout({ vcpus, pcpus, actors, trace = false }: VmShape): Layo
     .struct('kvm', KVM_VM, 1)
     .struct('vmm', VMM, 1)
     .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
+    .struct(AIO_REGION, AIO, Math.max(1, iothreads))
     .struct(FAULTS_REGION, FAULTS, actors)
     .struct(THREAD_REGION, THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();

@@ -1,6 +1,6 @@
 import { freemem } from 'node:os';
 import { Ring } from '../actors/ring.ts';
-import { ScenarioError, hasDevice, MAX_VCPUS, type Scenario } from '../scenarios/schema.ts';
+import { ScenarioError, iothreadsOf, MAX_VCPUS, type Scenario } from '../scenarios/schema.ts';
 import { TRACE_RING_CAPACITY, TRACE_WIDTH } from '../trace/tracer.ts';
 
 /**
@@ -11,7 +11,7 @@ import { TRACE_RING_CAPACITY, TRACE_WIDTH } from '../trace/tracer.ts';
 export const RSS_PER_ACTOR_BYTES = 48 * 2 ** 20;
 
 export function estimateRssBytes(s: Scenario, trace: boolean): number {
-  const actors = 1 + s.vm.vcpus + (hasDevice(s.workload) ? 1 : 0);
+  const actors = 1 + s.vm.vcpus + iothreadsOf(s.workload);
   return 100 * 2 ** 20 + actors * (RSS_PER_ACTOR_BYTES + (trace ? Ring.byteLength(TRACE_RING_CAPACITY, TRACE_WIDTH) : 0));
 }
 

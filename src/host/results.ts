@@ -77,6 +77,23 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** dsync-io: the virtio-blk device, its I/O thread and backend. */
+  block?: {
+    backend: 'file' | 'synthetic';
+    block_size: number;
+    requests_submitted: number;
+    requests_completed: number;
+    requests_per_s: number;
+    /** Submit (before the notify) to the guest seeing the completion, measured by the guest. */
+    io_latency_ns: LatencySummary;
+    iothread: {
+      poll_max_ns: number;
+      poll_grow: number;
+      poll_shrink: number;
+      cpu_pct: number;
+      aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
+    };
+  };
 }
 
 export function haltlabVersion(): string {

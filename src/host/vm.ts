@@ -4,7 +4,15 @@ import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import { hasDevice, ScenarioError, type Scenario } from '../scenarios/schema.ts';
+import { hasBlockDevice, hasDevice, iothreadsOf, ScenarioError, type Scenario } from '../scenarios/schema.ts';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { actorBundle } from '../actors/bundle.ts';
+import { VIRTIO_BLK_NOTIFY_PORT } from '../guest/kernel/vectors.ts';
+import { kvmIoeventfd } from './kvm/ioeventfd.ts';
+import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
+import { createBlockBackend } from './vmm/block-backend.ts';
+import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
 import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
@@ -42,6 +50,10 @@ export interface RunOptions {
 const HOST_MODULE = new URL('./sched/host-actor.ts', import.meta.url);
 const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
 const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
+const IOTHREAD_MODULE = new URL('./vmm/iothread.ts', import.meta.url);
+const BLOCK_WORKER_MODULE = new URL('./vmm/block-worker.ts', import.meta.url);
+/** QEMU's thread pool grows to 64 threads; one request per vCPU is outstanding here. */
+const BLOCK_POOL_MAX_THREADS = 64;
 const TICK_NS = 1_000_000;
 
 export interface LiveCounters {
@@ -73,16 +85,18 @@ export class Vm {
     opts: VmOptions = {},
   ) {
     const { vm, host } = scenario;
-    this.iothreads = hasDevice(scenario.workload) ? 1 : 0;
+    this.iothreads = iothreadsOf(scenario.workload);
     this.slots = actorSlots(vm.vcpus, this.iothreads);
     const recording = opts.trace === true || (opts.flightRecorder ?? 0) > 0;
-    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, trace: recording });
+    this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, iothreads: this.iothreads, trace: recording });
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
+    // virtio-blk: the queue-notify register is an ioeventfd of I/O thread 0's context.
+    if (hasBlockDevice(scenario.workload)) kvmIoeventfd(kvm, VIRTIO_BLK_NOTIFY_PORT, 0, vm.vcpus);
   }
 
   get stopRequested(): boolean {
@@ -96,6 +110,7 @@ export class Vm {
     Atomics.store(vmm.i32, VM_I.stop, 1);
     Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
     Atomics.notify(vmm.i32, VM_I.paused); // and, in a paused VM, every thread waits on this
+    for (let i = 0; i < this.iothreads; i++) aioNotify(mem.record(AIO_REGION, i)); // an I/O thread asleep in aio_poll
     for (let i = 0; i < this.scenario.vm.vcpus; i++) {
       vmmSignalVcpu(vcpuShared(mem, i));
       irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
@@ -255,7 +270,28 @@ export class Vm {
             } satisfies IrqSourceConfig,
           })
         : undefined;
-    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : [])];
+    // The block device's backend file exists from here until the end of run(), whatever happens.
+    const backend = hasBlockDevice(w) ? createBlockBackend(w.backend, w.block_size, w.synthetic_latency_ns) : undefined;
+    const blockIo =
+      hasBlockDevice(w) && backend
+        ? spawnActor<IothreadApi>(IOTHREAD_MODULE, {
+            ...base,
+            name: 'iothread0',
+            config: {
+              queues: scenario.vm.vcpus,
+              line: LINE.VIRTIO_BLK,
+              poll: scenario.vmm.iothread,
+              backend: backend.config,
+              pool_threads: Math.min(scenario.vm.vcpus, BLOCK_POOL_MAX_THREADS),
+              worker_url: actorBundle(BLOCK_WORKER_MODULE).href,
+              piscina_url: pathToFileURL(createRequire(import.meta.url).resolve('piscina')).href,
+              slot: this.slots.iothread(0),
+              aio: 0,
+            } satisfies IothreadConfig,
+          })
+        : undefined;
+    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : []), ...(blockIo ? [blockIo] : [])];
+    try {
     let outcome: RunOutcome;
     let t0 = now();
     let t1 = t0;
@@ -308,14 +344,18 @@ export class Vm {
     const hostSnap = await snap<HostActorSnapshot>(hostActor);
     const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
     const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
+    const blockSnap = blockIo ? await snap<IothreadSnapshot>(blockIo) : undefined;
     await Promise.all(actors.map((a) => a.terminate()));
     clearInterval(draining);
     this.collector?.drain();
     this.span = { t0, t1 };
-    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap);
+    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap, blockSnap);
     result.warnings.unshift(...faultWarnings, ...lost);
     result.phases = { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 };
     return result;
+    } finally {
+      backend?.remove();
+    }
   }
 
   private results(
@@ -325,6 +365,7 @@ export class Vm {
     host: HostActorSnapshot | undefined,
     snaps: (VcpuThreadSnapshot | undefined)[],
     io: IrqSourceSnapshot | undefined,
+    block: IothreadSnapshot | undefined,
   ): RunResult {
     const { scenario, mem } = this;
     const warnings: string[] = [];
@@ -368,7 +409,24 @@ export class Vm {
       ...(host ? [{ thread: 'host', cpu_s: host.thread_cpu_ns / 1e9, wall_s: host.wall_ns / 1e9, heap_bytes: host.heap_used_bytes }] : []),
       ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
       ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9, heap_bytes: io.heap_used_bytes }] : []),
+      ...(block ? [{ thread: 'iothread0', cpu_s: block.thread_cpu_ns / 1e9, wall_s: block.wall_ns / 1e9, heap_bytes: block.heap_used_bytes }] : []),
     ];
+    const w = scenario.workload;
+    const blockResult = hasBlockDevice(w) && block
+      ? {
+          backend: w.backend,
+          block_size: w.block_size,
+          requests_submitted: block.requests_submitted,
+          requests_completed: block.requests_completed,
+          requests_per_s: wallS > 0 ? block.requests_completed / wallS : 0,
+          io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+          iothread: {
+            ...scenario.vmm.iothread,
+            cpu_pct: block.wall_ns > 0 ? (100 * block.thread_cpu_ns) / block.wall_ns : 0,
+            aio_poll: block.aio_poll,
+          },
+        }
+      : undefined;
     return {
       haltlab: { version: haltlabVersion() },
       machine: machineFacts(host?.timer_slack_ns ?? null),
@@ -393,6 +451,7 @@ export class Vm {
         pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
       },
       threads: threadsCpu,
+      ...(blockResult && { block: blockResult }),
     };
   }
 }

@@ -34,6 +34,12 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   gap_ns: ['workload', 'gap_ns'],
   jitter: ['workload', 'jitter'],
   seed: ['workload', 'seed'],
+  backend: ['workload', 'backend'],
+  block_size: ['workload', 'block_size'],
+  synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
+  poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
+  poll_grow: ['vmm', 'iothread', 'poll_grow'],
+  poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
 };
 
 export function knobPath(knob: string): ScenarioPath {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { ScenarioError } from './error.ts';
+import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
+import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 
@@ -41,14 +43,26 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     jitter: z.number().min(0).max(1).default(0.5),
     seed: z.int().default(1),
   }),
+  z.strictObject({
+    kind: z.literal('dsync-io'),
+    /** `file`: O_DSYNC writes to a temporary file (real disk latency); `synthetic`: a device with a fixed service time. */
+    backend: z.enum(['file', 'synthetic']).default('file'),
+    /** Bytes per write (dd's bs). */
+    block_size: z.int().min(512).max(1024 * 1024).default(4096),
+    /** The synthetic device's service time per request. */
+    synthetic_latency_ns: z.int().min(1_000).max(100_000_000).default(50_000),
+  }),
 ]);
 
-/** Workloads whose VM has a device on an I/O thread. */
+/** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
 export const hasDevice = (w: Workload): w is Extract<Workload, { gap_ns: number }> => w.kind === 'irq-wake' || w.kind === 'mixed';
+/** Workloads whose VM has a virtio-blk device on an I/O thread. */
+export const hasBlockDevice = (w: Workload): w is Extract<Workload, { kind: 'dsync-io' }> => w.kind === 'dsync-io';
+/** The VMM's I/O threads a scenario needs. */
+export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : 0);
 export type Workload = z.infer<typeof WorkloadSchema>;
 
-export const MAX_VCPUS = 256;
-export const MAX_PCPUS = 256;
+export { MAX_VCPUS, MAX_PCPUS };
 
 export const ScenarioSchema = z.strictObject({
   name: z.string().min(1).default('custom'),
@@ -76,6 +90,19 @@ export const ScenarioSchema = z.strictObject({
           guest_halt_poll_grow_start: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow_start),
           guest_halt_poll_shrink: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_shrink),
           guest_halt_poll_allow_shrink: z.boolean().default(HALTPOLL_DEFAULTS.guest_halt_poll_allow_shrink),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** The userspace VMM. */
+  vmm: z
+    .strictObject({
+      /** `-object iothread` properties (QEMU, reference §5.1): the I/O thread's adaptive polling. */
+      iothread: z
+        .strictObject({
+          poll_max_ns: z.int().min(0).max(UINT_MAX).default(AIO_POLL_DEFAULTS.poll_max_ns),
+          poll_grow: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_grow),
+          poll_shrink: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_shrink),
         })
         .prefault({}),
     })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runViolations, vcpuViolations } from '../../src/host/invariants.ts';
 import type { RunResult, VcpuResult } from '../../src/host/results.ts';
+import { EXIT_REASONS } from '../../src/host/kvm/stats.ts';
 
 // The invariant checker must catch what it claims to: corrupt a good result and see it fail.
 
@@ -22,7 +23,8 @@ function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
       irq_exits: 0,
       signal_exits: 1,
     },
-    exit_reasons: { EXTERNAL_INTERRUPT: 0, HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits, PREEMPTION_TIMER: 0, INTERRUPT_WINDOW: 0 },
+    // Every reason at 0 but these two, whatever reasons the model counts.
+    exit_reasons: { ...Object.fromEntries(EXIT_REASONS.map((r) => [r, 0])), HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits } as VcpuResult['exit_reasons'],
     model: { tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0 },
     halt_poll_ns: 0,
     wake_latency_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: s.irq_injections },

@@ -21,11 +21,21 @@ export interface GuestKernel {
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
  */
 export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
-  if (idle === 'haltpoll') a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7); // arch_haltpoll_enable(), once at boot
+  idleSetup(a, idle);
   a.label('idle');
-  if (idle === 'poll') return a.pause().jmp('idle');
-  if (idle === 'haltpoll') return a.cpuidle().jmp('idle');
-  return a.hlt().jmp('idle');
+  return idleStep(a, idle).jmp('idle');
+}
+
+/** What the idle driver does once at boot: cpuidle-haltpoll's arch_haltpoll_enable(). */
+export function idleSetup(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+  return idle === 'haltpoll' ? a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7) : a;
+}
+
+/** One pass of the idle loop's body, for code that idles until its own condition holds (a wait loop). */
+export function idleStep(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+  if (idle === 'poll') return a.pause();
+  if (idle === 'haltpoll') return a.cpuidle();
+  return a.hlt();
 }
 
 /** What a program carries about its guest kernel. */

@@ -2,6 +2,7 @@ import type { GuestProgram } from '../isa.ts';
 import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
+import { dsyncIo } from './dsync-io.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
@@ -13,6 +14,10 @@ export const WORKLOADS = {
   'irq-wake': {
     summary: 'a device on an I/O thread raises one interrupt at a time, a random gap after the last EOI; the guest idles in HLT: pure wake latency',
     source: 'irqfd (with resamplefd) + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
+  },
+  'dsync-io': {
+    summary: 'one synchronous 4 KiB write outstanding per vCPU: virtio-blk, an I/O thread, O_DSYNC writes to a temp file on a thread pool; requests/s',
+    source: 'the halt-polling RFC’s dd oflag=dsync benchmark (seeds/002); QEMU virtio-blk + IOThread + thread pool',
   },
   mixed: {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
@@ -29,5 +34,7 @@ export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' |
       return irqWake({ kernel: guest });
     case 'mixed':
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
+    case 'dsync-io':
+      return dsyncIo({ kernel: guest });
   }
 }

@@ -36,10 +36,11 @@ export const VCPU_STATS = [
   { name: 'irq_exits', kind: 'counter', arch: 'x86', doc: 'exits for an external interrupt (a kick IPI)' },
   { name: 'signal_exits', kind: 'counter', arch: 'x86', doc: 'KVM_RUN returns for a pending signal (KVM_EXIT_INTR)' },
   { name: 'irq_injections', kind: 'counter', arch: 'x86', doc: 'interrupts injected into the guest' },
+  { name: 'io_exits', kind: 'counter', arch: 'x86', doc: 'exits for an I/O port access (here: handled in the kernel by an ioeventfd)' },
 ] as const satisfies readonly StatDef[];
 
 /** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW'] as const;
+export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */

@@ -26,7 +26,7 @@ export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked
 
 /** Interrupt lines of the modelled LAPIC; each has its vector and its own "pending since" stamp. */
 export const IRQ_LINES = 8;
-export const LINE = { LAPIC_TIMER: 0, DEVICE0: 1 } as const;
+export const LINE = { LAPIC_TIMER: 0, DEVICE0: 1, VIRTIO_BLK: 2 } as const;
 export const LINE_VECTOR = [0xef, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36] as const;
 
 /**

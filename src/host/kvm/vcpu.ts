@@ -23,6 +23,12 @@ import { enterRunState, resetRunStates } from '../thread-state.ts';
 export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8 } as const;
 export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
 
+/**
+ * kvm_io_bus_write() for port I/O: true when an in-kernel device took the
+ * write (an ioeventfd), so the guest goes on without an exit to userspace.
+ */
+export type KvmIoBus = (port: number, value: number) => boolean;
+
 export interface VcpuObserver {
   /** An interrupt on `line`, pending since `pendingSince`, was injected, and guest code runs again at `at`. */
   injected(line: number, pendingSince: number, at: number): void;
@@ -35,6 +41,7 @@ const STAT = {
   irq_exits: statIndex('irq_exits'),
   signal_exits: statIndex('signal_exits'),
   irq_injections: statIndex('irq_injections'),
+  io_exits: statIndex('io_exits'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
 };
@@ -44,6 +51,7 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
   [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
+  [GUEST_EXIT.IO_INSTRUCTION]: statIndex('exit_IO_INSTRUCTION'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
 
@@ -57,6 +65,8 @@ export class KvmVcpu implements GuestHost {
   private injectedSince = 0;
   /** Lines injected and not yet EOI'd, innermost last (the LAPIC's ISR, as a stack). */
   private readonly inService: number[] = [];
+  /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
+  ioBus: KvmIoBus | null = null;
 
   constructor(
     readonly shared: VcpuShared,
@@ -164,6 +174,13 @@ export class KvmVcpu implements GuestHost {
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
         Atomics.add(this.s.i32, STAT.irq_exits, 1);
         return 0;
+      case GUEST_EXIT.IO_INSTRUCTION: {
+        Atomics.add(this.s.i32, STAT.io_exits, 1);
+        const { exitPort, exitValue } = this.guest;
+        // Without an ioeventfd this would be KVM_EXIT_IO to the VMM, which no modelled device needs.
+        if (!this.ioBus?.(exitPort, exitValue)) throw new Error(`vcpu${this.shared.id}: OUT to port 0x${exitPort.toString(16)}, which no device claims`);
+        return 0;
+      }
     }
     return 0;
   }

@@ -7,7 +7,7 @@ import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
  * (writable at runtime, re-read with READ_ONCE on each halt) and the VM's
  * KVM_CAP_HALT_POLL override.
  */
-export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
+export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 

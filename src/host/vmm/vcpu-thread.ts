@@ -8,6 +8,7 @@ import { SharedMemory } from '../../actors/shared-memory.ts';
 import { GuestCpu } from '../../guest/interpreter.ts';
 import type { GuestProgram, SampleChannel } from '../../guest/isa.ts';
 import { KVM_EXIT, KvmVcpu } from '../kvm/vcpu.ts';
+import { kvmIoBus } from '../kvm/ioeventfd.ts';
 import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
 import { publishThreadId, runStatesByName } from '../thread-state.ts';
 import { liveRecord } from '../../actors/live-histogram.ts';
@@ -33,6 +34,7 @@ export interface VcpuThreadSnapshot {
   id: number;
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
+  io_latency: EncodedLatency;
   thread_cpu_ns: number;
   /** V8 heap in use by this thread's isolate, bytes. */
   heap_used_bytes: number;
@@ -62,11 +64,11 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
   const wakeLive = mem.record(WAKE_LIVE_REGION, id);
-  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder() };
+  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder(), io_latency: new LatencyRecorder() };
   let cpuNs = 0;
   let wallNs = 0;
 
-  const guest = new GuestCpu(program);
+  const guest = new GuestCpu(program, id);
   const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
     injected: (_line, since, at) => {
       wake.record(at - since);
@@ -74,6 +76,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
     },
     sample: (channel, value) => samples[channel].record(value),
   }, tracer);
+  kvm.ioBus = kvmIoBus(mem, mem.record('kvm', 0));
 
   return {
     ready: () => true,
@@ -116,6 +119,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         id,
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
+        io_latency: samples.io_latency.encode(),
         thread_cpu_ns: cpuNs,
         heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
