@@ -30,6 +30,24 @@ function latencyRows(label: (i: number) => string, items: LatencySummary[], tota
   return [...items.map((l, i) => row(label(i), l)), ...(items.length > 1 ? [row('all', total)] : [])];
 }
 
+/** dsync-io's block device: throughput, request latency, the I/O thread's polling. */
+function blockLines(r: RunResult): string[] {
+  const b = r.block;
+  if (!b) return [];
+  const out: string[] = [];
+  const what = `${b.block_size}-byte ${b.backend === 'file' ? 'O_DSYNC writes' : 'synthetic requests'}`;
+  out.push('', `block I/O${b.bare_metal ? ' on bare metal (no VM)' : ''}: ${b.requests_completed} ${what} completed, ${b.requests_per_s.toFixed(0)}/s`);
+  out.push(grid(['request latency, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => (b.bare_metal ? 'in the write' : 'guest-measured'), [b.io_latency_ns], b.io_latency_ns)));
+  if (b.iothread) {
+    const p = b.iothread.aio_poll;
+    out.push(
+      `iothread0: ${pct(b.iothread.cpu_pct)} % CPU; aio_poll ${p.ready} ready, ${p.polled} caught while polling, ${p.blocked} slept; ` +
+        `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
+    );
+  }
+  return out;
+}
+
 export function renderRun(r: RunResult): string {
   const s = r.scenario;
   const kvm = { ...s.host.kvm };
@@ -43,6 +61,12 @@ export function renderRun(r: RunResult): string {
   out.push(`machine: ${r.machine.cores} cores, ${r.machine.cpu_model}, Node ${r.machine.node}`);
   if (r.status !== 'completed') out.push(`STATUS: ${r.status}${r.failure ? ` — ${r.failure.message}` : ''} (partial results)`);
   for (const w of r.warnings) out.push(`warning: ${w}`);
+  if (r.vcpus.length === 0) {
+    // A bare-metal run: no VM, only its threads.
+    out.push(...blockLines(r), '', 'host CPU (thread CPU time from the OS; % of one core)');
+    out.push(grid(['thread', 'cpu s', 'cpu %'], r.threads.map((t) => [t.thread, t.cpu_s.toFixed(3), pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0)])));
+    return out.join('\n');
+  }
   const head = ['', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'];
   out.push('', 'wake latency, µs (interrupt pending -> guest runs again)');
   out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.wake_latency_ns), r.total.wake_latency_ns)));
@@ -50,16 +74,7 @@ export function renderRun(r: RunResult): string {
     out.push('', 'timer lateness, µs (guest handler entry - programmed TSC deadline)');
     out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.timer_lateness_ns), r.total.timer_lateness_ns)));
   }
-  if (r.block) {
-    const b = r.block;
-    const p = b.iothread.aio_poll;
-    out.push('', `block I/O: ${b.requests_completed} ${b.block_size}-byte ${b.backend === 'file' ? 'O_DSYNC writes' : 'synthetic requests'} completed, ${b.requests_per_s.toFixed(0)}/s`);
-    out.push(grid(['request latency, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => 'guest-measured', [b.io_latency_ns], b.io_latency_ns)));
-    out.push(
-      `iothread0: ${pct(b.iothread.cpu_pct)} % CPU; aio_poll ${p.ready} ready, ${p.polled} caught while polling, ${p.blocked} slept; ` +
-        `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
-    );
-  }
+  out.push(...blockLines(r));
   out.push('', 'halt statistics (KVM names; times in ms)');
   out.push(
     grid(

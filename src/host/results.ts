@@ -81,12 +81,14 @@ export interface RunResult {
   block?: {
     backend: 'file' | 'synthetic';
     block_size: number;
+    /** The same write loop on plain threads, no VM (then iothread is null and vcpus is empty). */
+    bare_metal: boolean;
     requests_submitted: number;
     requests_completed: number;
     requests_per_s: number;
     /** Submit (before the notify) to the guest seeing the completion, measured by the guest. */
     io_latency_ns: LatencySummary;
-    iothread: {
+    iothread: null | {
       poll_max_ns: number;
       poll_grow: number;
       poll_shrink: number;

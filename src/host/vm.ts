@@ -13,6 +13,7 @@ import { kvmIoeventfd } from './kvm/ioeventfd.ts';
 import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
 import { createBlockBackend } from './vmm/block-backend.ts';
 import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
+import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
 import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
@@ -52,6 +53,7 @@ const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
 const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
 const IOTHREAD_MODULE = new URL('./vmm/iothread.ts', import.meta.url);
 const BLOCK_WORKER_MODULE = new URL('./vmm/block-worker.ts', import.meta.url);
+const BARE_METAL_MODULE = new URL('./bare-metal.ts', import.meta.url);
 /** QEMU's thread pool grows to 64 threads; one request per vCPU is outstanding here. */
 const BLOCK_POOL_MAX_THREADS = 64;
 const TICK_NS = 1_000_000;
@@ -235,6 +237,7 @@ export class Vm {
 
   async run(opts: RunOptions = {}): Promise<RunResult> {
     const { scenario, mem } = this;
+    if (hasBlockDevice(scenario.workload) && scenario.workload.bare_metal) return this.runBareMetal(scenario.workload, opts);
     const names = this.actorNames();
     for (const f of opts.faults ?? []) {
       if (!names.includes(f.actor)) throw new ScenarioError([`no actor "${f.actor}" in this VM: it has ${names.join(', ')}`], '--fault', 'invalid fault');
@@ -358,6 +361,80 @@ export class Vm {
     }
   }
 
+  /**
+   * dsync-io with no VM: one plain thread per vCPU of the scenario runs the
+   * write loop itself (bare-metal.ts). Same backend, same clock, same result
+   * keys where they mean something; no vCPUs, no I/O thread.
+   */
+  private async runBareMetal(w: Extract<Scenario['workload'], { kind: 'dsync-io' }>, opts: RunOptions): Promise<RunResult> {
+    const { scenario, mem } = this;
+    if (opts.faults?.length) throw new ScenarioError(['fault injection is for VMs; a bare-metal run has no actors to fault'], '--fault', 'invalid fault');
+    const startedAt = new Date().toISOString();
+    const backend = createBlockBackend(w.backend, w.block_size, w.synthetic_latency_ns);
+    try {
+      const spawnedAt = now();
+      const threads = Array.from({ length: scenario.vm.vcpus }, (_, i) =>
+        spawnActor<BareMetalApi>(BARE_METAL_MODULE, {
+          sab: mem.sab,
+          layout: mem.layout,
+          name: `cpu${i}`,
+          config: { backend: backend.config, slot: this.slots.vcpu(i) } satisfies BareMetalConfig,
+        }),
+      );
+      let outcome: RunOutcome;
+      let t0 = now();
+      let t1 = t0;
+      try {
+        await Promise.all(threads.map((a) => a.call(a.api.ready())));
+        t0 = this.runningSince = now();
+        outcome = await supervise(threads, {
+          durationMs: opts.durationMs ?? scenario.duration_s * 1000,
+          requestStop: () => this.requestStop(),
+          signal: opts.signal,
+          doing: () => 'in its write loop',
+        });
+      } catch (e) {
+        this.requestStop();
+        const err = e as { actor?: string; message: string; actorStack?: string; stack?: string };
+        outcome = { status: 'failed', failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack } };
+      }
+      t1 = now();
+      const snaps = await Promise.all(threads.map((a) => a.call(Promise.resolve(a.api.snapshot() as Promise<BareMetalSnapshot>)).catch(() => undefined)));
+      await Promise.all(threads.map((a) => a.terminate()));
+      const present = snaps.filter((s): s is BareMetalSnapshot => s !== undefined);
+      const wallS = (t1 - t0) / 1e9;
+      const requests = present.reduce((a, s) => a + s.requests, 0);
+      const none = summarize(mergeLatency([]));
+      return {
+        haltlab: { version: haltlabVersion() },
+        machine: machineFacts(null),
+        started_at: startedAt,
+        status: outcome.status,
+        failure: outcome.failure ?? null,
+        warnings: present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [],
+        scenario,
+        wall_s: wallS,
+        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
+        vcpus: [],
+        total: { wake_latency_ns: none, timer_lateness_ns: none, host_cpu_pct_per_vcpu: 0 },
+        host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [] },
+        threads: present.map((s, i) => ({ thread: `cpu${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
+        block: {
+          backend: w.backend,
+          block_size: w.block_size,
+          bare_metal: true,
+          requests_submitted: requests,
+          requests_completed: requests,
+          requests_per_s: wallS > 0 ? requests / wallS : 0,
+          io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+          iothread: null,
+        },
+      };
+    } finally {
+      backend.remove();
+    }
+  }
+
   private results(
     startedAt: string,
     outcome: RunOutcome,
@@ -416,6 +493,7 @@ export class Vm {
       ? {
           backend: w.backend,
           block_size: w.block_size,
+          bare_metal: false,
           requests_submitted: block.requests_submitted,
           requests_completed: block.requests_completed,
           requests_per_s: wallS > 0 ? block.requests_completed / wallS : 0,

@@ -20,6 +20,7 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     overrides: 'idle=haltpoll',
   },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+  'bare-metal': { summary: 'dsync-io only: the same write loop on plain host threads, no VM (the floor the halt-polling RFC compares with)', overrides: 'bare_metal=true' },
   'iothread-no-poll': { summary: 'the VMM’s I/O thread never busy-polls (QEMU iothread poll-max-ns=0): it sleeps until an eventfd fires', overrides: 'poll_max_ns=0' },
 };
 

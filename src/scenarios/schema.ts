@@ -51,6 +51,8 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     block_size: z.int().min(512).max(1024 * 1024).default(4096),
     /** The synthetic device's service time per request. */
     synthetic_latency_ns: z.int().min(1_000).max(100_000_000).default(50_000),
+    /** No VM: one plain thread per vCPU writes and waits in the write itself, as dd on the host. */
+    bare_metal: z.boolean().default(false),
   }),
 ]);
 
