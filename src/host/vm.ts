@@ -8,7 +8,7 @@ import { hasDevice, ScenarioError, type Scenario } from '../scenarios/schema.ts'
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
@@ -80,6 +80,7 @@ export class Vm {
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+    if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
   }
@@ -316,6 +317,7 @@ export class Vm {
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
         guest_haltpoll: s.guest_haltpoll,
+        guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
         timer_early_count: s.timer_lateness.negative,

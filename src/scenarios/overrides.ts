@@ -24,6 +24,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
+  lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
   ...Object.fromEntries(
@@ -34,6 +35,9 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   gap_ns: ['workload', 'gap_ns'],
   jitter: ['workload', 'jitter'],
   seed: ['workload', 'seed'],
+  event_ns: ['workload', 'event_ns'],
+  timeout_ns: ['workload', 'timeout_ns'],
+  rearms: ['workload', 'rearms'],
 };
 
 export function knobPath(knob: string): ScenarioPath {

@@ -19,6 +19,10 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     summary: 'the guest loads cpuidle-haltpoll: it polls in guest mode (adaptive, 200 µs max) before HLT, and turns host polling off',
     overrides: 'idle=haltpoll',
   },
+  'lazy-tscdeadline': {
+    summary: 'PROPOSAL, not merged (x86 PV lazy tscdeadline RFC, 2023): a later deadline only updates a shared page, no MSR exit; the host re-arms at it when the armed one expires',
+    overrides: 'lazy_tscdeadline=true',
+  },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
 };
 
