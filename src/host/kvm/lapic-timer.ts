@@ -83,7 +83,10 @@ export function switchTimerToHost(vcpu: VcpuShared, host: Record32x64): void {
  * hrtimer_cancel() waits (it may be re-arming the timer, not firing it).
  */
 export function switchTimerToVcpu(vcpu: VcpuShared): void {
-  while (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING);
+  while (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING) {
+    // A host thread that died mid-callback must not hang the vCPU: the VMM's signal (stop) ends the wait.
+    if (Atomics.load(vcpu.v.i32, V.signal_pending)) return;
+  }
 }
 
 /**
