@@ -130,6 +130,12 @@ export class GuestCpu {
         case 'sti':
           this.interruptsEnabled = true;
           this.pc++;
+          // STI's interrupt shadow covers the next instruction: `sti; hlt` (safe_halt) halts before
+          // any interrupt is taken, and one already pending then ends the halt at once.
+          if (code[this.pc]?.op === 'hlt') {
+            this.pc++;
+            return GUEST_EXIT.HLT;
+          }
           if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
           break;
         case 'cli':

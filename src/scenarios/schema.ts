@@ -95,11 +95,11 @@ export const ScenarioSchema = z.strictObject({
     .prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
 }).superRefine((s, ctx) => {
-  if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle === 'poll') {
+  if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle !== 'halt') {
     ctx.addIssue({
       code: 'custom',
       path: ['guest', 'idle'],
-      message: 'hrtimer-rearm idles until its timer fires and then goes on; idle=poll spins until need_resched, which the model cannot set: use halt or haltpoll',
+      message: 'hrtimer-rearm waits for its timer with sti; hlt and then goes on with its loop; only idle halt is modelled for it',
     });
   }
 });

@@ -15,19 +15,22 @@ async function run(lazy: boolean) {
     name: 'hrtimer-rearm-test',
     duration_s: 0.8,
     host: { pcpus: 2, proposals: { lazy_tscdeadline: lazy } },
-    vm: { vcpus: 1 },
+    // Two busy vCPUs on a 2-core machine get descheduled now and then: the races around the halt happen.
+    vm: { vcpus: 2 },
     workload: { kind: 'hrtimer-rearm' },
   });
   const vm = createVm(scenario);
   const r = await vm.run();
   expectCompleted(r);
-  // The vCPU as the run left it: halted, something must still be coming to wake it (this guest
+  // Each vCPU as the run left it: if halted, something must still be coming to wake it (this guest
   // always has a deadline programmed when it halts). A lost timer stalls it for good, so whenever
   // one was lost, this holds at the end: halted, no timer armed, nothing pending.
-  const s = vcpuShared(vm.mem, 0).v.i32;
-  const strandedInHlt =
-    Atomics.load(s, V.mp_state) === MP_STATE.HALTED && Atomics.load(s, V.irr) === 0 && Atomics.load(s, V.timer_mode) === TIMER.DISARMED;
-  return { v: r.vcpus[0], wall_s: r.wall_s, strandedInHlt };
+  return r.vcpus.map((v) => {
+    const s = vcpuShared(vm.mem, v.id).v.i32;
+    const strandedInHlt =
+      Atomics.load(s, V.mp_state) === MP_STATE.HALTED && Atomics.load(s, V.irr) === 0 && Atomics.load(s, V.timer_mode) === TIMER.DISARMED;
+    return { v, wall_s: r.wall_s, strandedInHlt };
+  });
 }
 
 function expectGuestChecksHold({ v, strandedInHlt }: { v: VcpuResult; strandedInHlt: boolean }): void {
@@ -39,7 +42,7 @@ function expectGuestChecksHold({ v, strandedInHlt }: { v: VcpuResult; strandedIn
   // Lost: each cycle ends in a HLT that only its timer interrupt ends, so a lost one would stop the
   // guest for good. Every HLT but possibly the one the run stopped in was ended by a handled interrupt.
   expect(handled).toBeGreaterThanOrEqual(v.stats.halt_exits as number - 1);
-  // ~1.1 ms cycles for 0.8 s: hundreds; a stalled guest has a handful.
+  // ~1.2 ms cycles for 0.8 s: hundreds, even descheduled now and then.
   expect(handled).toBeGreaterThan(50);
   // Each timer interrupt injected is handled once (the last may be injected as the run stops).
   expect(v.model.timer_interrupts_injected - handled).toBeGreaterThanOrEqual(0);
@@ -49,14 +52,15 @@ function expectGuestChecksHold({ v, strandedInHlt }: { v: VcpuResult; strandedIn
 describe('hrtimer-rearm on real threads', () => {
   let mainline: Awaited<ReturnType<typeof run>>;
   let lazy: Awaited<ReturnType<typeof run>>;
+  const sum = (r: typeof lazy, f: (v: VcpuResult) => number) => r.reduce((a, x) => a + f(x.v), 0) / r[0].wall_s;
   beforeAll(async () => {
     mainline = await run(false);
     lazy = await run(true);
   });
 
-  it('mainline: every rewrite of the deadline is an MSR_WRITE exit; interrupts never lost, early or spurious', () => {
-    const { v } = mainline;
-    expectGuestChecksHold(mainline);
+  it.each([0, 1])('mainline: every rewrite of the deadline is an MSR_WRITE exit; interrupts never lost, early or spurious (vcpu%i)', (i) => {
+    const { v } = mainline[i];
+    expectGuestChecksHold(mainline[i]);
     const ce = v.guest_clockevent!;
     expect(ce.kind).toBe('lapic-deadline');
     expect(ce.pending_only).toBe(0);
@@ -65,9 +69,9 @@ describe('hrtimer-rearm on real threads', () => {
     expect(v.model.lazy_tscdeadline_rearms).toBe(0);
   });
 
-  it('with the proposal: a later deadline costs no exit, the host re-arms instead; interrupts never lost, early or spurious', () => {
-    const { v } = lazy;
-    expectGuestChecksHold(lazy);
+  it.each([0, 1])('with the proposal: a later deadline costs no exit, the host re-arms instead; interrupts never lost, early or spurious (vcpu%i)', (i) => {
+    const { v } = lazy[i];
+    expectGuestChecksHold(lazy[i]);
     const ce = v.guest_clockevent!;
     expect(ce.kind).toBe('kvm-lazy-tscdeadline');
     // Exactly the rewrites that did not stay in the page reached KVM; one more MSR write registered it.
@@ -81,8 +85,7 @@ describe('hrtimer-rearm on real threads', () => {
   });
 
   it('the proposal takes most MSR_WRITE exits and exits overall away (wide margins)', () => {
-    const perS = (r: typeof lazy, n: number) => n / r.wall_s;
-    expect(perS(lazy, lazy.v.exit_reasons.MSR_WRITE) * 5).toBeLessThan(perS(mainline, mainline.v.exit_reasons.MSR_WRITE));
-    expect(perS(lazy, lazy.v.stats.exits as number) * 2).toBeLessThan(perS(mainline, mainline.v.stats.exits as number));
+    expect(sum(lazy, (v) => v.exit_reasons.MSR_WRITE) * 5).toBeLessThan(sum(mainline, (v) => v.exit_reasons.MSR_WRITE));
+    expect(sum(lazy, (v) => v.stats.exits as number) * 2).toBeLessThan(sum(mainline, (v) => v.stats.exits as number));
   });
 });

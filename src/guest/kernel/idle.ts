@@ -23,27 +23,11 @@ export interface GuestKernel {
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
  */
 export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
-  idleBoot(a, idle);
+  if (idle === 'haltpoll') a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7); // arch_haltpoll_enable(), once at boot
   a.label('idle');
   if (idle === 'poll') return a.pause().jmp('idle');
   if (idle === 'haltpoll') return a.cpuidle().jmp('idle');
   return a.hlt().jmp('idle');
-}
-
-/** Once at boot: loading cpuidle-haltpoll runs arch_haltpoll_enable(). Clobbers r7. */
-export function idleBoot(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
-  return idle === 'haltpoll' ? a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7) : a;
-}
-
-/**
- * One idle period that ends once an interrupt has been handled, for a guest
- * that goes on with its work after it: HLT resumes past itself after the
- * handler; the haltpoll cpuidle step ends on a delivered interrupt. idle=poll
- * spins until need_resched, which the model's guest cannot set: refused.
- */
-export function idleOnce(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
-  if (idle === 'poll') throw new Error('idle=poll has no idle period that ends on an interrupt in this model');
-  return idle === 'haltpoll' ? a.cpuidle() : a.hlt();
 }
 
 /** What a program carries about its guest kernel. */

@@ -1,7 +1,7 @@
 import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
 import { LAPIC_TIMER_VECTOR } from '../kernel/vectors.ts';
-import { idleBoot, idleOnce, kernelOf, type GuestKernel } from '../kernel/idle.ts';
+import { kernelOf, type GuestKernel } from '../kernel/idle.ts';
 import { clockeventOf, setupLapicTimer } from '../kernel/clockevent.ts';
 
 /**
@@ -11,7 +11,11 @@ import { clockeventOf, setupLapicTimer } from '../kernel/clockevent.ts';
  * times before it fires. Each cycle: `rearms` events, each `event_ns` of work
  * then the timer re-programmed `timeout_ns` ahead through the guest kernel's
  * clockevent (one MSR write each, unless the lazy PV clockevent skips it);
- * then the guest stops pushing and idles until the timer really fires.
+ * then the guest stops pushing and idles until the timer really fires. The
+ * last re-program is made with interrupts off and followed by `sti; hlt`, as
+ * Linux's idle entry re-programs the tick with IRQs disabled and then does
+ * safe_halt: a timer that fires in between ends the HLT instead of being
+ * taken before it (which would leave the guest halted with nothing armed).
  *
  * The handler checks its own interrupt: lateness = entry TSC - the deadline
  * last programmed (r1), and r1 = +inf from then until the loop programs one
@@ -29,13 +33,17 @@ export interface HrtimerRearmParams {
 export function hrtimerRearm({ event_ns, timeout_ns, rearms, kernel }: HrtimerRearmParams): GuestProgram {
   const clockevent = clockeventOf(kernel);
   const a = new Assembler();
+  if (kernel && kernel.idle !== 'halt') throw new Error(`hrtimer-rearm idles with HLT; guest idle ${kernel.idle} is not modelled for it`);
   a.label('entry');
   setupLapicTimer(a, clockevent);
-  idleBoot(a, kernel?.idle);
   a.movi(1, Infinity).sti();
   a.label('loop');
-  for (let k = 0; k < rearms; k++) a.compute(event_ns).rdtsc(2).addi(1, 2, timeout_ns).setNextEvent(1);
-  idleOnce(a, kernel?.idle).jmp('loop');
+  for (let k = 0; k < rearms; k++) {
+    a.compute(event_ns);
+    if (k === rearms - 1) a.cli(); // the way into idle: IRQs off from the last re-program to the halt
+    a.rdtsc(2).addi(1, 2, timeout_ns).setNextEvent(1);
+  }
+  a.sti().hlt().jmp('loop');
   a.label('hrtimer_isr')
     .rdtsc(2)
     .sub(3, 2, 1)
