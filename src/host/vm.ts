@@ -303,6 +303,9 @@ export class Vm {
     if (host && host.timer_slack_ns !== null && host.timer_slack_ns > 1000) {
       warnings.push(`host actor timer slack is ${host.timer_slack_ns} ns (could not lower it): sleeping vCPUs' timers fire up to that late`);
     }
+    if (scenario.host.proposals.lazy_tscdeadline && !snaps.some((s) => s?.guest_clockevent?.kind === 'kvm-lazy-tscdeadline')) {
+      warnings.push(`lazy_tscdeadline is on, but the ${scenario.workload.kind} guest writes MSR_IA32_TSC_DEADLINE directly (kvm-unit-tests style), not through its kernel's clockevent: the proposal changes nothing here (hrtimer-rearm uses it)`);
+    }
     const vcpus: VcpuResult[] = [];
     snaps.forEach((s, id) => {
       if (!s) {

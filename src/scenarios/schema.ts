@@ -43,7 +43,7 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     /** Work between two re-arms: the loop's event interval. */
     event_ns: z.int().min(1_000).max(1_000_000_000).default(20_000),
     /** Each re-arm programs the timer this far ahead. */
-    timeout_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
+    timeout_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
     /** Re-arms per cycle, before the guest stops pushing and waits for the timer to fire. */
     rearms: z.int().min(1).max(10_000).default(50),
   }),

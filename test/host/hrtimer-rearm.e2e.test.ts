@@ -22,6 +22,7 @@ async function run(lazy: boolean) {
   const vm = createVm(scenario);
   const r = await vm.run();
   expectCompleted(r);
+  expect(r.warnings.filter((w) => w.includes('lazy_tscdeadline'))).toEqual([]);
   // Each vCPU as the run left it: if halted, something must still be coming to wake it (this guest
   // always has a deadline programmed when it halts). A lost timer stalls it for good, so whenever
   // one was lost, this holds at the end: halted, no timer armed, nothing pending.
@@ -42,8 +43,8 @@ function expectGuestChecksHold({ v, strandedInHlt }: { v: VcpuResult; strandedIn
   // Lost: each cycle ends in a HLT that only its timer interrupt ends, so a lost one would stop the
   // guest for good. Every HLT but possibly the one the run stopped in was ended by a handled interrupt.
   expect(handled).toBeGreaterThanOrEqual(v.stats.halt_exits as number - 1);
-  // ~1.2 ms cycles for 0.8 s: hundreds, even descheduled now and then.
-  expect(handled).toBeGreaterThan(50);
+  // ~2 ms cycles for 0.8 s: hundreds on an idle machine, dozens on a loaded one; a stalled guest is caught above.
+  expect(handled).toBeGreaterThan(5);
   // Each timer interrupt injected is handled once (the last may be injected as the run stops).
   expect(v.model.timer_interrupts_injected - handled).toBeGreaterThanOrEqual(0);
   expect(v.model.timer_interrupts_injected - handled).toBeLessThanOrEqual(1);
@@ -79,13 +80,23 @@ describe('hrtimer-rearm on real threads', () => {
     expect(v.exit_reasons.MSR_WRITE).toBe(v.model.tsc_deadline_writes + 1);
     // 50 rewrites per expiry by default: about one in 50 exits; 1 in 5 is a wide margin.
     expect(v.model.tsc_deadline_writes * 5).toBeLessThan(ce.set_next_event);
-    // The stale deadlines still expire: re-armed at pending (the seed's "MSR exit swapped for a timer exit").
+    // The stale deadlines still expire: re-armed at pending, in guest mode or on the host.
     expect(v.model.lazy_tscdeadline_rearms).toBeGreaterThan(0);
-    expect(v.exit_reasons.PREEMPTION_TIMER).toBeGreaterThan(0);
   });
 
-  it('the proposal takes most MSR_WRITE exits and exits overall away (wide margins)', () => {
-    expect(sum(lazy, (v) => v.exit_reasons.MSR_WRITE) * 5).toBeLessThan(sum(mainline, (v) => v.exit_reasons.MSR_WRITE));
-    expect(sum(lazy, (v) => v.stats.exits as number) * 2).toBeLessThan(sum(mainline, (v) => v.stats.exits as number));
+  it('the proposal takes most MSR_WRITE exits and exits overall away, per re-arm of the timer (wide margins)', () => {
+    // Per set_next_event, not per second: a loaded machine slows one run more than the other.
+    const perRearm = (r: typeof lazy, f: (v: VcpuResult) => number) => sum(r, f) / sum(r, (v) => v.guest_clockevent!.set_next_event);
+    expect(perRearm(mainline, (v) => v.exit_reasons.MSR_WRITE)).toBe(1);
+    expect(perRearm(lazy, (v) => v.exit_reasons.MSR_WRITE) * 5).toBeLessThan(1);
+    expect(perRearm(lazy, (v) => v.stats.exits as number) * 3).toBeLessThan(perRearm(mainline, (v) => v.stats.exits as number));
+  });
+
+  it('says so when the proposal is on for a guest that writes the MSR directly (timer-latency): it changes nothing there', async () => {
+    const r = await createVm(parseScenario({ duration_s: 0.3, host: { proposals: { lazy_tscdeadline: true } }, vm: { vcpus: 1 }, workload: { kind: 'timer-latency' } })).run();
+    expectCompleted(r);
+    expect(r.warnings.join('\n')).toMatch(/lazy_tscdeadline is on, but the timer-latency guest writes MSR_IA32_TSC_DEADLINE directly/);
+    expect(r.vcpus[0].model.lazy_tscdeadline_rearms).toBe(0);
+    expect(r.vcpus[0].guest_clockevent).toBeNull();
   });
 });
