@@ -62,9 +62,9 @@ const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wa
 
 export const COMPARE_METRICS: MetricDef[] = [
   ...latency('wake latency', (r) => r.total.wake_latency_ns),
-  ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency'),
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
+  ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm'),
   { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },
@@ -78,6 +78,14 @@ export const COMPARE_METRICS: MetricDef[] = [
       value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0), r),
     }),
   ),
+  {
+    section: 'exits',
+    metric: 'lazy tscdeadline re-arms',
+    unit: '/s',
+    better: null,
+    value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0), r),
+    when: (s) => s.workload.kind === 'hrtimer-rearm',
+  },
   { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_exits'), r) },
   { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_attempted_poll'), r) },
   { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_successful_poll'), r) },

@@ -56,7 +56,8 @@ export function renderRun(r: RunResult): string {
     `haltlab ${r.haltlab.version} · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ` +
       `${r.wall_s.toFixed(2)} s · kernel ${s.host.kernel} defaults` +
       (Object.keys(kvm).length ? ` + ${Object.entries(kvm).map(([k, v]) => `${k}=${v}`).join(' ')}` : '') +
-      (s.host.kvm_cap_halt_poll !== null ? ` · KVM_CAP_HALT_POLL=${s.host.kvm_cap_halt_poll}` : ''),
+      (s.host.kvm_cap_halt_poll !== null ? ` · KVM_CAP_HALT_POLL=${s.host.kvm_cap_halt_poll}` : '') +
+      (s.host.proposals.lazy_tscdeadline ? ' · PROPOSAL lazy_tscdeadline (not in mainline)' : ''),
   );
   out.push(`machine: ${r.machine.cores} cores, ${r.machine.cpu_model}, Node ${r.machine.node}`);
   if (r.status !== 'completed') out.push(`STATUS: ${r.status}${r.failure ? ` — ${r.failure.message}` : ''} (partial results)`);
@@ -89,6 +90,25 @@ export function renderRun(r: RunResult): string {
         ms(v.stats.halt_poll_fail_ns as number),
         ms(v.stats.halt_wait_ns as number),
         v.halt_poll_ns,
+      ]),
+    ),
+  );
+  out.push('', 'exits and timer (counts; exits/s per vCPU)');
+  out.push(
+    grid(
+      ['', 'exits/s', 'exits', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'EXTERNAL_INTERRUPT', 'timer injected', 'lazy re-arms', 'set_next_event', 'pending only'],
+      r.vcpus.map((v) => [
+        `vcpu${v.id}`,
+        Math.round(v.cpu.wall_s > 0 ? (v.stats.exits as number) / v.cpu.wall_s : 0),
+        v.stats.exits as number,
+        v.exit_reasons.HLT,
+        v.exit_reasons.MSR_WRITE,
+        v.exit_reasons.PREEMPTION_TIMER,
+        v.exit_reasons.EXTERNAL_INTERRUPT,
+        v.model.timer_interrupts_injected,
+        v.model.lazy_tscdeadline_rearms,
+        v.guest_clockevent?.set_next_event ?? '',
+        v.guest_clockevent?.pending_only ?? '',
       ]),
     ),
   );

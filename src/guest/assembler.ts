@@ -57,6 +57,9 @@ export class Assembler {
   wrmsr(msr: number, rs: Reg): this {
     return this.emit({ op: 'wrmsr', msr, rs });
   }
+  setNextEvent(rs: Reg): this {
+    return this.emit({ op: 'set_next_event', rs });
+  }
   sample(channel: SampleChannel, rs: Reg): this {
     return this.emit({ op: 'sample', channel, rs });
   }
@@ -75,7 +78,7 @@ export class Assembler {
     return this;
   }
 
-  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll'> = {}): GuestProgram {
+  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll' | 'clockevent'> = {}): GuestProgram {
     const at = (label: string) => {
       const pc = this.labels.get(label);
       if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);

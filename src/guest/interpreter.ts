@@ -1,6 +1,7 @@
 import { now } from '../actors/clock.ts';
-import type { GuestProgram, Insn, SampleChannel } from './isa.ts';
+import { MSR_IA32_TSC_DEADLINE, type GuestProgram, type Insn, type SampleChannel } from './isa.ts';
 import { CPUIDLE_STATE, haltpollReflect, haltpollSelect, newHaltpollCpu, type HaltpollCpu } from './kernel/haltpoll.ts';
+import { kvmLapicNextDeadline, newClockeventCpu, type ClockeventCpu, type LazyTscdeadlinePage } from './kernel/clockevent.ts';
 
 /**
  * Executes guest code on the vCPU thread until something makes it leave guest
@@ -37,6 +38,11 @@ export interface GuestHost {
   sample(channel: SampleChannel, value: number): void;
 }
 
+/** Guest memory shared with the host beyond the program: the PV pages the guest kernel registers. */
+export interface GuestMemory {
+  lazyTscdeadline?: LazyTscdeadlinePage;
+}
+
 interface Frame {
   pc: number;
   computeLeft: number;
@@ -59,15 +65,19 @@ export class GuestCpu {
   private interrupts = 0;
   /** The cpuidle-haltpoll governor's per-CPU state, when the guest loaded it. */
   readonly haltpoll: HaltpollCpu | null;
+  /** The LAPIC clockevent the guest kernel set up, when the program uses it. */
+  readonly clockevent: ClockeventCpu | null;
 
   constructor(
     private readonly program: GuestProgram,
+    memory: GuestMemory = {},
     /** This vCPU's number, as the guest kernel knows it (RDPID). */
     private readonly cpu = 0,
   ) {
     this.code = program.code;
     this.pc = program.entry;
     this.haltpoll = program.haltpoll ? newHaltpollCpu(program.haltpoll) : null;
+    this.clockevent = program.clockevent ? newClockeventCpu(program.clockevent, memory.lazyTscdeadline) : null;
   }
 
   /** Deliver an interrupt: push a frame, clear IF, jump to the vector's handler (an interrupt gate). */
@@ -124,6 +134,12 @@ export class GuestCpu {
         case 'sti':
           this.interruptsEnabled = true;
           this.pc++;
+          // STI's interrupt shadow covers the next instruction: `sti; hlt` (safe_halt) halts before
+          // any interrupt is taken, and one already pending then ends the halt at once.
+          if (code[this.pc]?.op === 'hlt') {
+            this.pc++;
+            return GUEST_EXIT.HLT;
+          }
           if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
           break;
         case 'cli':
@@ -176,6 +192,19 @@ export class GuestCpu {
         case 'jnz':
           this.pc = r[i.rs] !== 0 ? i.to : this.pc + 1;
           break;
+        case 'set_next_event': {
+          const ce = this.clockevent;
+          if (!ce) throw new Error(`guest ${this.program.name}: set_next_event without a LAPIC clockevent`);
+          this.pc++;
+          ce.counts.set_next_event++;
+          if (ce.page && !kvmLapicNextDeadline(ce.page, r[i.rs])) {
+            ce.counts.pending_only++;
+            break;
+          }
+          this.exitMsr = MSR_IA32_TSC_DEADLINE;
+          this.exitValue = r[i.rs];
+          return GUEST_EXIT.MSR_WRITE;
+        }
         case 'sample':
           host.sample(i.channel, r[i.rs]);
           this.pc++;

@@ -6,7 +6,7 @@ import type { LatencySummary } from '../actors/histogram.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import type { ExitReason, ModelCounter, VcpuStatName } from './kvm/stats.ts';
 import type { RunStatus } from '../actors/supervisor.ts';
-import type { GuestHaltpollResult } from './vmm/vcpu-thread.ts';
+import type { GuestClockeventResult, GuestHaltpollResult } from './vmm/vcpu-thread.ts';
 
 /** The results of one run: stable keys, documented in docs/results.md. Times in ns unless the key says otherwise. */
 export interface VcpuResult {
@@ -20,6 +20,8 @@ export interface VcpuResult {
   halt_poll_ns: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
+  /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */
+  guest_clockevent: GuestClockeventResult | null;
   /** From an interrupt becoming pending to the vCPU running guest code again. */
   wake_latency_ns: LatencySummary;
   /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */

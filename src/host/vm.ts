@@ -17,7 +17,7 @@ import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-me
 import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
@@ -95,6 +95,7 @@ export class Vm {
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+    if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
     // virtio-blk: the queue-notify register is an ioeventfd of I/O thread 0's context.
@@ -456,6 +457,9 @@ export class Vm {
     if (host && host.timer_slack_ns !== null && host.timer_slack_ns > 1000) {
       warnings.push(`host actor timer slack is ${host.timer_slack_ns} ns (could not lower it): sleeping vCPUs' timers fire up to that late`);
     }
+    if (scenario.host.proposals.lazy_tscdeadline && !snaps.some((s) => s?.guest_clockevent?.kind === 'kvm-lazy-tscdeadline')) {
+      warnings.push(`lazy_tscdeadline is on, but the ${scenario.workload.kind} guest writes MSR_IA32_TSC_DEADLINE directly (kvm-unit-tests style), not through its kernel's clockevent: the proposal changes nothing here (hrtimer-rearm uses it)`);
+    }
     const vcpus: VcpuResult[] = [];
     snaps.forEach((s, id) => {
       if (!s) {
@@ -470,6 +474,7 @@ export class Vm {
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
         guest_haltpoll: s.guest_haltpoll,
+        guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
         timer_early_count: s.timer_lateness.negative,

@@ -24,6 +24,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
+  lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
   ...Object.fromEntries(
@@ -41,6 +42,9 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
+  event_ns: ['workload', 'event_ns'],
+  timeout_ns: ['workload', 'timeout_ns'],
+  rearms: ['workload', 'rearms'],
 };
 
 export function knobPath(knob: string): ScenarioPath {

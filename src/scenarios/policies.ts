@@ -6,7 +6,8 @@ import { ScenarioError } from './schema.ts';
  * as scenario overrides. Anything else can be given as overrides directly
  * (`halt_poll_ns=50000,halt_poll_ns_shrink=0`).
  */
-export const POLICIES: Readonly<Record<string, { summary: string; overrides: string }>> = {
+/** `workload`: the only workload the policy applies to, when it is not for all. */
+export const POLICIES: Readonly<Record<string, { summary: string; overrides: string; workload?: string }>> = {
   poll: { summary: 'mainline x86 halt polling: halt_poll_ns=200000, grow 2, grow_start 10000, shrink 2 (Linux >= 6.11)', overrides: '' },
   'no-poll': { summary: 'no halt polling: every halt sleeps (halt_poll_ns=0)', overrides: 'halt_poll_ns=0' },
   'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
@@ -19,8 +20,12 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     summary: 'the guest loads cpuidle-haltpoll: it polls in guest mode (adaptive, 200 µs max) before HLT, and turns host polling off',
     overrides: 'idle=haltpoll',
   },
+  'lazy-tscdeadline': {
+    summary: 'PROPOSAL, not merged (x86 PV lazy tscdeadline RFC, 2023): a later deadline only updates a shared page, no MSR exit; the host re-arms at it when the armed one expires',
+    overrides: 'lazy_tscdeadline=true',
+  },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
-  'bare-metal': { summary: 'dsync-io only: the same write loop on plain host threads, no VM (the floor the halt-polling RFC compares with)', overrides: 'bare_metal=true' },
+  'bare-metal': { summary: 'dsync-io only: the same write loop on plain host threads, no VM (the floor the halt-polling RFC compares with)', overrides: 'bare_metal=true', workload: 'dsync-io' },
   'iothread-no-poll': { summary: 'the VMM’s I/O thread never busy-polls (QEMU iothread poll-max-ns=0): it sleeps until an eventfd fires', overrides: 'poll_max_ns=0' },
 };
 

@@ -54,6 +54,15 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     /** No VM: one plain thread per vCPU writes and waits in the write itself, as dd on the host. */
     bare_metal: z.boolean().default(false),
   }),
+  z.strictObject({
+    kind: z.literal('hrtimer-rearm'),
+    /** Work between two re-arms: the loop's event interval. */
+    event_ns: z.int().min(1_000).max(1_000_000_000).default(20_000),
+    /** Each re-arm programs the timer this far ahead. */
+    timeout_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
+    /** Re-arms per cycle, before the guest stops pushing and waits for the timer to fire. */
+    rearms: z.int().min(1).max(10_000).default(50),
+  }),
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
@@ -77,6 +86,13 @@ export const ScenarioSchema = z.strictObject({
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
+      /** Unmerged proposals from the list, each opt-in; mainline KVM has none of them. */
+      proposals: z
+        .strictObject({
+          /** x86 PV lazy tscdeadline (RFC, Wang Jianchao, July 2023): KVM_FEATURE_LAZY_TSCDEADLINE in the guest's CPUID. */
+          lazy_tscdeadline: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
@@ -110,6 +126,14 @@ export const ScenarioSchema = z.strictObject({
     })
     .prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
+}).superRefine((s, ctx) => {
+  if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle !== 'halt') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['guest', 'idle'],
+      message: 'hrtimer-rearm waits for its timer with sti; hlt and then goes on with its loop; only idle halt is modelled for it',
+    });
+  }
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;

@@ -9,6 +9,8 @@ export interface GuestKernel {
   idle: GuestIdle;
   /** The cpuidle-haltpoll governor's parameters (used when idle is haltpoll). */
   haltpoll: HaltpollParams;
+  /** KVM_FEATURE_LAZY_TSCDEADLINE found in CPUID at boot (the host opted in to that proposal). */
+  pv_lazy_tscdeadline?: boolean;
 }
 
 /**

@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { hrtimerRearm } from './hrtimer-rearm.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
@@ -23,10 +24,16 @@ export const WORKLOADS = {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
     source: 'timer-latency + irq-wake',
   },
+  'hrtimer-rearm': {
+    summary: 'a guest hrtimer pushed later on every event of a fast loop, then left to fire: many TSC-deadline rewrites per expiry (try --set lazy_tscdeadline=true)',
+    source: 'lazy tscdeadline PV RFC, Wang Jianchao, July 2023 (seeds/004): guest clockevent set_next_event',
+  },
 } as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
 
 /** The guest program a scenario's vCPUs run: its workload, on its guest kernel's idle loop. */
-export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' | 'guest'>): GuestProgram {
+export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'workload' | 'guest' | 'host'>): GuestProgram {
+  // The guest kernel sees the PV features the host advertises in CPUID.
+  const guest = { ...g, pv_lazy_tscdeadline: host.proposals.lazy_tscdeadline };
   switch (w.kind) {
     case 'timer-latency':
       return timerLatency({ delta_ns: w.delta_ns, kernel: guest });
@@ -36,5 +43,7 @@ export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' |
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
+    case 'hrtimer-rearm':
+      return hrtimerRearm({ event_ns: w.event_ns, timeout_ns: w.timeout_ns, rearms: w.rearms, kernel: guest });
   }
 }

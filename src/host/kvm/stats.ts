@@ -51,6 +51,7 @@ export const MODEL_COUNTERS = [
   { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
   { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
   { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
+  { name: 'lazy_tscdeadline_rearms', doc: 'proposal: expiries of the armed deadline that re-armed at the guest’s later pending one, injecting nothing' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

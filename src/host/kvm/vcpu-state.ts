@@ -17,8 +17,10 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  * Who owns the armed TSC-deadline timer: the vCPU's own pCPU (VMX preemption
  * timer while in guest mode, or the local hrtimer while polling), or the host's
  * hrtimer interrupt once the vCPU thread sleeps (kvm_lapic_switch_to_sw_timer).
+ * HOST_FIRING: the host's hrtimer callback is running (it fires or re-arms);
+ * taking the timer back waits for it, as hrtimer_cancel() waits for a running callback.
  */
-export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2 } as const;
+export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
 
 /** What a vCPU thread (or an I/O thread: VMM, BLOCKED) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
 export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7 } as const;
@@ -52,11 +54,15 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
+    'lazy_tscdeadline', // proposal: MSR_KVM_LAZY_TSCDEADLINE's KVM_MSR_ENABLED bit (the guest registered its page)
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
+    // proposal: the guest's struct kvm_lazy_tscdeadline page (guest memory the host maps), TSC values, 0 = none
+    'lazy_armed', // written by the host only: the deadline armed in a host timer
+    'lazy_pending', // written by the guest only: the latest deadline its clockevent asked for
   ],
 );
 export const V = VCPU_BLOCK.i32.index;

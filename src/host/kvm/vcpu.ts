@@ -1,13 +1,14 @@
 import { now } from '../../actors/clock.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { GUEST_EXIT, GuestCpu, type GuestExit, type GuestHost } from '../../guest/interpreter.ts';
-import { MSR_IA32_TSC_DEADLINE, MSR_KVM_POLL_CONTROL, type SampleChannel } from '../../guest/isa.ts';
+import { MSR_IA32_TSC_DEADLINE, MSR_KVM_LAZY_TSCDEADLINE, MSR_KVM_POLL_CONTROL, type SampleChannel } from '../../guest/isa.ts';
 import type { Scheduler } from '../sched/scheduler.ts';
 import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
+import { irqfdResampleLines, lazyTscdeadlineAdvertised, type KvmVmRecord } from './vm-state.ts';
+import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, V, VF } from './vcpu-state.ts';
@@ -165,8 +166,7 @@ export class KvmVcpu implements GuestHost {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
       case GUEST_EXIT.MSR_WRITE:
-        if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
-        else if (this.guest.exitMsr === MSR_KVM_POLL_CONTROL) Atomics.store(this.v.i32, V.poll_control, this.guest.exitValue & 1);
+        this.setMsr(this.guest.exitMsr, this.guest.exitValue, at);
         return 0;
       case GUEST_EXIT.PREEMPTION_TIMER:
         this.fireOwnTimer(at);
@@ -183,6 +183,23 @@ export class KvmVcpu implements GuestHost {
       }
     }
     return 0;
+  }
+
+  /** kvm_set_msr_common() for the MSRs the guest writes. */
+  private setMsr(msr: number, data: number, at: number): void {
+    switch (msr) {
+      case MSR_IA32_TSC_DEADLINE:
+        writeTscDeadline(this.shared, data, at);
+        break;
+      case MSR_KVM_POLL_CONTROL:
+        Atomics.store(this.v.i32, V.poll_control, data & 1);
+        break;
+      case MSR_KVM_LAZY_TSCDEADLINE:
+        // KVM would inject #GP (guest_pv_has fails); the model's guest kernel checks CPUID first.
+        if (!lazyTscdeadlineAdvertised(this.kvm)) throw new Error(`vcpu${this.shared.id}: MSR_KVM_LAZY_TSCDEADLINE written but KVM_FEATURE_LAZY_TSCDEADLINE is not advertised`);
+        kvmLazyTscdeadlineSetMsr(this.v, data);
+        break;
+    }
   }
 
   /** __kvm_emulate_halt with the in-kernel LAPIC: halt unless an event is already there. */

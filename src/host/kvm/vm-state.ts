@@ -7,7 +7,10 @@ import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
  * (writable at runtime, re-read with READ_ONCE on each halt) and the VM's
  * KVM_CAP_HALT_POLL override.
  */
-export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
+export const KVM_VM = struct(
+  ['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues', 'pv_lazy_tscdeadline'],
+  [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns'],
+);
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 
@@ -51,4 +54,13 @@ export function enableIrqfdResample(rec: KvmVmRecord, line: number): void {
 
 export function irqfdResampleLines(rec: KvmVmRecord): number {
   return Atomics.load(rec.i32, I.resample_lines);
+}
+
+/** Proposal: KVM_FEATURE_LAZY_TSCDEADLINE is in the guest's CPUID, so MSR_KVM_LAZY_TSCDEADLINE exists (guest_pv_has). */
+export function advertiseLazyTscdeadline(rec: KvmVmRecord): void {
+  Atomics.store(rec.i32, I.pv_lazy_tscdeadline, 1);
+}
+
+export function lazyTscdeadlineAdvertised(rec: KvmVmRecord): boolean {
+  return Atomics.load(rec.i32, I.pv_lazy_tscdeadline) !== 0;
 }

@@ -12,6 +12,7 @@ import { kvmIoBus } from '../kvm/ioeventfd.ts';
 import { RUN_STATE, RUN_STATE_NAMES, V, VF } from '../kvm/vcpu-state.ts';
 import { publishThreadId, runStatesByName } from '../thread-state.ts';
 import { liveRecord } from '../../actors/live-histogram.ts';
+import type { Clockevent } from '../../guest/kernel/clockevent.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
 import { tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
@@ -43,6 +44,14 @@ export interface VcpuThreadSnapshot {
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
   guest_haltpoll: GuestHaltpollResult | null;
+  guest_clockevent: GuestClockeventResult | null;
+}
+
+export interface GuestClockeventResult {
+  /** The set_next_event the guest kernel chose at boot. */
+  kind: Clockevent;
+  set_next_event: number;
+  pending_only: number;
 }
 
 export interface GuestHaltpollResult {
@@ -68,7 +77,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   let cpuNs = 0;
   let wallNs = 0;
 
-  const guest = new GuestCpu(program, id);
+  // The guest's lazy tscdeadline page lives in the vCPU's shared record: guest memory the host maps.
+  const guest = new GuestCpu(program, { lazyTscdeadline: { f64: shared.v.f64, armed: VF.lazy_armed, pending: VF.lazy_pending } }, id);
   const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
     injected: (_line, since, at) => {
       wake.record(at - since);
@@ -127,6 +137,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
+        guest_clockevent: guest.clockevent ? { kind: guest.clockevent.kind, ...guest.clockevent.counts } : null,
       };
     },
   };
