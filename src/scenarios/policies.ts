@@ -1,3 +1,4 @@
+import type { Workload } from './schema.ts';
 import { parseOverrides, type Override } from './overrides.ts';
 import { ScenarioError } from './schema.ts';
 
@@ -7,7 +8,7 @@ import { ScenarioError } from './schema.ts';
  * (`halt_poll_ns=50000,halt_poll_ns_shrink=0`).
  */
 /** `workload`: the only workload the policy applies to, when it is not for all. */
-export const POLICIES: Readonly<Record<string, { summary: string; overrides: string; workload?: string }>> = {
+export const POLICIES: Readonly<Record<string, { summary: string; overrides: string; workload?: Workload['kind'] }>> = {
   poll: { summary: 'mainline x86 halt polling: halt_poll_ns=200000, grow 2, grow_start 10000, shrink 2 (Linux >= 6.11)', overrides: '' },
   'no-poll': { summary: 'no halt polling: every halt sleeps (halt_poll_ns=0)', overrides: 'halt_poll_ns=0' },
   'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
