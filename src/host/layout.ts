@@ -4,6 +4,7 @@ import { HOST, pcpuStruct, TASK } from './sched/task-state.ts';
 import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
 import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
+import { GuestMemory, guestMemStruct, guestMemWords } from './guest-memory.ts';
 import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { addTraceRegion, NO_TRACE, TRACE_REGION, traceRing, Tracer } from '../trace/tracer.ts';
@@ -31,6 +32,7 @@ export function vmLayout({ vcpus, pcpus, actors, trace = false }: VmShape): Layo
     .struct('host', HOST, 1)
     .struct('kvm', KVM_VM, 1)
     .struct('vmm', VMM, 1)
+    .struct('guest_mem', guestMemStruct(vcpus), 1)
     .struct(FAULTS_REGION, FAULTS, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();
 }
@@ -49,4 +51,10 @@ export function allocateVm(shape: VmShape): SharedMemory {
 
 export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
   return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id) };
+}
+
+/** The VM's guest memory as one thread sees it. */
+export function guestMemory(mem: SharedMemory): GuestMemory {
+  const vcpus = mem.records('vcpu');
+  return new GuestMemory(mem.record('guest_mem', 0).i32, guestMemWords(vcpus.length), vcpus);
 }

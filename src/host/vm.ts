@@ -8,7 +8,15 @@ import { hasDevice, ScenarioError, type Scenario } from '../scenarios/schema.ts'
 import { kvmParamDefaults } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import {
+  kvmCreateIrqchip,
+  kvmCreateVcpu,
+  kvmEnableCapDisableExits,
+  kvmEnableCapUserspaceExits,
+  KVM_X86_DISABLE_EXITS,
+  KVM_X86_USERSPACE_EXIT,
+} from './kvm/caps.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
@@ -66,6 +74,8 @@ export class Vm {
   private readonly iothreads: number;
   private readonly collector: TraceCollector | null;
   private span = { t0: 0, t1: 0 };
+  /** The 2023 proposal's kvm_run->userspace_exits every vCPU thread sets before KVM_RUN. */
+  private readonly userspaceExits: number;
 
   constructor(
     readonly scenario: Scenario,
@@ -82,6 +92,7 @@ export class Vm {
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
+    this.userspaceExits = setUpVm(kvm, scenario);
   }
 
   get stopRequested(): boolean {
@@ -201,7 +212,7 @@ export class Vm {
     const program = guestProgram(scenario);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -359,6 +370,37 @@ export class Vm {
       threads: threadsCpu,
     };
   }
+}
+
+/** A VM ioctl that failed: its name and KVM's errno, as a VMM would report it. */
+export class KvmIoctlError extends Error {
+  constructor(
+    readonly ioctl: string,
+    readonly errno: number,
+  ) {
+    super(`${ioctl} failed: ${errno}`);
+    this.name = 'KvmIoctlError';
+  }
+}
+
+function ioctl(name: string, r: number): void {
+  if (r < 0) throw new KvmIoctlError(name, r);
+}
+
+/**
+ * What a VMM does between KVM_CREATE_VM and its vCPU threads, in KVM's order:
+ * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
+ * the kvm_run->userspace_exits the vCPU threads set (the 2023 proposal).
+ */
+function setUpVm(kvm: KvmVmRecord, { host, vm }: Scenario): number {
+  if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
+  const d = host.kvm_cap_x86_disable_exits;
+  const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0);
+  if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
+  const u = host.proposals.userspace_exit;
+  if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
+  for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);
+  return (u.hlt ? KVM_X86_USERSPACE_EXIT.HLT : 0) | (u.mwait ? KVM_X86_USERSPACE_EXIT.MWAIT : 0);
 }
 
 export function createVm(scenario: Scenario, opts: VmOptions = {}): Vm {

@@ -1,6 +1,6 @@
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { H, HF } from '../sched/task-state.ts';
-import { kvmSetIrqPending, kvmVcpuKick, type VcpuShared } from './kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt, type VcpuShared } from './kick.ts';
 import { statIndex } from './stats.ts';
 import { LINE, TIMER, V, VF } from './vcpu-state.ts';
 
@@ -79,6 +79,6 @@ export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: n
   Atomics.add(vcpu.s.i32, FIRED_BY_HOST, 1);
   onFire(at - deadline);
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
-  kvmVcpuKick(vcpu);
+  kvmVcpuKickForInterrupt(vcpu);
   return Infinity;
 }
