@@ -178,12 +178,12 @@ export class KvmVcpu implements GuestHost {
         break;
       }
       if (this.hasEvents()) break;
-      if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
       const at = now();
       if (timerDueOnVcpu(v, at)) {
         exit = GUEST_EXIT.PREEMPTION_TIMER;
         break;
       }
+      if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
       // The pCPU's own timer bounds the wait, as the preemption timer counts in the HLT/MWAIT state.
       const timed = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU;
       futexWait(v.i32, V.kick, seen, timed ? v.f64[VF.tsc_deadline] - at : undefined);
