@@ -15,8 +15,8 @@ export const GUEST_EXIT = {
   PREEMPTION_TIMER: 4,
   SHUTDOWN: 5, // ran off the end of the program
   INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
-  MWAIT: 7, // MWAIT intercepted (RIP already past it)
-  MONITOR: 8, // MONITOR intercepted (RIP already past it)
+  MWAIT_INSTRUCTION: 7, // MWAIT intercepted (RIP already past it)
+  MONITOR_INSTRUCTION: 8, // MONITOR intercepted (RIP already past it)
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -144,7 +144,7 @@ export class GuestCpu {
         case 'mwait': {
           if (!host.mwaitInGuest) {
             this.pc++; // kvm_emulate_mwait skips it: a NOP
-            return GUEST_EXIT.MWAIT;
+            return GUEST_EXIT.MWAIT_INSTRUCTION;
           }
           const x = this.waitInGuest(host, ACTIVITY.MWAIT);
           if (x !== 0) return x;
@@ -152,7 +152,7 @@ export class GuestCpu {
         }
         case 'monitor':
           this.pc++;
-          if (!host.mwaitInGuest) return GUEST_EXIT.MONITOR; // kvm_emulate_monitor: a NOP, nothing armed
+          if (!host.mwaitInGuest) return GUEST_EXIT.MONITOR_INSTRUCTION; // kvm_emulate_monitor: a NOP, nothing armed
           host.monitor(r[i.ra]);
           break;
         case 'st':

@@ -53,8 +53,8 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
   [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
-  [GUEST_EXIT.MWAIT]: statIndex('exit_MWAIT_INSTRUCTION'),
-  [GUEST_EXIT.MONITOR]: statIndex('exit_MONITOR_INSTRUCTION'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: statIndex('exit_MWAIT_INSTRUCTION'),
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: statIndex('exit_MONITOR_INSTRUCTION'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
 
@@ -221,17 +221,18 @@ export class KvmVcpu implements GuestHost {
     at = now();
     this.setRunState(RUN_STATE.HOST, at);
     if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
-    this.tracer.emit(at, EV.EXIT, exit);
-    Atomics.add(this.s.i32, STAT.exits, 1);
     // Without the preemption timer, the deadline is the host hrtimer interrupting the guest.
     const hrtimer = exit === GUEST_EXIT.PREEMPTION_TIMER && !this.hvTimer;
-    Atomics.add(this.s.i32, EXIT_STAT[hrtimer ? GUEST_EXIT.EXTERNAL_INTERRUPT : exit]!, 1);
+    const reason = hrtimer ? GUEST_EXIT.EXTERNAL_INTERRUPT : exit;
+    this.tracer.emit(at, EV.EXIT, reason);
+    Atomics.add(this.s.i32, STAT.exits, 1);
+    Atomics.add(this.s.i32, EXIT_STAT[reason]!, 1);
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
-      case GUEST_EXIT.MWAIT:
+      case GUEST_EXIT.MWAIT_INSTRUCTION:
         return this.emulateMwait();
-      case GUEST_EXIT.MONITOR:
+      case GUEST_EXIT.MONITOR_INSTRUCTION:
         return 0; // kvm_emulate_monitor: skipped, nothing armed
       case GUEST_EXIT.MSR_WRITE:
         if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
