@@ -58,6 +58,8 @@ export interface LiveCounters {
   halt_exits: number;
   halt_successful_poll: number;
   irq_injections: number;
+  /** Interrupts delivered: irq_injections plus posted ones (into a vCPU idling in guest mode). */
+  interrupts: number;
 }
 
 export interface VmOptions {
@@ -147,7 +149,7 @@ export class Vm {
 
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
-    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
+    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
       let total = 0;
       for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
       return total;
@@ -158,6 +160,7 @@ export class Vm {
       halt_exits: sum('halt_exits'),
       halt_successful_poll: sum('halt_successful_poll'),
       irq_injections: sum('irq_injections'),
+      interrupts: sum('irq_injections') + sum('posted_interrupts'),
     };
   }
 
