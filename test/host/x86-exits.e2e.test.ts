@@ -47,7 +47,10 @@ describe('MWAIT idle', () => {
     expect(v.stats).toMatchObject({ halt_exits: 0, halt_attempted_poll: 0 });
     expect(v.model.mwait_in_guest).toBe(0);
     expect(v.cpu.state_s.native_idle + v.cpu.state_s.blocked).toBe(0);
-    expect(v.cpu.host_cpu_pct).toBeGreaterThan(50);
+    // It never sleeps (a wall-time fact), and so burns what CPU the machine gives it (loosely: the
+    // machine's 2 cores are shared with other threads).
+    expect(v.cpu.state_s.guest + v.cpu.state_s.host).toBeGreaterThan(0.8 * v.cpu.wall_s);
+    expect(v.cpu.host_cpu_pct).toBeGreaterThan(30);
     expect(v.model.device_interrupts_injected).toBeGreaterThan(10);
   });
 
