@@ -32,9 +32,13 @@ export interface CompareResult {
 }
 
 const perSecond = (n: number, r: RunResult) => (r.wall_s > 0 ? n / r.wall_s : 0);
+const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
 const sumStat = (r: RunResult, k: string) => r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[k] as number), 0);
 /** A time stat summed over the vCPUs, as % of each vCPU's wall time. */
 const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
+/** A vCPU run state's share of each vCPU's wall time, mean over vCPUs. */
+const stateShare = (r: RunResult, state: string) =>
+  r.vcpus.length ? (100 * r.vcpus.reduce((a, v) => a + (v.cpu.wall_s > 0 ? (v.cpu.state_s[state] ?? 0) / v.cpu.wall_s : 0), 0)) / r.vcpus.length : 0;
 const totalCpuPct = (r: RunResult) => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
 
 interface MetricDef {
@@ -65,7 +69,8 @@ export const COMPARE_METRICS: MetricDef[] = [
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm'),
-  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections'), r) },
+  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts'), r) },
+  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'posted_interrupts'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },
   { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'exits'), r) },
@@ -112,6 +117,12 @@ export const COMPARE_METRICS: MetricDef[] = [
     value: (r) => shareOfWall(r, 'halt_wait_ns'),
   },
   { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length) },
+  // The x86 HLT/MWAIT family: where idle time went outside KVM's halt path, and what reached the VMM.
+  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle') },
+  { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: (r) => stateShare(r, 'vmm_halted') },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_hlt'), r) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_mwait'), r) },
+  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'mwait_yields'), r) },
 ];
 
 export function compareRows(scenario: Scenario, results: RunResult[]): CompareRow[] {

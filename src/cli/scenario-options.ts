@@ -38,11 +38,10 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, hrtimer-rearm’s event interval, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
     .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
     .addOption(
-      new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT)').choices([
-        'halt',
-        'poll',
-        'haltpoll',
-      ]),
+      new Option(
+        '--guest-idle <mode>',
+        'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT), mwait (intel_idle: MONITOR/MWAIT)',
+      ).choices(['halt', 'poll', 'haltpoll', 'mwait']),
     )
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {

@@ -24,6 +24,21 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  monitor(ra: Reg): this {
+    return this.emit({ op: 'monitor', ra });
+  }
+  mwait(): this {
+    return this.emit({ op: 'mwait' });
+  }
+  st(ra: Reg, rs: Reg): this {
+    return this.emit({ op: 'st', ra, rs });
+  }
+  rdpid(rd: Reg): this {
+    return this.emit({ op: 'rdpid', rd });
+  }
+  shli(rd: Reg, rs: Reg, imm: number): this {
+    return this.emit({ op: 'shli', rd, rs, imm });
+  }
   cpuidle(): this {
     return this.emit({ op: 'cpuidle' });
   }
@@ -62,9 +77,6 @@ export class Assembler {
   }
   sample(channel: SampleChannel, rs: Reg): this {
     return this.emit({ op: 'sample', channel, rs });
-  }
-  rdpid(rd: Reg): this {
-    return this.emit({ op: 'rdpid', rd });
   }
   out(port: number, rs: Reg): this {
     return this.emit({ op: 'out', port, rs });

@@ -16,7 +16,9 @@ export const GUEST_EXIT = {
   PREEMPTION_TIMER: 4,
   SHUTDOWN: 5, // ran off the end of the program
   INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
-  IO_INSTRUCTION: 7, // OUT to an I/O port
+  MWAIT_INSTRUCTION: 7, // MWAIT intercepted (RIP already past it)
+  MONITOR_INSTRUCTION: 8, // MONITOR intercepted (RIP already past it)
+  IO_INSTRUCTION: 9, // OUT to an I/O port
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -36,12 +38,33 @@ export interface GuestHost {
   eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
+  /** KVM_X86_DISABLE_EXITS_HLT: HLT runs in guest mode, no exit. */
+  readonly hltInGuest: boolean;
+  /** KVM_X86_DISABLE_EXITS_MWAIT: MONITOR and MWAIT run in guest mode, no exit. */
+  readonly mwaitInGuest: boolean;
+  /**
+   * A native HLT or MWAIT: wait in guest mode, the pCPU kept, until something
+   * ends it. Returns 0 when the guest goes on without an exit (an interrupt was
+   * delivered into it, posted, and `inject` was called; or MWAIT's monitor was
+   * triggered), or the exit that takes the vCPU out of guest mode with the
+   * instruction still waiting. `entering`: first call for this instruction.
+   */
+  idleInGuest(kind: 'hlt' | 'mwait', entering: boolean): GuestExit | 0;
+  /** A native MONITOR of the line holding guest address `addr`. */
+  monitor(addr: number): void;
+  /** A guest store to guest memory. */
+  store(addr: number, value: number): void;
+  /** This CPU's number. */
+  cpuId(): number;
 }
 
 /** Guest memory shared with the host beyond the program: the PV pages the guest kernel registers. */
-export interface GuestMemory {
+export interface GuestPvPages {
   lazyTscdeadline?: LazyTscdeadlinePage;
 }
+/** The CPU's activity state (VMCS guest activity state): active, or waiting in HLT or MWAIT. */
+const ACTIVITY = { ACTIVE: 0, HLT: 1, MWAIT: 2 } as const;
+type Activity = (typeof ACTIVITY)[keyof typeof ACTIVITY];
 
 interface Frame {
   pc: number;
@@ -67,12 +90,12 @@ export class GuestCpu {
   readonly haltpoll: HaltpollCpu | null;
   /** The LAPIC clockevent the guest kernel set up, when the program uses it. */
   readonly clockevent: ClockeventCpu | null;
+  /** Waiting in a native HLT/MWAIT at pc; an interrupt delivered in this state returns past it. */
+  private activity: Activity = ACTIVITY.ACTIVE;
 
   constructor(
     private readonly program: GuestProgram,
-    memory: GuestMemory = {},
-    /** This vCPU's number, as the guest kernel knows it (RDPID). */
-    private readonly cpu = 0,
+    memory: GuestPvPages = {},
   ) {
     this.code = program.code;
     this.pc = program.entry;
@@ -84,6 +107,10 @@ export class GuestCpu {
   inject(vector: number): void {
     const handler = this.program.idt[vector];
     if (handler === undefined) throw new Error(`guest ${this.program.name} has no handler for vector 0x${vector.toString(16)}`);
+    if (this.activity !== ACTIVITY.ACTIVE) {
+      this.pc++; // the interrupt wakes the HLT/MWAIT: it returns to the next instruction
+      this.activity = ACTIVITY.ACTIVE;
+    }
     this.frames.push({ pc: this.pc, computeLeft: this.computeLeft });
     this.interrupts++;
     this.computeLeft = Number.NaN;
@@ -118,9 +145,41 @@ export class GuestCpu {
           this.pc++;
           break;
         }
-        case 'hlt':
-          this.pc++; // RIP is past the HLT when the exit is reported
-          return GUEST_EXIT.HLT;
+        case 'hlt': {
+          if (!host.hltInGuest) {
+            this.pc++; // RIP is past the HLT when the exit is reported
+            return GUEST_EXIT.HLT;
+          }
+          const x = this.waitInGuest(host, ACTIVITY.HLT);
+          if (x !== 0) return x;
+          break;
+        }
+        case 'mwait': {
+          if (!host.mwaitInGuest) {
+            this.pc++; // kvm_emulate_mwait skips it: a NOP
+            return GUEST_EXIT.MWAIT_INSTRUCTION;
+          }
+          const x = this.waitInGuest(host, ACTIVITY.MWAIT);
+          if (x !== 0) return x;
+          break;
+        }
+        case 'monitor':
+          this.pc++;
+          if (!host.mwaitInGuest) return GUEST_EXIT.MONITOR_INSTRUCTION; // kvm_emulate_monitor: a NOP, nothing armed
+          host.monitor(r[i.ra]);
+          break;
+        case 'st':
+          host.store(r[i.ra], r[i.rs] | 0);
+          this.pc++;
+          break;
+        case 'rdpid':
+          r[i.rd] = host.cpuId();
+          this.pc++;
+          break;
+        case 'shli':
+          r[i.rd] = r[i.rs] * 2 ** i.imm;
+          this.pc++;
+          break;
         case 'cpuidle': {
           const r = this.cpuidle(host);
           if (r !== 0) return r;
@@ -137,6 +196,7 @@ export class GuestCpu {
           // STI's interrupt shadow covers the next instruction: `sti; hlt` (safe_halt) halts before
           // any interrupt is taken, and one already pending then ends the halt at once.
           if (code[this.pc]?.op === 'hlt') {
+            if (host.hltInGuest) break; // the HLT runs in guest mode next; a pending interrupt ends it there
             this.pc++;
             return GUEST_EXIT.HLT;
           }
@@ -185,10 +245,6 @@ export class GuestCpu {
           this.exitValue = r[i.rs];
           this.pc++;
           return GUEST_EXIT.IO_INSTRUCTION;
-        case 'rdpid':
-          r[i.rd] = this.cpu;
-          this.pc++;
-          break;
         case 'jnz':
           this.pc = r[i.rs] !== 0 ? i.to : this.pc + 1;
           break;
@@ -216,6 +272,20 @@ export class GuestCpu {
     }
   }
 
+  /** A native HLT/MWAIT at pc. 0: it is over and the guest goes on; else the exit that interrupts it. */
+  private waitInGuest(host: GuestHost, kind: typeof ACTIVITY.HLT | typeof ACTIVITY.MWAIT): GuestExit | 0 {
+    const entering = this.activity === ACTIVITY.ACTIVE;
+    this.activity = kind;
+    const x = host.idleInGuest(kind === ACTIVITY.HLT ? 'hlt' : 'mwait', entering);
+    if (x !== 0) return x; // still waiting: re-entry resumes the wait, unless an injection ends it
+    if (this.activity === kind) {
+      // MWAIT's monitor triggered (an injected interrupt has already moved pc on).
+      this.activity = ACTIVITY.ACTIVE;
+      this.pc++;
+    }
+    return 0;
+  }
+
   /**
    * One step of cpuidle_idle_call() with the haltpoll governor. Returns an exit
    * to leave guest mode (the instruction resumes where it was), or 0 when the
@@ -227,6 +297,7 @@ export class GuestCpu {
     if (g.phase === 'select') {
       g.enteredAt = now();
       if (haltpollSelect(g.dev) === CPUIDLE_STATE.HALT) {
+        if (host.hltInGuest) throw new Error(`guest ${this.program.name}: cpuidle-haltpoll with HLT exits disabled is not modelled`);
         // default_idle: STI; HLT. Resumed here once woken (the handler has run): then reflect.
         g.phase = 'halted';
         g.counts.halts++;

@@ -23,7 +23,11 @@ export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 
 export type Insn =
   | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
-  | { op: 'hlt' }
+  | { op: 'hlt' } // exits (HLT) unless KVM_X86_DISABLE_EXITS_HLT: then the vCPU halts in guest mode
+  | { op: 'monitor'; ra: Reg } // MONITOR: arm the line holding guest address r[ra] (x86: RAX); exits unless MWAIT exits are disabled
+  | { op: 'mwait' } // MWAIT: wait for a write to the armed line or an interrupt; intercepted, KVM emulates it as a NOP
+  | { op: 'st'; ra: Reg; rs: Reg } // store r[rs] (a 32-bit integer) at guest address r[ra]
+  | { op: 'rdpid'; rd: Reg } // RDPID: this CPU's number (IA32_TSC_AUX, which Linux sets to it)
   | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
   | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }
@@ -33,11 +37,11 @@ export type Insn =
   | { op: 'rdtsc'; rd: Reg }
   | { op: 'movi'; rd: Reg; imm: number }
   | { op: 'addi'; rd: Reg; rs: Reg; imm: number }
+  | { op: 'shli'; rd: Reg; rs: Reg; imm: number }
   | { op: 'sub'; rd: Reg; ra: Reg; rb: Reg }
   | { op: 'wrmsr'; msr: number; rs: Reg }
   | { op: 'out'; port: number; rs: Reg } // an I/O port write: exits (IO_INSTRUCTION); a device's doorbell when KVM has an ioeventfd on the port
   | { op: 'jnz'; rs: Reg; to: number } // jump if the register is not 0
-  | { op: 'rdpid'; rd: Reg } // this CPU's number (RDPID reads IA32_TSC_AUX, which Linux sets to it)
   | { op: 'set_next_event'; rs: Reg } // the guest kernel's clockevents_program_event() at TSC deadline rs (kernel/clockevent.ts)
   | { op: 'sample'; channel: SampleChannel; rs: Reg }
   | { op: 'jmp'; to: number };

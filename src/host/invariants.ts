@@ -49,9 +49,18 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const fired = v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write;
   if (fired > v.model.tsc_deadline_writes) fail('timers fired <= deadlines armed', `${fired} > ${v.model.tsc_deadline_writes}`);
   if (v.timer_early_count !== 0) fail('no timer early', `${v.timer_early_count} early samples`);
-  const injected = n(v, 'irq_injections');
+  // Posted interrupts (into a vCPU idling in guest mode) are deliveries without a KVM injection.
+  const injected = n(v, 'irq_injections') + v.model.posted_interrupts;
   if (injected - v.wake_latency_ns.count < 0 || injected - v.wake_latency_ns.count > 1) {
     fail('one wake-latency sample per injection', `${v.wake_latency_ns.count} samples for ${injected} injections`);
+  }
+  if (v.model.timer_interrupts_injected + v.model.device_interrupts_injected !== injected) {
+    fail('timer + device deliveries = irq_injections + posted_interrupts', `${v.model.timer_interrupts_injected} + ${v.model.device_interrupts_injected} vs ${injected}`);
+  }
+  // KVM_EXIT_HLT reaches the VMM only for an emulated HLT.
+  if (v.model.kvm_exit_hlt > halts) fail('KVM_EXIT_HLT returns <= halt_exits', `${v.model.kvm_exit_hlt} > ${halts}`);
+  if (v.model.kvm_exit_mwait + v.model.mwait_yields > v.exit_reasons.MWAIT_INSTRUCTION) {
+    fail('KVM_EXIT_MWAIT returns + MWAIT yields <= MWAIT exits', `${v.model.kvm_exit_mwait} + ${v.model.mwait_yields} > ${v.exit_reasons.MWAIT_INSTRUCTION}`);
   }
   return out;
 }

@@ -17,7 +17,15 @@ import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-me
 import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import {
+  kvmCreateIrqchip,
+  kvmCreateVcpu,
+  kvmEnableCapDisableExits,
+  kvmEnableCapUserspaceExits,
+  KVM_X86_DISABLE_EXITS,
+  KVM_X86_USERSPACE_EXIT,
+} from './kvm/caps.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
@@ -65,6 +73,8 @@ export interface LiveCounters {
   halt_exits: number;
   halt_successful_poll: number;
   irq_injections: number;
+  /** Interrupts delivered: irq_injections plus posted ones (into a vCPU idling in guest mode). */
+  interrupts: number;
 }
 
 export interface VmOptions {
@@ -81,6 +91,8 @@ export class Vm {
   private readonly iothreads: number;
   private readonly collector: TraceCollector | null;
   private span = { t0: 0, t1: 0 };
+  /** The 2023 proposal's kvm_run->userspace_exits every vCPU thread sets before KVM_RUN. */
+  private readonly userspaceExits: number;
 
   constructor(
     readonly scenario: Scenario,
@@ -100,6 +112,7 @@ export class Vm {
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
     // virtio-blk: the queue-notify register is an ioeventfd of I/O thread 0's context.
     if (hasBlockDevice(scenario.workload)) kvmIoeventfd(kvm, VIRTIO_BLK_NOTIFY_PORT, 0, vm.vcpus);
+    this.userspaceExits = setUpVm(kvm, scenario);
   }
 
   get stopRequested(): boolean {
@@ -189,7 +202,7 @@ export class Vm {
 
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
-    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
+    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
       let total = 0;
       for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
       return total;
@@ -200,6 +213,7 @@ export class Vm {
       halt_exits: sum('halt_exits'),
       halt_successful_poll: sum('halt_successful_poll'),
       irq_injections: sum('irq_injections'),
+      interrupts: sum('irq_injections') + sum('posted_interrupts'),
     };
   }
 
@@ -256,7 +270,7 @@ export class Vm {
     const program = guestProgram(scenario);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -537,6 +551,37 @@ export class Vm {
       ...(blockResult && { block: blockResult }),
     };
   }
+}
+
+/** A VM ioctl that failed: its name and KVM's errno, as a VMM would report it. */
+export class KvmIoctlError extends Error {
+  constructor(
+    readonly ioctl: string,
+    readonly errno: number,
+  ) {
+    super(`${ioctl} failed: ${errno}`);
+    this.name = 'KvmIoctlError';
+  }
+}
+
+function ioctl(name: string, r: number): void {
+  if (r < 0) throw new KvmIoctlError(name, r);
+}
+
+/**
+ * What a VMM does between KVM_CREATE_VM and its vCPU threads, in KVM's order:
+ * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
+ * the kvm_run->userspace_exits the vCPU threads set (the 2023 proposal).
+ */
+function setUpVm(kvm: KvmVmRecord, { host, vm }: Scenario): number {
+  if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
+  const d = host.kvm_cap_x86_disable_exits;
+  const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0);
+  if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
+  const u = host.proposals.userspace_exit;
+  if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
+  for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);
+  return (u.hlt ? KVM_X86_USERSPACE_EXIT.HLT : 0) | (u.mwait ? KVM_X86_USERSPACE_EXIT.MWAIT : 0);
 }
 
 export function createVm(scenario: Scenario, opts: VmOptions = {}): Vm {

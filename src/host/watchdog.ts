@@ -58,7 +58,9 @@ export class Watchdog {
     const attempted = Atomics.load(s.i32, S.attempted);
     const halts = Atomics.load(s.i32, S.halts);
     if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
-    if (runStateOf(thread) !== RUN_STATE.BLOCKED) return null;
+    // Asleep waiting for an interrupt: in kvm_vcpu_block, in a native HLT/MWAIT, or halted in the VMM.
+    const state = runStateOf(thread);
+    if (state !== RUN_STATE.BLOCKED && state !== RUN_STATE.NATIVE_IDLE && state !== RUN_STATE.VMM_HALTED) return null;
     const irr = Atomics.load(v.i32, V.irr);
     for (let line = 0; line < IRQ_LINES; line++) {
       if (!(irr & (1 << line))) continue;

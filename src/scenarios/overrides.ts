@@ -25,6 +25,12 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
   lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
+  irqchip: ['host', 'irqchip'],
+  disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],
+  disable_exits_mwait: ['host', 'kvm_cap_x86_disable_exits', 'mwait'],
+  userspace_exit_hlt: ['host', 'proposals', 'userspace_exit', 'hlt'],
+  userspace_exit_mwait: ['host', 'proposals', 'userspace_exit', 'mwait'],
+  mwait_yield: ['host', 'proposals', 'userspace_exit', 'mwait_yield'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
   ...Object.fromEntries(
@@ -55,7 +61,7 @@ export function knobPath(knob: string): ScenarioPath {
 }
 
 /** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle']);
+const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'irqchip']);
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

@@ -28,6 +28,34 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
   'bare-metal': { summary: 'dsync-io only: the same write loop on plain host threads, no VM (the floor the halt-polling RFC compares with)', overrides: 'bare_metal=true', workload: 'dsync-io' },
   'iothread-no-poll': { summary: 'the VMM’s I/O thread never busy-polls (QEMU iothread poll-max-ns=0): it sleeps until an eventfd fires', overrides: 'poll_max_ns=0' },
+  'hlt-in-guest': {
+    summary: 'KVM_CAP_X86_DISABLE_EXITS HLT: the guest halts in guest mode, no exit, no halt polling, the pCPU kept; interrupts are posted',
+    overrides: 'disable_exits_hlt=true',
+  },
+  'guest-mwait': {
+    summary: 'the guest idles with MONITOR/MWAIT (intel_idle), intercepted as mainline does: NOP exits, a busy loop through them',
+    overrides: 'idle=mwait',
+  },
+  'mwait-in-guest': {
+    summary: 'MWAIT idle with KVM_CAP_X86_DISABLE_EXITS MWAIT: MONITOR/MWAIT run in guest mode, the pCPU kept; a write or an interrupt wakes it',
+    overrides: 'idle=mwait,disable_exits_mwait=true',
+  },
+  'userspace-irqchip': {
+    summary: 'no in-kernel irqchip: HLT returns KVM_EXIT_HLT and the VMM waits for the interrupt itself (no halt polling)',
+    overrides: 'irqchip=userspace',
+  },
+  'proposal-exit-hlt': {
+    summary: 'PROPOSAL (2023 RFC, unmerged): HLT exits to the VMM (KVM_EXIT_HLT, mp_state HALTED), which re-enters to block in KVM',
+    overrides: 'userspace_exit_hlt=true',
+  },
+  'proposal-exit-mwait': {
+    summary: 'PROPOSAL (2023 RFC, unmerged): an intercepted MWAIT exits to the VMM (KVM_EXIT_MWAIT), which re-enters',
+    overrides: 'idle=mwait,userspace_exit_mwait=true',
+  },
+  'proposal-mwait-yield': {
+    summary: 'PROPOSAL (2023 RFC, unmerged): an intercepted MWAIT yields the pCPU in its NOP emulation',
+    overrides: 'idle=mwait,mwait_yield=true',
+  },
 };
 
 export interface Policy {

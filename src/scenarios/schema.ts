@@ -86,20 +86,37 @@ export const ScenarioSchema = z.strictObject({
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
+      /** `kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM. */
+      irqchip: z.enum(['kernel', 'userspace']).default('kernel'),
+      /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */
+      kvm_cap_x86_disable_exits: z
+        .strictObject({
+          hlt: z.boolean().default(false),
+          mwait: z.boolean().default(false),
+        })
+        .prefault({}),
       /** Unmerged proposals from the list, each opt-in; mainline KVM has none of them. */
       proposals: z
         .strictObject({
           /** x86 PV lazy tscdeadline (RFC, Wang Jianchao, July 2023): KVM_FEATURE_LAZY_TSCDEADLINE in the guest's CPUID. */
           lazy_tscdeadline: z.boolean().default(false),
+          /** The 2023 RFC "KVM: x86: Allow userspace exit on HLT and MWAIT, else yield on MWAIT". */
+          userspace_exit: z
+            .strictObject({
+              hlt: z.boolean().default(false),
+              mwait: z.boolean().default(false),
+              mwait_yield: z.boolean().default(false),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })
     .prefault({}),
   vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
-  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll). */
+  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll; `mwait`: intel_idle's MONITOR/MWAIT). */
   guest: z
     .strictObject({
-      idle: z.enum(['halt', 'poll', 'haltpoll']).default('halt'),
+      idle: z.enum(['halt', 'poll', 'haltpoll', 'mwait']).default('halt'),
       /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
       haltpoll: z
         .strictObject({
@@ -133,6 +150,9 @@ export const ScenarioSchema = z.strictObject({
       path: ['guest', 'idle'],
       message: 'hrtimer-rearm waits for its timer with sti; hlt and then goes on with its loop; only idle halt is modelled for it',
     });
+  }
+  if (s.guest.idle === 'haltpoll' && s.host.kvm_cap_x86_disable_exits.hlt) {
+    ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'cpuidle-haltpoll with HLT exits disabled (host.kvm_cap_x86_disable_exits.hlt) is not modelled' });
   }
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;

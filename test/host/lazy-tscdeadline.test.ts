@@ -4,7 +4,7 @@ import { Assembler } from '../../src/guest/assembler.ts';
 import { GuestCpu } from '../../src/guest/interpreter.ts';
 import { kvmLapicNextDeadline, setupLapicTimer, type Clockevent } from '../../src/guest/kernel/clockevent.ts';
 import { LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
-import { allocateVm, vcpuShared } from '../../src/host/layout.ts';
+import { allocateVm, guestMemory, vcpuShared } from '../../src/host/layout.ts';
 import { hostTimerExpire, switchTimerToHost, writeTscDeadline } from '../../src/host/kvm/lapic-timer.ts';
 import { kvmLazyTscdeadlineSetMsr } from '../../src/host/kvm/lazy-tscdeadline.ts';
 import { readVcpuStats } from '../../src/host/kvm/stats.ts';
@@ -44,9 +44,9 @@ function runGuest(lazy: boolean, build: (a: Assembler) => void, step = 5) {
   const sched = new Scheduler(mem);
   sched.acquire(0);
   const lateness: number[] = [];
-  const kvm = new KvmVcpu(vcpu, 0, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
+  const kvm = new KvmVcpu(vcpu, 0, sched, mem.record('host', 0), mem.record('kvm', 0), guest, guestMemory(mem), {
     injected: () => {},
-    sample: (_c, v) => lateness.push(v),
+    sample: (_c: string, v: number) => lateness.push(v),
   });
   expect(kvm.run()).toBe(KVM_EXIT.SHUTDOWN);
   return { ...readVcpuStats(vcpu.s), lateness, guest, v: vcpu.v };

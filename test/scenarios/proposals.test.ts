@@ -10,7 +10,7 @@ import { BUILTIN_SCENARIOS } from '../../src/scenarios/builtin.ts';
 
 describe('host.proposals', () => {
   it('are off by default: mainline KVM', () => {
-    expect(parseScenario({}).host.proposals).toEqual({ lazy_tscdeadline: false });
+    expect(parseScenario({}).host.proposals).toEqual({ lazy_tscdeadline: false, userspace_exit: { hlt: false, mwait: false, mwait_yield: false } });
   });
 
   it('turn on by knob (--set, compare, sweep) and by the named policy', () => {

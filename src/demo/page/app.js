@@ -9,6 +9,7 @@ const COLORS = {
   vmm: '#8e5cd9', // returned to the VMM (userspace)
   runnable: '#d6336c', // wants a pCPU and has none
   native_idle: '#1aa7a7', // HLT/MWAIT in guest mode, exits disabled
+  vmm_halted: '#c3a6f0', // halted in the VMM (userspace irqchip)
   starting: '#dddddd',
   stopped: '#bbbbbb',
 };

@@ -1,5 +1,5 @@
 import { statIndex } from './stats.ts';
-import { MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
+import { IDLE_WAIT, MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 
 /**
@@ -48,7 +48,35 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
   }
+  wakeIdleWaiter(vcpu.v); // a guest halted in guest mode takes the IPI too, and exits
   return false;
+}
+
+/**
+ * Wake whoever waits for this vCPU's next event outside kvm_vcpu_block()
+ * (IDLE_WAIT): the guest in a native HLT/MWAIT, or the VMM's halt wait. Called
+ * after the event is published; the waiter sets idle_wait before it reads the
+ * kick word and re-checks, so no wake is lost. Returns whether one was waiting.
+ */
+export function wakeIdleWaiter(v: Record32x64): boolean {
+  if (Atomics.load(v.i32, V.idle_wait) === IDLE_WAIT.NONE) return false;
+  Atomics.add(v.i32, V.kick, 1);
+  Atomics.notify(v.i32, V.kick);
+  return true;
+}
+
+/**
+ * Tell a vCPU that an interrupt was made pending (kvmSetIrqPending): the
+ * delivery half of __vmx_deliver_posted_interrupt (reference §2.7). A vCPU
+ * idling in guest mode (native HLT/MWAIT) gets the posted-interrupt
+ * notification: it wakes and takes the interrupt without a VM exit. A VMM
+ * halted in userspace is woken (qemu_cpu_kick's halt_cond). Anyone else gets
+ * kvm_vcpu_kick(). Posting to a vCPU that is running guest code is not
+ * modelled: it still exits. Returns whether it woke a sleeper in kvm_vcpu_block().
+ */
+export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
+  if (wakeIdleWaiter(vcpu.v)) return false;
+  return kvmVcpuKick(vcpu);
 }
 
 /**
@@ -60,6 +88,7 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
 export function smpSendReschedule(vcpu: VcpuShared): void {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT with an exit
   }
 }
 
@@ -79,5 +108,5 @@ export function kvmSetIrqPending(vcpu: VcpuShared, line: number, at: number): bo
 export function vmmSignalVcpu(vcpu: VcpuShared): void {
   Atomics.store(vcpu.v.i32, V.signal_pending, 1);
   Atomics.store(vcpu.v.i32, V.immediate_exit, 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
-  kvmVcpuKick(vcpu);
+  kvmVcpuKick(vcpu); // also wakes the VMM's own halt wait (qemu_cpu_kick broadcasts halt_cond first)
 }

@@ -1,6 +1,6 @@
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { H, HF } from '../sched/task-state.ts';
-import { kvmSetIrqPending, kvmVcpuKick, type VcpuShared } from './kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt, type VcpuShared } from './kick.ts';
 import { statIndex } from './stats.ts';
 import { kvmLazyTscdeadlineClear, kvmLazyTscdeadlineKick, kvmLazyTscdeadlineUpdate } from './lazy-tscdeadline.ts';
 import { LINE, TIMER, V, VF } from './vcpu-state.ts';
@@ -101,6 +101,13 @@ export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: n
   const deadline = v.f64[VF.tsc_deadline];
   if (at < deadline) return deadline;
   if (Atomics.compareExchange(v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.HOST_FIRING) !== TIMER.ON_HOST) return Infinity;
+  // Read the deadline again now that it cannot change: between the first read and the CAS the
+  // vCPU may have taken the timer back, fired it, armed a later one and slept (ON_HOST again).
+  const armed = v.f64[VF.tsc_deadline];
+  if (at < armed) {
+    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
+    return armed;
+  }
   const next = kvmLazyTscdeadlineKick(vcpu, at);
   if (next !== 0) {
     v.f64[VF.tsc_deadline] = next;
@@ -108,9 +115,9 @@ export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: n
     return next;
   }
   Atomics.add(vcpu.s.i32, FIRED_BY_HOST, 1);
-  onFire(at - deadline);
+  onFire(at - armed);
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
   Atomics.store(v.i32, V.timer_mode, TIMER.DISARMED);
-  kvmVcpuKick(vcpu);
+  kvmVcpuKickForInterrupt(vcpu);
   return Infinity;
 }

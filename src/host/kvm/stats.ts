@@ -40,7 +40,7 @@ export const VCPU_STATS = [
 ] as const satisfies readonly StatDef[];
 
 /** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION'] as const;
+export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
@@ -52,6 +52,12 @@ export const MODEL_COUNTERS = [
   { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
   { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
   { name: 'lazy_tscdeadline_rearms', doc: 'proposal: expiries of the armed deadline that re-armed at the guest’s later pending one, injecting nothing' },
+  { name: 'posted_interrupts', doc: 'interrupts delivered to a vCPU idling in guest mode without an exit (posted-interrupt-like; not irq_injections)' },
+  { name: 'hlt_in_guest', doc: 'HLTs executed natively (KVM_X86_DISABLE_EXITS_HLT): no exit, no halt statistics' },
+  { name: 'mwait_in_guest', doc: 'MWAITs executed natively (KVM_X86_DISABLE_EXITS_MWAIT)' },
+  { name: 'kvm_exit_hlt', doc: 'KVM_RUN returns with KVM_EXIT_HLT, counted by the VMM (userspace irqchip, or the 2023 proposal)' },
+  { name: 'kvm_exit_mwait', doc: 'KVM_RUN returns with KVM_EXIT_MWAIT, counted by the VMM (the 2023 proposal)' },
+  { name: 'mwait_yields', doc: 'yield() calls in the NOP emulation of an intercepted MWAIT (the 2023 proposal)' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

@@ -22,9 +22,17 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  */
 export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
 
-/** What a vCPU thread (or an I/O thread: VMM, BLOCKED) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
-export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7 } as const;
-export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped'] as const;
+/** What a vCPU thread (or an I/O thread: VMM, BLOCKED, POLLING) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
+export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7, NATIVE_IDLE: 8, VMM_HALTED: 9 } as const;
+export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped', 'native_idle', 'vmm_halted'] as const;
+
+/**
+ * Who waits for this vCPU's next interrupt outside kvm_vcpu_block(), on the
+ * kick word: the guest itself in a native HLT or MWAIT (guest mode, pCPU kept),
+ * or the VMM in its own halt wait (userspace irqchip). A waker that sees a
+ * value other than NONE bumps the kick word and notifies (kick.ts).
+ */
+export const IDLE_WAIT = { NONE: 0, HLT_IN_GUEST: 1, MWAIT_IN_GUEST: 2, VMM_HALTED: 3 } as const;
 
 /** Interrupt lines of the modelled LAPIC; each has its vector and its own "pending since" stamp. */
 export const IRQ_LINES = 8;
@@ -55,6 +63,10 @@ export const VCPU_BLOCK = struct(
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
     'lazy_tscdeadline', // proposal: MSR_KVM_LAZY_TSCDEADLINE's KVM_MSR_ENABLED bit (the guest registered its page)
+    'idle_wait', // IDLE_WAIT.*
+    'monitor_line', // guest-memory line armed by a native MONITOR, or -1
+    'monitor_armed', // 1 from MONITOR until a write to the line (or MWAIT's return) triggers it
+    'userspace_exits', // kvm_run->userspace_exits, set by the VMM before each KVM_RUN (2023 proposal)
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock

@@ -11,17 +11,23 @@ import { irqfdResampleLines, lazyTscdeadlineAdvertised, type KvmVmRecord } from 
 import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
-import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, V, VF } from './vcpu-state.ts';
+import { IDLE_WAIT, IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, TIMER, V, VF } from './vcpu-state.ts';
 import { enterRunState, resetRunStates } from '../thread-state.ts';
+import { KVM_X86_USERSPACE_EXIT, readVmExitConfig, type VmExitConfig } from './caps.ts';
+import type { GuestMemory } from '../guest-memory.ts';
+import { futexWait } from '../../actors/futex.ts';
 
 /**
  * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
  * vcpu_run, arch/x86/kvm/x86.c). It alternates entering the guest and blocking
  * while halted, handles exits in "the kernel", and returns to the VMM only for
- * what KVM returns for: a pending signal (KVM_EXIT_INTR), or a guest that ends.
+ * what KVM returns for: a pending signal (KVM_EXIT_INTR), a HLT without an
+ * in-kernel LAPIC (KVM_EXIT_HLT), a guest that ends, and, with the 2023
+ * proposal, the HLT/MWAIT exits the VMM asked for.
  */
 
-export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8 } as const;
+/** KVM_EXIT_MWAIT is the 2023 RFC's proposed code (never merged). */
+export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8, MWAIT: 38 } as const;
 export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
 
 /**
@@ -45,6 +51,10 @@ const STAT = {
   io_exits: statIndex('io_exits'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
+  posted: statIndex('posted_interrupts'),
+  hlt_in_guest: statIndex('hlt_in_guest'),
+  mwait_in_guest: statIndex('mwait_in_guest'),
+  mwait_yields: statIndex('mwait_yields'),
 };
 const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
@@ -53,6 +63,8 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
   [GUEST_EXIT.IO_INSTRUCTION]: statIndex('exit_IO_INSTRUCTION'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: statIndex('exit_MWAIT_INSTRUCTION'),
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: statIndex('exit_MONITOR_INSTRUCTION'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
 
@@ -68,6 +80,16 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  /** The VM's irqchip and exit capabilities, fixed before this vCPU was created. */
+  private readonly caps: VmExitConfig;
+  readonly hltInGuest: boolean;
+  readonly mwaitInGuest: boolean;
+  /**
+   * The LAPIC timer can use the VMX preemption timer (an exit of its own);
+   * kvm_can_use_hv_timer() is false with mwait_in_guest, and the host hrtimer
+   * then interrupts the guest (an external-interrupt exit). Reference §2.2.
+   */
+  private readonly hvTimer: boolean;
 
   constructor(
     readonly shared: VcpuShared,
@@ -76,13 +98,19 @@ export class KvmVcpu implements GuestHost {
     host: Record32x64,
     private readonly kvm: KvmVmRecord,
     guest: GuestCpu,
+    private readonly mem: GuestMemory,
     private readonly observer: VcpuObserver,
     private readonly tracer: Tracer = NO_TRACE,
   ) {
     this.v = shared.v;
     this.s = shared.s;
     this.guest = guest;
+    this.caps = readVmExitConfig(kvm);
+    this.hltInGuest = this.caps.hltInGuest;
+    this.mwaitInGuest = this.caps.mwaitInGuest;
+    this.hvTimer = !this.caps.mwaitInGuest;
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
+    Atomics.store(this.v.i32, V.monitor_line, -1);
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
     this.haltPath = new HaltPath({
       vcpu: shared,
@@ -128,6 +156,56 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  monitor(addr: number): void {
+    this.mem.monitor(this.v, addr);
+  }
+  store(addr: number, value: number): void {
+    this.mem.store(addr, value);
+  }
+  cpuId(): number {
+    return this.shared.id;
+  }
+
+  /**
+   * A native HLT or MWAIT (KVM_X86_DISABLE_EXITS): the vCPU stays in guest mode
+   * and keeps its pCPU, its thread really blocked, without KVM's halt path (no
+   * polling, no halt statistics). It ends without an exit when an interrupt is
+   * posted to it (kvmVcpuKickForInterrupt) or, for MWAIT, when the monitored
+   * line is written; with an exit on a kick's IPI or its own timer.
+   */
+  idleInGuest(kind: 'hlt' | 'mwait', entering: boolean): GuestExit | 0 {
+    const v = this.v;
+    const mwait = kind === 'mwait';
+    if (entering) Atomics.add(this.s.i32, mwait ? STAT.mwait_in_guest : STAT.hlt_in_guest, 1);
+    this.setRunState(RUN_STATE.NATIVE_IDLE, now());
+    Atomics.store(v.i32, V.idle_wait, mwait ? IDLE_WAIT.MWAIT_IN_GUEST : IDLE_WAIT.HLT_IN_GUEST);
+    let exit: GuestExit | 0 = 0;
+    for (;;) {
+      const seen = Atomics.load(v.i32, V.kick);
+      if (this.kicked()) {
+        exit = GUEST_EXIT.EXTERNAL_INTERRUPT;
+        break;
+      }
+      if (this.hasEvents()) break;
+      const at = now();
+      if (timerDueOnVcpu(v, at)) {
+        exit = GUEST_EXIT.PREEMPTION_TIMER;
+        break;
+      }
+      if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
+      // The pCPU's own timer bounds the wait, as the preemption timer counts in the HLT/MWAIT state.
+      const timed = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU;
+      futexWait(v.i32, V.kick, seen, timed ? v.f64[VF.tsc_deadline] - at : undefined);
+    }
+    Atomics.store(v.i32, V.idle_wait, IDLE_WAIT.NONE);
+    if (exit !== 0) return exit;
+    if (mwait) Atomics.store(v.i32, V.monitor_armed, 0); // MWAIT's return disarms the monitor
+    // Taken after idle_wait is cleared: an interrupt whose sender saw us waiting is seen here.
+    if (this.hasEvents()) this.injectPending(true);
+    this.guestRuns(now());
+    return 0;
+  }
+
   /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
   eoi(): void {
     const line = this.inService.pop();
@@ -146,29 +224,30 @@ export class KvmVcpu implements GuestHost {
       Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
       return 0;
     }
-    // The guest runs from here: an injected interrupt's wake-latency sample ends now.
-    at = now();
-    this.setRunState(RUN_STATE.GUEST, at);
-    if (this.injectedLine >= 0) {
-      this.tracer.emit(at, EV.INJECT, this.injectedLine, this.injectedSince);
-      this.observer.injected(this.injectedLine, this.injectedSince, at);
-      this.injectedLine = -1;
-    }
+    this.guestRuns(now());
     const exit = this.guest.run(this);
     Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
     at = now();
     this.setRunState(RUN_STATE.HOST, at);
     if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
-    this.tracer.emit(at, EV.EXIT, exit);
+    // Without the preemption timer, the deadline is the host hrtimer interrupting the guest.
+    const hrtimer = exit === GUEST_EXIT.PREEMPTION_TIMER && !this.hvTimer;
+    const reason = hrtimer ? GUEST_EXIT.EXTERNAL_INTERRUPT : exit;
+    this.tracer.emit(at, EV.EXIT, reason);
     Atomics.add(this.s.i32, STAT.exits, 1);
-    Atomics.add(this.s.i32, EXIT_STAT[exit]!, 1);
+    Atomics.add(this.s.i32, EXIT_STAT[reason]!, 1);
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
+      case GUEST_EXIT.MWAIT_INSTRUCTION:
+        return this.emulateMwait();
+      case GUEST_EXIT.MONITOR_INSTRUCTION:
+        return 0; // kvm_emulate_monitor: skipped, nothing armed
       case GUEST_EXIT.MSR_WRITE:
         this.setMsr(this.guest.exitMsr, this.guest.exitValue, at);
         return 0;
       case GUEST_EXIT.PREEMPTION_TIMER:
+        if (hrtimer) Atomics.add(this.s.i32, STAT.irq_exits, 1);
         this.fireOwnTimer(at);
         return 0;
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
@@ -202,11 +281,49 @@ export class KvmVcpu implements GuestHost {
     }
   }
 
-  /** __kvm_emulate_halt with the in-kernel LAPIC: halt unless an event is already there. */
-  private emulateHalt(): 0 {
+  /** The guest runs from here: an injected interrupt's wake-latency sample ends now. */
+  private guestRuns(at: number): void {
+    this.setRunState(RUN_STATE.GUEST, at);
+    if (this.injectedLine >= 0) {
+      this.tracer.emit(at, EV.INJECT, this.injectedLine, this.injectedSince);
+      this.observer.injected(this.injectedLine, this.injectedSince, at);
+      this.injectedLine = -1;
+    }
+  }
+
+  /**
+   * __kvm_emulate_halt. Without an in-kernel LAPIC: KVM_EXIT_HLT, the VMM owns
+   * the wakeup. With one: halt unless an event is already there; the 2023
+   * proposal's HLT bit then returns KVM_EXIT_HLT with mp_state HALTED, so the
+   * VMM's next KVM_RUN blocks in KVM (haltlab exits only when it did halt).
+   */
+  private emulateHalt(): KvmExit | 0 {
     Atomics.add(this.s.i32, STAT.halt_exits, 1);
-    if (!this.hasEvents()) Atomics.store(this.v.i32, V.mp_state, MP_STATE.HALTED);
+    if (!this.caps.irqchipInKernel) return KVM_EXIT.HLT;
+    if (this.hasEvents()) return 0;
+    Atomics.store(this.v.i32, V.mp_state, MP_STATE.HALTED);
+    return this.userspaceExit(KVM_X86_USERSPACE_EXIT.HLT) ? KVM_EXIT.HLT : 0;
+  }
+
+  /**
+   * kvm_emulate_mwait: a NOP (reference §2.3), so an MWAIT idle loop bounces
+   * straight back into the guest. The 2023 proposal: KVM_EXIT_MWAIT when the
+   * VMM set the bit for this entry, else yield() (haltlab: when mwait_yield).
+   */
+  private emulateMwait(): KvmExit | 0 {
+    if (this.userspaceExit(KVM_X86_USERSPACE_EXIT.MWAIT)) return KVM_EXIT.MWAIT;
+    if (this.caps.userspaceExitsCap && this.caps.mwaitYield) {
+      Atomics.add(this.s.i32, STAT.mwait_yields, 1);
+      this.setRunState(RUN_STATE.RUNNABLE, now());
+      this.sched.yield(this.task); // hands the pCPU over only if another task waits for it
+      this.setRunState(RUN_STATE.HOST, now());
+    }
     return 0;
+  }
+
+  /** The proposal's kvm_run->userspace_exits bit for this KVM_RUN. */
+  private userspaceExit(bit: number): boolean {
+    return this.caps.userspaceExitsCap && (Atomics.load(this.v.i32, V.userspace_exits) & bit) !== 0;
   }
 
   /** vcpu_block() for a halted vCPU: kvm_vcpu_halt(), then HALTED -> RUNNABLE if an event woke it. */
@@ -219,7 +336,7 @@ export class KvmVcpu implements GuestHost {
   }
 
   /** kvm_vcpu_has_events(): an injectable interrupt is pending. */
-  private hasEvents(): boolean {
+  hasEvents(): boolean {
     return this.guest.interruptsEnabled && Atomics.load(this.v.i32, V.irr) !== 0;
   }
 
@@ -233,16 +350,17 @@ export class KvmVcpu implements GuestHost {
    * Inject the lowest pending line if the guest accepts interrupts. Its
    * wake-latency sample ends when guest code next runs (an entry cancelled by a
    * racing signal keeps it for the next one; with IF now clear, no second
-   * injection can come first).
+   * injection can come first). `posted`: delivered into a vCPU idling in guest
+   * mode, by "hardware", not injected by KVM at entry: not an irq_injection.
    */
-  private injectPending(): void {
+  private injectPending(posted = false): void {
     if (!this.guest.interruptsEnabled) return;
     const irr = Atomics.load(this.v.i32, V.irr);
     if (irr === 0) return;
     const line = 31 - Math.clz32(irr & -irr);
     if (line >= IRQ_LINES) throw new Error(`vcpu${this.shared.id}: pending line ${line} does not exist`);
     Atomics.and(this.v.i32, V.irr, ~(1 << line));
-    Atomics.add(this.s.i32, STAT.irq_injections, 1);
+    Atomics.add(this.s.i32, posted ? STAT.posted : STAT.irq_injections, 1);
     Atomics.add(this.s.i32, line === LINE.LAPIC_TIMER ? STAT.timer_injections : STAT.device_injections, 1);
     this.injectedLine = line;
     this.injectedSince = this.v.f64[VF.pending_since + line];

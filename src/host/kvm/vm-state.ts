@@ -8,9 +8,22 @@ import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
  * KVM_CAP_HALT_POLL override.
  */
 export const KVM_VM = struct(
-  ['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues', 'pv_lazy_tscdeadline'],
+  [
+    'override_halt_poll_ns',
+    'resample_lines',
+    'created_vcpus', // kvm->created_vcpus: VM-wide caps are refused once it is non-zero
+    'irqchip_in_kernel', // KVM_CREATE_IRQCHIP done: the LAPIC is emulated in KVM
+    'disable_exits', // KVM_CAP_X86_DISABLE_EXITS args[0] (KVM_X86_DISABLE_EXITS_*)
+    'userspace_exits_cap', // the 2023 proposal's KVM_CAP_X86_USERSPACE_EXITS is enabled
+    'mwait_yield', // with it, an intercepted MWAIT without the exit bit yields (haltlab's knob, see caps.ts)
+    'ioeventfd_port', // KVM_IOEVENTFD: the registered port (ioeventfd.ts)
+    'ioeventfd_aio',
+    'ioeventfd_queues',
+    'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
+  ],
   [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns'],
 );
+export const KVM_VM_I = KVM_VM.i32.index;
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 

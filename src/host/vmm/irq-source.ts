@@ -4,7 +4,7 @@ import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
-import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
@@ -97,7 +97,7 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
         const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
         const at = now();
         if (kvmSetIrqPending(vcpu, cfg.line, at)) raised++;
-        const woke = kvmVcpuKick(vcpu);
+        const woke = kvmVcpuKickForInterrupt(vcpu);
         if (tracer.on) {
           // After the kick: tracing must not delay it. Untraced, no clock read at all.
           tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line);

@@ -1,7 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { serveActor } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { threadCpuNs } from '../../actors/cpu-time.ts';
+import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
@@ -15,20 +15,31 @@ import { liveRecord } from '../../actors/live-histogram.ts';
 import type { Clockevent } from '../../guest/kernel/clockevent.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
-import { tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
+import { guestMemory, tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
+import { readVmExitConfig } from '../kvm/caps.ts';
+import { statIndex } from '../kvm/stats.ts';
+import { vmmHaltWait } from './userspace-halt.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
  * A vCPU thread, the VMM's half (Firecracker's vstate/vcpu): KVM_RUN in a loop,
  * handling what KVM returns to userspace. Stop arrives as an event in shared
  * memory followed by a signal (KVM_EXIT_INTR), never through the control plane.
+ * KVM_EXIT_HLT without an in-kernel irqchip: the VMM waits for an interrupt
+ * itself. KVM_EXIT_HLT / KVM_EXIT_MWAIT of the 2023 proposal: counted, then
+ * re-entered at once (the VMM's deferred work on them is a later issue).
  */
+
+const KVM_EXIT_HLT_COUNT = statIndex('kvm_exit_hlt');
+const KVM_EXIT_MWAIT_COUNT = statIndex('kvm_exit_mwait');
 
 export interface VcpuThreadConfig {
   id: number;
   program: GuestProgram;
   /** This thread's index among the VM's actors: its trace ring and its fault word. */
   slot: number;
+  /** The 2023 proposal's kvm_run->userspace_exits, set before every KVM_RUN (0: none). */
+  userspace_exits: number;
 }
 
 export interface VcpuThreadSnapshot {
@@ -65,7 +76,7 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, slot } = start.config;
+  const { id, program, slot, userspace_exits } = start.config;
   const shared = vcpuShared(mem, id);
   const tracer = tracerFor(mem, slot);
   const fault = mem.record(FAULTS_REGION, slot);
@@ -78,8 +89,10 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   let wallNs = 0;
 
   // The guest's lazy tscdeadline page lives in the vCPU's shared record: guest memory the host maps.
-  const guest = new GuestCpu(program, { lazyTscdeadline: { f64: shared.v.f64, armed: VF.lazy_armed, pending: VF.lazy_pending } }, id);
-  const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
+  const guest = new GuestCpu(program, { lazyTscdeadline: { f64: shared.v.f64, armed: VF.lazy_armed, pending: VF.lazy_pending } });
+  const host = mem.record('host', 0);
+  const caps = readVmExitConfig(mem.record('kvm', 0));
+  const kvm = new KvmVcpu(shared, id, sched, host, mem.record('kvm', 0), guest, guestMemory(mem), {
     injected: (_line, since, at) => {
       wake.record(at - since);
       liveRecord(wakeLive.i32, 0, at - since);
@@ -92,6 +105,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
     ready: () => true,
     run(): void {
       publishThreadId(shared.t);
+      // A native HLT/MWAIT waits with its own timer as the timeout (the preemption timer): make it precise.
+      if (caps.hltInGuest || caps.mwaitInGuest) setThreadTimerSlackNs(1);
       const cpu0 = threadCpuNs();
       const t0 = now();
       kvm.setRunState(RUN_STATE.RUNNABLE, t0);
@@ -99,9 +114,22 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
       kvm.setRunState(RUN_STATE.VMM, now());
       try {
         for (;;) {
+          Atomics.store(shared.v.i32, V.userspace_exits, userspace_exits);
           const exit = kvm.run();
           kvm.setRunState(RUN_STATE.VMM, now());
           if (exit === KVM_EXIT.SHUTDOWN) break;
+          if (exit === KVM_EXIT.HLT) {
+            Atomics.add(shared.s.i32, KVM_EXIT_HLT_COUNT, 1);
+            if (!caps.irqchipInKernel) {
+              vmmHaltWait({ vcpu: shared, task: id, sched, host, hasEvents: () => kvm.hasEvents(), setRunState: (s, at) => kvm.setRunState(s, at) });
+              kvm.setRunState(RUN_STATE.VMM, now());
+            }
+            continue;
+          }
+          if (exit === KVM_EXIT.MWAIT) {
+            Atomics.add(shared.s.i32, KVM_EXIT_MWAIT_COUNT, 1);
+            continue;
+          }
           if (exit === KVM_EXIT.INTR) {
             Atomics.store(shared.v.i32, V.signal_pending, 0); // the signal has been taken
             if (Atomics.load(vmm.i32, VM_I.stop)) break;
