@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { knobPath, type Override } from '../scenarios/overrides.ts';
 import { workloadKind } from '../cli/scenario-options.ts';
+import { intervalKnob } from '../scenarios/interval.ts';
+
+export { intervalKnob };
 import type { ScenarioInput } from '../scenarios/schema.ts';
 
 /**
@@ -44,13 +47,6 @@ export function effectOf(c: Control): Effect {
     default:
       return c.kind;
   }
-}
-
-/** The workload's interval knob (timer-latency's delta, a device's gap), or null when it has none. */
-export function intervalKnob(workloadKind: string): 'delta_ns' | 'gap_ns' | null {
-  if (workloadKind === 'timer-latency') return 'delta_ns';
-  if (workloadKind === 'irq-wake' || workloadKind === 'mixed') return 'gap_ns';
-  return null;
 }
 
 /** The scenario overrides a control stands for (none for pause and resume); throws when it has no meaning here. */

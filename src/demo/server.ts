@@ -42,7 +42,7 @@ export interface DemoConfig {
 }
 
 export function demoConfig(s: Scenario): DemoConfig {
-  const w = s.workload as { kind: string; delta_ns?: number; gap_ns?: number };
+  const w = s.workload as { kind: string } & Record<string, unknown>;
   const knob = intervalKnob(w.kind);
   return {
     scenario: s.name,
@@ -52,7 +52,7 @@ export function demoConfig(s: Scenario): DemoConfig {
     kvm: Object.fromEntries(KVM_PARAMS.map((p) => [p.name, s.host.kvm[p.name] ?? p.default])),
     kvm_cap_halt_poll: s.host.kvm_cap_halt_poll,
     guest_idle: s.guest.idle,
-    interval_us: knob ? (w[knob] ?? 0) / 1000 : null,
+    interval_us: knob ? Number(w[knob]) / 1000 : null,
   };
 }
 

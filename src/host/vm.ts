@@ -14,10 +14,10 @@ import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
 import { createBlockBackend } from './vmm/block-backend.ts';
 import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
 import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
-import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
+import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
 import {
   kvmCreateIrqchip,
   kvmCreateVcpu,
@@ -106,6 +106,7 @@ export class Vm {
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
+    if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.

@@ -45,6 +45,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   block_size: ['workload', 'block_size'],
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
   bare_metal: ['workload', 'bare_metal'],
+  tick_ns: ['workload', 'tick_ns'],
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],

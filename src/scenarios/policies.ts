@@ -26,6 +26,10 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     overrides: 'lazy_tscdeadline=true',
   },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+  'always-poll-2ms': {
+    summary: 'the 2015 RFC as merged in Linux 4.0: every halt polls a fixed 2 ms (halt_poll_ns=2000000, the RFC’s value), no adaptive window',
+    overrides: 'kernel=4.0,halt_poll_ns=2000000',
+  },
   'bare-metal': { summary: 'dsync-io only: the same write loop on plain host threads, no VM (the floor the halt-polling RFC compares with)', overrides: 'bare_metal=true', workload: 'dsync-io' },
   'iothread-no-poll': { summary: 'the VMM’s I/O thread never busy-polls (QEMU iothread poll-max-ns=0): it sleeps until an eventfd fires', overrides: 'poll_max_ns=0' },
   'hlt-in-guest': {

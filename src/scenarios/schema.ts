@@ -55,6 +55,15 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     bare_metal: z.boolean().default(false),
   }),
   z.strictObject({
+    kind: z.literal('idle-tick'),
+    /**
+     * An idle guest's timer interrupts, each vCPU on its own: 10 ms is a Windows-like periodic tick
+     * (seeds/002: "Windows VMs, which have a ~10 ms timer tick"); 400 ms a Linux NO_HZ idle guest
+     * ("a Linux 4 VCPU VM halts around 10 times per second").
+     */
+    tick_ns: z.int().min(100_000).max(10_000_000_000).default(10_000_000),
+  }),
+  z.strictObject({
     kind: z.literal('hrtimer-rearm'),
     /** Work between two re-arms: the loop's event interval. */
     event_ns: z.int().min(1_000).max(1_000_000_000).default(20_000),

@@ -16,6 +16,10 @@ export const WORKLOADS = {
     summary: 'a device on an I/O thread raises one interrupt at a time, a random gap after the last EOI; the guest idles in HLT: pure wake latency',
     source: 'irqfd (with resamplefd) + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
   },
+  'idle-tick': {
+    summary: 'idle guests woken only by their timer tick (10 ms, Windows-like; --set tick_ns=400000000 for a Linux NO_HZ guest): what polling costs an idle vCPU',
+    source: 'the halt-polling RFC’s idle-cost claim, 1.5-2.5% of a core per idle vCPU (seeds/002); dynamic halt-polling’s idle figures (reference §6)',
+  },
   'dsync-io': {
     summary: 'one synchronous 4 KiB write outstanding per vCPU: virtio-blk, an I/O thread, O_DSYNC writes to a temp file on a thread pool; requests/s',
     source: 'the halt-polling RFC’s dd oflag=dsync benchmark (seeds/002); QEMU virtio-blk + IOThread + thread pool',
@@ -41,6 +45,9 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
       return irqWake({ kernel: guest });
     case 'mixed':
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
+    case 'idle-tick':
+      // The guest's tick is the TSC-deadline timer re-armed one period ahead, as timer-latency does.
+      return timerLatency({ delta_ns: w.tick_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
     case 'hrtimer-rearm':

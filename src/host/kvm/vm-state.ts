@@ -20,6 +20,7 @@ export const KVM_VM = struct(
     'ioeventfd_aio',
     'ioeventfd_queues',
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
+    'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
   ],
   [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns'],
 );
@@ -41,6 +42,13 @@ export function enableCapHaltPoll(rec: KvmVmRecord, maxNs: number): void {
   rec.f64[F.max_halt_poll_ns] = maxNs;
   Atomics.store(rec.i32, I.override_halt_poll_ns, 1); // after the value, as KVM's smp_wmb() orders them
 }
+
+/** The host kernel polls the whole ceiling on every halt, with no per-vCPU window (Linux 4.0). */
+export function setFixedHaltPollWindow(rec: KvmVmRecord): void {
+  Atomics.store(rec.i32, I.halt_poll_fixed, 1);
+}
+
+export const fixedHaltPollWindow = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.halt_poll_fixed) !== 0;
 
 /** READ_ONCE of the module params, into a reused object (this runs on every halt). */
 export function readHaltPollParams(rec: KvmVmRecord, into: HaltPollParams): HaltPollParams {
