@@ -69,6 +69,22 @@ export const COMPARE_METRICS: MetricDef[] = [
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm' || s.workload.kind === 'idle-tick'),
+  ...latency('deferred work: queue wait', (r) => r.deferred?.wait_ns.all ?? null, (s) => s.workload.kind === 'deferred-work'),
+  ...(['workers', 'vcpus', 'fallback'] as const).map(
+    (by): MetricDef => ({
+      section: 'deferred work: run by',
+      metric: by === 'vcpus' ? 'idle vCPUs' : by === 'workers' ? 'workqueue threads' : 'fallback timer',
+      unit: '% items',
+      better: null,
+      value: (r) => {
+        const d = r.deferred;
+        if (!d) return null;
+        const all = d.done.workers + d.done.vcpus + d.done.fallback;
+        return all ? (100 * d.done[by]) / all : 0;
+      },
+      when: (s) => s.workload.kind === 'deferred-work',
+    }),
+  ),
   { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts'), r) },
   { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'posted_interrupts'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },

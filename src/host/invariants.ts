@@ -98,6 +98,17 @@ export function runViolations(r: RunResult): Violation[] {
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
   }
+  if (r.deferred) {
+    // Every item queued is run exactly once, or still queued at the end.
+    const d = r.deferred;
+    const done = d.done.workers + d.done.vcpus + d.done.fallback;
+    if (done + d.left !== d.created) fail('every work item run exactly once or still queued', `${d.created} created, ${done} run, ${d.left} left`);
+    if (d.overflows !== 0) fail('the work queue never overflows', `${d.overflows} refused`);
+    const byVcpus = d.vcpu_items.reduce((a, b) => a + b, 0);
+    if (byVcpus !== d.done.vcpus) fail('items run by vCPUs add up', `${byVcpus} vs ${d.done.vcpus}`);
+    const waited = d.wait_ns.workers.count + d.wait_ns.vcpus.count + d.wait_ns.fallback.count;
+    if (waited !== done) fail('one queue-wait sample per item run', `${waited} for ${done}`);
+  }
   if (r.block) {
     // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.
     const q = r.vcpus.length;

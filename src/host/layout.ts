@@ -9,6 +9,7 @@ import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { THREAD, THREAD_REGION } from './thread-state.ts';
 import { AIO, AIO_REGION } from './vmm/aio-context.ts';
+import { WORK_QUEUE, WORK_QUEUE_REGION } from './vmm/work-queue.ts';
 import { vcpuSlot } from './actor-slots.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
 
@@ -49,6 +50,7 @@ export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }:
     .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
     .struct(AIO_REGION, AIO, Math.max(1, iothreads))
     .struct('guest_mem', guestMemStruct(vcpus), 1)
+    .struct(WORK_QUEUE_REGION, WORK_QUEUE, 1)
     .struct(FAULTS_REGION, FAULTS, actors)
     .struct(THREAD_REGION, THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();

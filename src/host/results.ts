@@ -79,6 +79,8 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** deferred-work: the VMM's work queue. */
+  deferred?: DeferredResult;
   /** dsync-io: the virtio-blk device, its I/O thread and backend. */
   block?: {
     backend: 'file' | 'synthetic';
@@ -98,6 +100,22 @@ export interface RunResult {
       aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
     };
   };
+}
+
+export interface DeferredResult {
+  /** Work items the VMM main loop queued, and per second. */
+  created: number;
+  created_per_s: number;
+  /** Items run, by who ran them: workqueue threads, vCPU threads on idle exits, the main loop's fallback timer. */
+  done: { workers: number; vcpus: number; fallback: number };
+  /** Still queued at the end. */
+  left: number;
+  /** Items refused for a full ring (always 0). */
+  overflows: number;
+  /** How long items waited in the queue before someone started them, all and by who ran them. */
+  wait_ns: { all: LatencySummary; workers: LatencySummary; vcpus: LatencySummary; fallback: LatencySummary };
+  /** Items each vCPU thread ran, in vCPU order. */
+  vcpu_items: number[];
 }
 
 export function haltlabVersion(): string {

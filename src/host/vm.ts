@@ -4,7 +4,7 @@ import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import { hasBlockDevice, hasDevice, iothreadsOf, ScenarioError, type Scenario } from '../scenarios/schema.ts';
+import { hasBlockDevice, hasDevice, hasWorkQueue, iothreadsOf, ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { actorBundle } from '../actors/bundle.ts';
@@ -14,6 +14,9 @@ import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
 import { createBlockBackend } from './vmm/block-backend.ts';
 import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
 import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
+import type { VmmMainApi, VmmMainConfig, VmmMainSnapshot } from './vmm/vmm-main.ts';
+import type { WorkqueueThreadApi, WorkqueueThreadConfig, WorkqueueThreadSnapshot } from './vmm/workqueue-thread.ts';
+import { readWorkQueue, WORK_QUEUE_REGION, workWakeWorkers } from './vmm/work-queue.ts';
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
@@ -28,7 +31,7 @@ import {
 } from './kvm/caps.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
-import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
+import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
@@ -62,6 +65,8 @@ const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
 const IOTHREAD_MODULE = new URL('./vmm/iothread.ts', import.meta.url);
 const BLOCK_WORKER_MODULE = new URL('./vmm/block-worker.ts', import.meta.url);
 const BARE_METAL_MODULE = new URL('./bare-metal.ts', import.meta.url);
+const VMM_MAIN_MODULE = new URL('./vmm/vmm-main.ts', import.meta.url);
+const WORKQUEUE_MODULE = new URL('./vmm/workqueue-thread.ts', import.meta.url);
 /** QEMU's thread pool grows to 64 threads; one request per vCPU is outstanding here. */
 const BLOCK_POOL_MAX_THREADS = 64;
 const TICK_NS = 1_000_000;
@@ -128,6 +133,7 @@ export class Vm {
     Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
     Atomics.notify(vmm.i32, VM_I.paused); // and, in a paused VM, every thread waits on this
     for (let i = 0; i < this.iothreads; i++) aioNotify(mem.record(AIO_REGION, i)); // an I/O thread asleep in aio_poll
+    workWakeWorkers(mem.record(WORK_QUEUE_REGION, 0), Infinity); // workqueue threads asleep on the queue
     for (let i = 0; i < this.scenario.vm.vcpus; i++) {
       vmmSignalVcpu(vcpuShared(mem, i));
       irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
@@ -269,9 +275,11 @@ export class Vm {
       slot: this.slots.host,
     };
     const program = guestProgram(scenario);
+    const wq = scenario.workload;
+    const deferred = hasWorkQueue(wq) ? { item_ns: wq.item_ns, vcpu_budget_ns: wq.vcpu_budget_ns } : null;
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -309,7 +317,27 @@ export class Vm {
             } satisfies IothreadConfig,
           })
         : undefined;
-    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : []), ...(blockIo ? [blockIo] : [])];
+    // deferred-work: the VMM main loop (iothread0) and its workqueue threads (iothread1..).
+    const vmmMain = hasWorkQueue(w)
+      ? spawnActor<VmmMainApi>(VMM_MAIN_MODULE, {
+          ...base,
+          name: 'iothread0',
+          config: { gap_ns: w.gap_ns, jitter: w.jitter, seed: w.seed, item_ns: w.item_ns, workers: w.workers, depth_per_worker: w.depth_per_worker, fallback_ns: w.fallback_ns, slot: this.slots.iothread(0) } satisfies VmmMainConfig,
+        })
+      : undefined;
+    const workers = hasWorkQueue(w)
+      ? Array.from({ length: w.workers }, (_, i) =>
+          spawnActor<WorkqueueThreadApi>(WORKQUEUE_MODULE, { ...base, name: `iothread${i + 1}`, config: { item_ns: w.item_ns, slot: this.slots.iothread(i + 1) } satisfies WorkqueueThreadConfig }),
+        )
+      : [];
+    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi | VmmMainApi | WorkqueueThreadApi>[] = [
+      hostActor,
+      ...vcpus,
+      ...(irqSource ? [irqSource] : []),
+      ...(blockIo ? [blockIo] : []),
+      ...(vmmMain ? [vmmMain] : []),
+      ...workers,
+    ];
     try {
     let outcome: RunOutcome;
     let t0 = now();
@@ -364,11 +392,13 @@ export class Vm {
     const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
     const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
     const blockSnap = blockIo ? await snap<IothreadSnapshot>(blockIo) : undefined;
+    const mainSnap = vmmMain ? await snap<VmmMainSnapshot>(vmmMain) : undefined;
+    const workerSnaps = await Promise.all(workers.map((a) => snap<WorkqueueThreadSnapshot>(a)));
     await Promise.all(actors.map((a) => a.terminate()));
     clearInterval(draining);
     this.collector?.drain();
     this.span = { t0, t1 };
-    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap, blockSnap);
+    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap, blockSnap, mainSnap ? { main: mainSnap, workers: workerSnaps } : undefined);
     result.warnings.unshift(...faultWarnings, ...lost);
     result.phases = { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 };
     return result;
@@ -451,6 +481,27 @@ export class Vm {
     }
   }
 
+  /** deferred-work: who ran the queue's items and how long they waited for it. */
+  private deferredResult(main: VmmMainSnapshot, workers: (WorkqueueThreadSnapshot | undefined)[], vcpus: VcpuThreadSnapshot[], wallS: number): DeferredResult {
+    const q = readWorkQueue(this.mem.record(WORK_QUEUE_REGION, 0));
+    const w = workers.filter((s): s is WorkqueueThreadSnapshot => s !== undefined);
+    const waits = { workers: w.map((s) => s.wait), vcpus: vcpus.map((s) => s.deferred_wait), fallback: [main.fallback_wait] };
+    return {
+      created: q.created,
+      created_per_s: wallS > 0 ? q.created / wallS : 0,
+      done: q.done,
+      left: q.left,
+      overflows: q.overflows,
+      wait_ns: {
+        all: summarize(mergeLatency([...waits.workers, ...waits.vcpus, ...waits.fallback])),
+        workers: summarize(mergeLatency(waits.workers)),
+        vcpus: summarize(mergeLatency(waits.vcpus)),
+        fallback: summarize(mergeLatency(waits.fallback)),
+      },
+      vcpu_items: vcpus.map((s) => s.deferred_done),
+    };
+  }
+
   private results(
     startedAt: string,
     outcome: RunOutcome,
@@ -459,6 +510,7 @@ export class Vm {
     snaps: (VcpuThreadSnapshot | undefined)[],
     io: IrqSourceSnapshot | undefined,
     block: IothreadSnapshot | undefined,
+    deferredSnaps?: { main: VmmMainSnapshot; workers: (WorkqueueThreadSnapshot | undefined)[] },
   ): RunResult {
     const { scenario, mem } = this;
     const warnings: string[] = [];
@@ -507,6 +559,11 @@ export class Vm {
       ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
       ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9, heap_bytes: io.heap_used_bytes }] : []),
       ...(block ? [{ thread: 'iothread0', cpu_s: block.thread_cpu_ns / 1e9, wall_s: block.wall_ns / 1e9, heap_bytes: block.heap_used_bytes }] : []),
+      ...(deferredSnaps
+        ? [deferredSnaps.main, ...deferredSnaps.workers].flatMap((s, i) =>
+            s ? [{ thread: `iothread${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes }] : [],
+          )
+        : []),
     ];
     const w = scenario.workload;
     const blockResult = hasBlockDevice(w) && block
@@ -550,6 +607,7 @@ export class Vm {
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),
+      ...(deferredSnaps && { deferred: this.deferredResult(deferredSnaps.main, deferredSnaps.workers, present, wallS) }),
     };
   }
 }

@@ -10,6 +10,7 @@ const INTERVAL_KNOB: Readonly<Record<string, string>> = {
   mixed: 'gap_ns',
   'hrtimer-rearm': 'event_ns',
   'idle-tick': 'tick_ns',
+  'deferred-work': 'gap_ns',
 };
 
 export const intervalKnob = (workloadKind: string): string | null => INTERVAL_KNOB[workloadKind] ?? null;

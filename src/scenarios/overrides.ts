@@ -46,6 +46,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
   bare_metal: ['workload', 'bare_metal'],
   tick_ns: ['workload', 'tick_ns'],
+  ...Object.fromEntries(['busy_ns', 'idle_ns', 'item_ns', 'workers', 'depth_per_worker', 'fallback_ns', 'vcpu_budget_ns'].map((k) => [k, ['workload', k]])),
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],

@@ -55,6 +55,26 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     bare_metal: z.boolean().default(false),
   }),
   z.strictObject({
+    kind: z.literal('deferred-work'),
+    /** Each vCPU's guest: busy this long, then idle until its timer fires idle_ns later. */
+    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
+    idle_ns: z.int().min(1_000).max(1_000_000_000).default(800_000),
+    /** The VMM main loop's device events, each creating one work item: mean gap, uniform in gap * (1 ± jitter). */
+    gap_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
+    jitter: z.number().min(0).max(1).default(0.5),
+    seed: z.int().default(1),
+    /** The CPU one work item takes, ns. */
+    item_ns: z.int().min(0).max(100_000_000).default(20_000),
+    /** Workqueue threads that own the work (0: none). */
+    workers: z.int().min(0).max(16).default(1),
+    /** One more workqueue thread is woken per this many items queued. */
+    depth_per_worker: z.int().min(1).max(1000).default(4),
+    /** The main loop's fallback timer: it runs items that have waited this long (0: no fallback). */
+    fallback_ns: z.int().min(0).max(1_000_000_000).default(10_000_000),
+    /** With the userspace-exit proposal: what an idle vCPU may spend on queued work per HLT/MWAIT exit. */
+    vcpu_budget_ns: z.int().min(0).max(100_000_000).default(200_000),
+  }),
+  z.strictObject({
     kind: z.literal('idle-tick'),
     /**
      * An idle guest's timer interrupts, each vCPU on its own: 10 ms is a Windows-like periodic tick
@@ -75,11 +95,13 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
-export const hasDevice = (w: Workload): w is Extract<Workload, { gap_ns: number }> => w.kind === 'irq-wake' || w.kind === 'mixed';
+export const hasDevice = (w: Workload): w is Extract<Workload, { kind: 'irq-wake' | 'mixed' }> => w.kind === 'irq-wake' || w.kind === 'mixed';
 /** Workloads whose VM has a virtio-blk device on an I/O thread. */
 export const hasBlockDevice = (w: Workload): w is Extract<Workload, { kind: 'dsync-io' }> => w.kind === 'dsync-io';
-/** The VMM's I/O threads a scenario needs. */
-export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : 0);
+/** Workloads whose VMM has a deferred-work queue, its main loop and its workqueue threads. */
+export const hasWorkQueue = (w: Workload): w is Extract<Workload, { kind: 'deferred-work' }> => w.kind === 'deferred-work';
+/** The VMM's own threads a scenario needs (I/O threads; for deferred-work, the main loop and the workqueue threads). */
+export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : hasWorkQueue(w) ? 1 + w.workers : 0);
 export type Workload = z.infer<typeof WorkloadSchema>;
 
 export { MAX_VCPUS, MAX_PCPUS };

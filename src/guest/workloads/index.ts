@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { deferredWorkGuest } from './deferred-work.ts';
 import { hrtimerRearm } from './hrtimer-rearm.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
@@ -15,6 +16,10 @@ export const WORKLOADS = {
   'irq-wake': {
     summary: 'a device on an I/O thread raises one interrupt at a time, a random gap after the last EOI; the guest idles in HLT: pure wake latency',
     source: 'irqfd (with resamplefd) + kvm_vcpu_kick; the wakeup the halt-polling RFC (seeds/002) shortens',
+  },
+  'deferred-work': {
+    summary: 'the VMM’s deferred work: a main loop queues work items, workqueue threads woken by queue depth run them; with the userspace-exit proposal idle vCPUs take them on HLT/MWAIT exits',
+    source: 'Woodhouse, "Allow userspace exit on HLT and MWAIT, else yield on MWAIT" (seeds/000)',
   },
   'idle-tick': {
     summary: 'idle guests woken only by their timer tick (10 ms, Windows-like; --set tick_ns=400000000 for a Linux NO_HZ guest): what polling costs an idle vCPU',
@@ -45,6 +50,8 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
       return irqWake({ kernel: guest });
     case 'mixed':
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
+    case 'deferred-work':
+      return deferredWorkGuest({ busy_ns: w.busy_ns, idle_ns: w.idle_ns, kernel: guest });
     case 'idle-tick':
       // The guest's tick is the TSC-deadline timer re-armed one period ahead, as timer-latency does.
       return timerLatency({ delta_ns: w.tick_ns, kernel: guest });

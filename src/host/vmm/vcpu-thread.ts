@@ -19,6 +19,7 @@ import { guestMemory, tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../l
 import { readVmExitConfig } from '../kvm/caps.ts';
 import { statIndex } from '../kvm/stats.ts';
 import { vmmHaltWait } from './userspace-halt.ts';
+import { WORK_BY, WORK_QUEUE_REGION, workDepth, workDrain } from './work-queue.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
@@ -40,6 +41,8 @@ export interface VcpuThreadConfig {
   slot: number;
   /** The 2023 proposal's kvm_run->userspace_exits, set before every KVM_RUN (0: none). */
   userspace_exits: number;
+  /** deferred-work: the VMM's queue, which this thread serves on HLT/MWAIT exits (seeds/000). */
+  deferred: { item_ns: number; vcpu_budget_ns: number } | null;
 }
 
 export interface VcpuThreadSnapshot {
@@ -47,6 +50,9 @@ export interface VcpuThreadSnapshot {
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
   io_latency: EncodedLatency;
+  /** deferred-work: items this vCPU thread ran on its idle exits, and how long they had waited. */
+  deferred_done: number;
+  deferred_wait: EncodedLatency;
   thread_cpu_ns: number;
   /** V8 heap in use by this thread's isolate, bytes. */
   heap_used_bytes: number;
@@ -76,7 +82,16 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, slot, userspace_exits } = start.config;
+  const { id, program, slot, userspace_exits, deferred } = start.config;
+  const workQueue = mem.record(WORK_QUEUE_REGION, 0);
+  const workWait = new LatencyRecorder();
+  let workDone = 0;
+  /** An idle exit reached the VMM: use it for queued work (the proposal's point), then re-enter. */
+  const idleExitWork = () => {
+    if (!deferred || workDepth(workQueue) === 0) return;
+    kvm.setRunState(RUN_STATE.VMM, now());
+    workDone += workDrain(workQueue, deferred.item_ns, WORK_BY.VCPU, deferred.vcpu_budget_ns, (ns) => workWait.record(ns));
+  };
   const shared = vcpuShared(mem, id);
   const tracer = tracerFor(mem, slot);
   const fault = mem.record(FAULTS_REGION, slot);
@@ -120,6 +135,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
           if (exit === KVM_EXIT.SHUTDOWN) break;
           if (exit === KVM_EXIT.HLT) {
             Atomics.add(shared.s.i32, KVM_EXIT_HLT_COUNT, 1);
+            idleExitWork();
             if (!caps.irqchipInKernel) {
               vmmHaltWait({ vcpu: shared, task: id, sched, host, hasEvents: () => kvm.hasEvents(), setRunState: (s, at) => kvm.setRunState(s, at) });
               kvm.setRunState(RUN_STATE.VMM, now());
@@ -128,6 +144,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
           }
           if (exit === KVM_EXIT.MWAIT) {
             Atomics.add(shared.s.i32, KVM_EXIT_MWAIT_COUNT, 1);
+            idleExitWork();
             continue;
           }
           if (exit === KVM_EXIT.INTR) {
@@ -158,6 +175,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
         io_latency: samples.io_latency.encode(),
+        deferred_done: workDone,
+        deferred_wait: workWait.encode(),
         thread_cpu_ns: cpuNs,
         heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
