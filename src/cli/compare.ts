@@ -85,6 +85,8 @@ export const COMPARE_METRICS: MetricDef[] = [
       when: (s) => s.workload.kind === 'deferred-work',
     }),
   ),
+  { section: 'simulation loop', metric: 'simulated time per wall second', unit: '×', better: 'higher', value: (r) => r.sim?.sim_per_wall ?? null, when: (s) => s.workload.kind === 'sim-loop' },
+  { section: 'simulation loop', metric: 'wall time blocked in the kernel', unit: '% wall', better: null, value: (r) => (r.sim ? 100 * r.sim.blocked_share : null), when: (s) => s.workload.kind === 'sim-loop' },
   { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts'), r) },
   { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'posted_interrupts'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },

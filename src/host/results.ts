@@ -79,6 +79,8 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** sim-loop: the simulator's virtual time against wall time. */
+  sim?: SimResult;
   /** deferred-work: the VMM's work queue. */
   deferred?: DeferredResult;
   /** dsync-io: the virtio-blk device, its I/O thread and backend. */
@@ -116,6 +118,28 @@ export interface DeferredResult {
   wait_ns: { all: LatencySummary; workers: LatencySummary; vcpus: LatencySummary; fallback: LatencySummary };
   /** Items each vCPU thread ran, in vCPU order. */
   vcpu_items: number[];
+}
+
+/** sim-loop: per vCPU thread, averaged over the vCPUs. */
+export interface SimResult {
+  mode: 'exit-on-wfi' | 'watchdog' | 'kernel';
+  /** Virtual time the simulator advanced (plain KVM: real time). */
+  simulated_s: number;
+  wall_s: number;
+  sim_per_wall: number;
+  /** Wall time polling or asleep in kvm_vcpu_block, waiting for the watchdog (plain KVM: the guest's idle). */
+  blocked_in_kernel_s: number;
+  blocked_share: number;
+  /** KVM_RUN calls, those ended by the watchdog signal, those ended by an idle exit, virtual-time jumps, timer ticks, all summed over vCPUs. */
+  quanta: number;
+  watchdog_kicks: number;
+  idle_exits: number;
+  skips: number;
+  ticks: number;
+  /** Ticks due while the previous one was still pending, merged into it (not in `ticks`). */
+  ticks_coalesced: number;
+  /** Timer ticks the guest took (each tick once; one per vCPU may be pending at the stop). */
+  ticks_injected: number;
 }
 
 export function haltlabVersion(): string {

@@ -31,7 +31,7 @@ import {
 } from './kvm/caps.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
-import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type VcpuResult } from './results.ts';
+import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type SimResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
@@ -277,9 +277,10 @@ export class Vm {
     const program = guestProgram(scenario);
     const wq = scenario.workload;
     const deferred = hasWorkQueue(wq) ? { item_ns: wq.item_ns, vcpu_budget_ns: wq.vcpu_budget_ns } : null;
+    const sim = wq.kind === 'sim-loop' && wq.mode !== 'kernel' ? { mode: wq.mode, quantum_ns: wq.quantum_ns, tick_ns: wq.tick_ns } : null;
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred, sim } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -608,6 +609,7 @@ export class Vm {
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),
       ...(deferredSnaps && { deferred: this.deferredResult(deferredSnaps.main, deferredSnaps.workers, present, wallS) }),
+      ...(scenario.workload.kind === 'sim-loop' && { sim: simResult(scenario.workload, present, vcpus, wallS) }),
     };
   }
 }
@@ -632,15 +634,43 @@ function ioctl(name: string, r: number): void {
  * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
  * the kvm_run->userspace_exits the vCPU threads set (the 2023 proposal).
  */
-function setUpVm(kvm: KvmVmRecord, { host, vm }: Scenario): number {
+function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
   if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
   const d = host.kvm_cap_x86_disable_exits;
   const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0);
   if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
-  const u = host.proposals.userspace_exit;
+  // The simulator's exit on WFI is the same ask as the x86 RFC's HLT exit: return to userspace
+  // whenever the vCPU would otherwise block (seeds/001), which is what that bit does here.
+  const simExit = workload.kind === 'sim-loop' && workload.mode === 'exit-on-wfi';
+  const u = { ...host.proposals.userspace_exit, hlt: host.proposals.userspace_exit.hlt || simExit };
   if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
   for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);
   return (u.hlt ? KVM_X86_USERSPACE_EXIT.HLT : 0) | (u.mwait ? KVM_X86_USERSPACE_EXIT.MWAIT : 0);
+}
+
+/** sim-loop: simulated time per wall second, and the wall time lost blocked in the kernel, over the vCPUs. */
+function simResult(w: Extract<Scenario['workload'], { kind: 'sim-loop' }>, snaps: VcpuThreadSnapshot[], vcpus: VcpuResult[], wallS: number): SimResult {
+  const n = Math.max(1, snaps.length);
+  const sum = (f: (s: NonNullable<VcpuThreadSnapshot['sim']>) => number) => snaps.reduce((a, s) => a + (s.sim ? f(s.sim) : 0), 0);
+  // Plain KVM runs in real time; what it spends asleep in the kernel is the guest's idle, not waste.
+  const simulated = w.mode === 'kernel' ? wallS : sum((s) => s.simulated_ns) / 1e9 / n;
+  const wall = w.mode === 'kernel' ? wallS : sum((s) => s.wall_ns) / 1e9 / n;
+  const blocked = w.mode === 'kernel' ? vcpus.reduce((a, v) => a + (v.cpu.state_s.blocked ?? 0) + (v.cpu.state_s.polling ?? 0), 0) / n : sum((s) => s.blocked_in_kernel_ns) / 1e9 / n;
+  return {
+    mode: w.mode,
+    simulated_s: simulated,
+    wall_s: wall,
+    sim_per_wall: wall > 0 ? simulated / wall : 0,
+    blocked_in_kernel_s: blocked,
+    blocked_share: wall > 0 ? blocked / wall : 0,
+    quanta: sum((s) => s.quanta),
+    watchdog_kicks: sum((s) => s.watchdog_kicks),
+    idle_exits: sum((s) => s.idle_exits),
+    skips: sum((s) => s.skips),
+    ticks: w.mode === 'kernel' ? vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0) : sum((s) => s.ticks),
+    ticks_coalesced: sum((s) => s.ticks_coalesced),
+    ticks_injected: vcpus.reduce((a, v) => a + (w.mode === 'kernel' ? v.model.timer_interrupts_injected : v.model.device_interrupts_injected), 0),
+  };
 }
 
 export function createVm(scenario: Scenario, opts: VmOptions = {}): Vm {

@@ -25,7 +25,7 @@ export interface WatchdogFinding {
 const S = {
   successful: statIndex('halt_successful_poll'),
   attempted: statIndex('halt_attempted_poll'),
-  halts: statIndex('halt_exits'),
+  halts: statIndex('halt_calls'),
 };
 
 export class Watchdog {
@@ -57,7 +57,7 @@ export class Watchdog {
     const successful = Atomics.load(s.i32, S.successful);
     const attempted = Atomics.load(s.i32, S.attempted);
     const halts = Atomics.load(s.i32, S.halts);
-    if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
+    if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} kvm_vcpu_halt() calls`;
     // Asleep waiting for an interrupt: in kvm_vcpu_block, in a native HLT/MWAIT, or halted in the VMM.
     const state = runStateOf(thread);
     if (state !== RUN_STATE.BLOCKED && state !== RUN_STATE.NATIVE_IDLE && state !== RUN_STATE.VMM_HALTED) return null;

@@ -11,6 +11,7 @@ const INTERVAL_KNOB: Readonly<Record<string, string>> = {
   'hrtimer-rearm': 'event_ns',
   'idle-tick': 'tick_ns',
   'deferred-work': 'gap_ns',
+  'sim-loop': 'tick_ns',
 };
 
 export const intervalKnob = (workloadKind: string): string | null => INTERVAL_KNOB[workloadKind] ?? null;

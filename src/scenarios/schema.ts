@@ -75,6 +75,22 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     vcpu_budget_ns: z.int().min(0).max(100_000_000).default(200_000),
   }),
   z.strictObject({
+    kind: z.literal('sim-loop'),
+    /**
+     * `exit-on-wfi`: a single-threaded simulator whose KVM_RUN returns when the idle guest would
+     * block (the 2023 request, seeds/001) and skips virtual time to its next timer event;
+     * `watchdog`: the same loop on mainline, left only by its watchdog signal; `kernel`: no
+     * simulator, the guest's timer in KVM, real time.
+     */
+    mode: z.enum(['exit-on-wfi', 'watchdog', 'kernel']).default('exit-on-wfi'),
+    /** The simulator's budget per KVM_RUN (wall time standing for a PMU instruction count). */
+    quantum_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** The guest's timer period, in virtual time. */
+    tick_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** Guest work per tick. */
+    work_ns: z.int().min(0).max(100_000_000).default(50_000),
+  }),
+  z.strictObject({
     kind: z.literal('idle-tick'),
     /**
      * An idle guest's timer interrupts, each vCPU on its own: 10 ms is a Windows-like periodic tick

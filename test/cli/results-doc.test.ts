@@ -27,6 +27,7 @@ describe('docs/results.md', () => {
       [{ kind: 'hrtimer-rearm' }, true],
       [{ kind: 'dsync-io', backend: 'synthetic' }, false],
       [{ kind: 'deferred-work' }, false],
+      [{ kind: 'sim-loop' }, false],
       [{ kind: 'dsync-io', backend: 'synthetic', bare_metal: true }, false],
     ] as const) {
       const r = await createVm(parseScenario({ duration_s: 0.4, host: { proposals: { lazy_tscdeadline: lazy } }, vm: { vcpus: 1 }, workload })).run();

@@ -26,7 +26,7 @@ function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
     },
     // Every reason at 0 but these two, whatever reasons the model counts.
     exit_reasons: { ...Object.fromEntries(EXIT_REASONS.map((r) => [r, 0])), HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits } as VcpuResult['exit_reasons'],
-    model: { ...NO_NATIVE, tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0, lazy_tscdeadline_rearms: 0 },
+    model: { ...NO_NATIVE, halt_calls: s.halt_exits, tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0, lazy_tscdeadline_rearms: 0 },
     halt_poll_ns: 0,
     wake_latency_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: s.irq_injections },
     timer_lateness_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: 10 },
@@ -59,7 +59,7 @@ describe('the invariant checker', () => {
   it('catches a device interrupt lost or delivered twice', () => {
     const v = vcpu();
     v.timer_lateness_ns.count = 0;
-    v.model = { ...NO_NATIVE, tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10, lazy_tscdeadline_rearms: 0 };
+    v.model = { ...NO_NATIVE, halt_calls: 10, tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10, lazy_tscdeadline_rearms: 0 };
     const run = (raised: number, eois: number) =>
       runViolations({
         scenario: { vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } },

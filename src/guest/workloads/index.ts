@@ -4,6 +4,7 @@ import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
 import { deferredWorkGuest } from './deferred-work.ts';
+import { simLoopGuest } from './sim-loop.ts';
 import { hrtimerRearm } from './hrtimer-rearm.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
@@ -20,6 +21,10 @@ export const WORKLOADS = {
   'deferred-work': {
     summary: 'the VMM’s deferred work: a main loop queues work items, workqueue threads woken by queue depth run them; with the userspace-exit proposal idle vCPUs take them on HLT/MWAIT exits',
     source: 'Woodhouse, "Allow userspace exit on HLT and MWAIT, else yield on MWAIT" (seeds/000)',
+  },
+  'sim-loop': {
+    summary: 'a single-threaded simulator loop (vcpu-run | devices | vcpu-run) on an idling guest: simulated time per wall second, with the exit-on-WFI request, a watchdog only, or plain KVM',
+    source: 'Weinstock, "KVM exit to userspace on WFI" (seeds/001); MachineWare VCML, gem5 KVM CPU (reference §7)',
   },
   'idle-tick': {
     summary: 'idle guests woken only by their timer tick (10 ms, Windows-like; --set tick_ns=400000000 for a Linux NO_HZ guest): what polling costs an idle vCPU',
@@ -52,6 +57,8 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
     case 'deferred-work':
       return deferredWorkGuest({ busy_ns: w.busy_ns, idle_ns: w.idle_ns, kernel: guest });
+    case 'sim-loop':
+      return simLoopGuest({ work_ns: w.work_ns, tick_ns: w.tick_ns, periodic: w.mode === 'kernel' });
     case 'idle-tick':
       // The guest's tick is the TSC-deadline timer re-armed one period ahead, as timer-latency does.
       return timerLatency({ delta_ns: w.tick_ns, kernel: guest });

@@ -50,6 +50,7 @@ const S = {
   successHist: statIndex('halt_poll_success_hist'),
   failHist: statIndex('halt_poll_fail_hist'),
   waitHist: statIndex('halt_wait_hist'),
+  calls: statIndex('halt_calls'),
 };
 
 export class HaltPath {
@@ -63,6 +64,7 @@ export class HaltPath {
     const { vcpu, sched, task } = this.h;
     const v = vcpu.v;
     const s = vcpu.s;
+    Atomics.add(s.i32, S.calls, 1);
     // 1. Read the ceiling (params re-read on every halt: a change applies from the next halt).
     let max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
     const allowed = !this.h.noPoll();

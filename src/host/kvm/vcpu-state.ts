@@ -62,6 +62,7 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
+    'alarm_armed', // 1 while alarm_at is armed; whoever clears it (fire or disarm) owns it
     'lazy_tscdeadline', // proposal: MSR_KVM_LAZY_TSCDEADLINE's KVM_MSR_ENABLED bit (the guest registered its page)
     'idle_wait', // IDLE_WAIT.*
     'monitor_line', // guest-memory line armed by a native MONITOR, or -1
@@ -72,6 +73,7 @@ export const VCPU_BLOCK = struct(
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
+    'alarm_at', // the VMM's watchdog timer for this vCPU thread (sim-loop): when it signals the thread (vmm/alarm.ts)
     // proposal: the guest's struct kvm_lazy_tscdeadline page (guest memory the host maps), TSC values, 0 = none
     'lazy_armed', // written by the host only: the deadline armed in a host timer
     'lazy_pending', // written by the guest only: the latest deadline its clockevent asked for

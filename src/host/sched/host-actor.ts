@@ -10,6 +10,7 @@ import { smpSendReschedule } from '../kvm/kick.ts';
 import { tracerFor, vcpuShared } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
 import { publishThreadId, THREAD_REGION } from '../thread-state.ts';
+import { alarmExpire } from '../vmm/alarm.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 import { Scheduler } from './scheduler.ts';
 import { H, HF } from './task-state.ts';
@@ -104,7 +105,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         firedAt = at;
         for (const v of vcpus) {
           firing = v.id;
-          next = Math.min(next, hostTimerExpire(v, at, onFire));
+          next = Math.min(next, hostTimerExpire(v, at, onFire), alarmExpire(v, at));
         }
         host.f64[HF.next_expiry] = next;
         Atomics.add(host.i32, H.expiry_gen, 1);

@@ -19,6 +19,7 @@ import { guestMemory, tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../l
 import { readVmExitConfig } from '../kvm/caps.ts';
 import { statIndex } from '../kvm/stats.ts';
 import { vmmHaltWait } from './userspace-halt.ts';
+import { runSimLoop, type SimConfig, type SimSnapshot } from './sim-loop.ts';
 import { WORK_BY, WORK_QUEUE_REGION, workDepth, workDrain } from './work-queue.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
@@ -43,6 +44,8 @@ export interface VcpuThreadConfig {
   userspace_exits: number;
   /** deferred-work: the VMM's queue, which this thread serves on HLT/MWAIT exits (seeds/000). */
   deferred: { item_ns: number; vcpu_budget_ns: number } | null;
+  /** sim-loop: this thread runs a simulator's single-threaded loop instead of a VMM's KVM_RUN loop. */
+  sim: SimConfig | null;
 }
 
 export interface VcpuThreadSnapshot {
@@ -53,6 +56,7 @@ export interface VcpuThreadSnapshot {
   /** deferred-work: items this vCPU thread ran on its idle exits, and how long they had waited. */
   deferred_done: number;
   deferred_wait: EncodedLatency;
+  sim: SimSnapshot | null;
   thread_cpu_ns: number;
   /** V8 heap in use by this thread's isolate, bytes. */
   heap_used_bytes: number;
@@ -82,7 +86,8 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, slot, userspace_exits, deferred } = start.config;
+  const { id, program, slot, userspace_exits, deferred, sim } = start.config;
+  let simResult: SimSnapshot | null = null;
   const workQueue = mem.record(WORK_QUEUE_REGION, 0);
   const workWait = new LatencyRecorder();
   let workDone = 0;
@@ -128,6 +133,11 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
       sched.acquire(id);
       kvm.setRunState(RUN_STATE.VMM, now());
       try {
+        if (sim) {
+          Atomics.store(shared.v.i32, V.userspace_exits, userspace_exits);
+          simResult = runSimLoop(sim, kvm, shared, host, () => Atomics.load(vmm.i32, VM_I.stop) !== 0);
+          return;
+        }
         for (;;) {
           Atomics.store(shared.v.i32, V.userspace_exits, userspace_exits);
           const exit = kvm.run();
@@ -176,6 +186,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         timer_lateness: samples.timer_lateness.encode(),
         io_latency: samples.io_latency.encode(),
         deferred_done: workDone,
+        sim: simResult,
         deferred_wait: workWait.encode(),
         thread_cpu_ns: cpuNs,
         heap_used_bytes: getHeapStatistics().used_heap_size,
