@@ -68,7 +68,13 @@ export interface RunResult {
   phases: { startup_s: number; teardown_s: number };
   vcpus: VcpuResult[];
   /** All vCPUs merged. */
-  total: { wake_latency_ns: LatencySummary; timer_lateness_ns: LatencySummary; host_cpu_pct_per_vcpu: number };
+  total: {
+    wake_latency_ns: LatencySummary;
+    timer_lateness_ns: LatencySummary;
+    /** The merged timer-lateness distribution: [lower ns, upper ns, count] per non-empty log bucket (8 per power of two). */
+    timer_lateness_hist: [number, number, number][];
+    host_cpu_pct_per_vcpu: number;
+  };
   host: {
     hrtimer_lateness_ns: LatencySummary;
     timers_fired: number;

@@ -1,6 +1,6 @@
 import { spawnActor, type Actor } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
-import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
+import { decodeLatency, logBuckets, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
@@ -463,7 +463,7 @@ export class Vm {
         wall_s: wallS,
         phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
         vcpus: [],
-        total: { wake_latency_ns: none, timer_lateness_ns: none, host_cpu_pct_per_vcpu: 0 },
+        total: { wake_latency_ns: none, timer_lateness_ns: none, timer_lateness_hist: [], host_cpu_pct_per_vcpu: 0 },
         host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [] },
         threads: present.map((s, i) => ({ thread: `cpu${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
         block: {
@@ -583,6 +583,7 @@ export class Vm {
           },
         }
       : undefined;
+    const lateness = mergeLatency(present.map((s) => s.timer_lateness));
     return {
       haltlab: { version: haltlabVersion() },
       machine: machineFacts(host?.timer_slack_ns ?? null),
@@ -596,7 +597,8 @@ export class Vm {
       vcpus,
       total: {
         wake_latency_ns: summarize(mergeLatency(present.map((s) => s.wake_latency))),
-        timer_lateness_ns: summarize(mergeLatency(present.map((s) => s.timer_lateness))),
+        timer_lateness_ns: summarize(lateness),
+        timer_lateness_hist: logBuckets(lateness),
         host_cpu_pct_per_vcpu: vcpus.length ? vcpus.reduce((a, v) => a + v.cpu.host_cpu_pct, 0) / vcpus.length : 0,
       },
       host: {
