@@ -71,10 +71,11 @@ export function distributionChart(o: { title: string; caption: string; series: D
     `<text x="12" y="22" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
     `<text x="12" y="40" fill="#555">${esc(o.caption)}</text>`,
   ];
-  for (const m of o.marks ?? []) {
+  (o.marks ?? []).forEach((m, i) => {
     out.push(`<rect x="${px(m.from_ns)}" y="${M.top}" width="${r1(px(m.to_ns) - px(m.from_ns))}" height="${H - M.top - M.bottom}" fill="#f3e9c6" opacity="0.7"/>`);
-    out.push(`<text x="${px(m.from_ns) + 3}" y="${M.top + 12}" fill="#7a5d00" font-size="11">${esc(m.label)}</text>`);
-  }
+    // Labels one under the other: neighbouring bands are often narrower than their labels.
+    out.push(`<text x="${px(m.from_ns) + 3}" y="${M.top + 12 + i * 14}" fill="#7a5d00" font-size="11">${esc(m.label)}</text>`);
+  });
   for (let e = e0; e <= e1; e++) {
     out.push(`<line x1="${px(10 ** e)}" y1="${M.top}" x2="${px(10 ** e)}" y2="${H - M.bottom}" stroke="#eee"/>`);
     out.push(`<text x="${px(10 ** e)}" y="${H - M.bottom + 16}" text-anchor="middle">${unit(10 ** e)}</text>`);
