@@ -293,8 +293,9 @@ Examples:
     .description('re-measure each seed message’s claim and write the report (docs/findings.md and its charts); a few minutes, run it alone')
     .option('--out <file>', 'the report', 'docs/findings.md')
     .option('--quick', 'every run 15% as long (a smoke test of the report, not its figures)')
+    .option('--only <ids>', 'only these findings, comma-separated (dsync-io, timer-latency, idle-cost, mwait, deferred-work, sim-loop, wfx-trap, lazy-tscdeadline)')
     .addHelpText('after', '\nExample:\n  npm run findings')
-    .action(async (flags: { out: string; quick?: boolean }) => {
+    .action(async (flags: { out: string; quick?: boolean; only?: string }) => {
       if (validateOnly) return;
       const { writeFindings } = await import('../findings/report.ts');
       const session = sigintSession();
@@ -303,6 +304,7 @@ Examples:
         const r = await writeFindings({
           out: flags.out,
           scale: flags.quick ? 0.15 : 1,
+          only: flags.only?.split(',').map((s) => s.trim()),
           signal: session.signal,
           progress: (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
         });

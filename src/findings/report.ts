@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { haltlabVersion, machineFacts } from '../host/results.ts';
 import { FINDINGS, type Finding } from './findings.ts';
 import { commandOf, measure, type Measured } from './run.ts';
+import { ScenarioError } from '../scenarios/error.ts';
 
 /**
  * `npm run findings`: run every finding's configurations one after another
@@ -16,6 +17,8 @@ export interface ReportOptions {
   /** Scale every duration (a quick run for tests: 0.15). */
   scale: number;
   signal: AbortSignal;
+  /** Only these findings (by id), in report order. */
+  only?: string[];
   progress?: (line: string) => void;
 }
 
@@ -30,6 +33,8 @@ export interface ReportOutcome {
 
 export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   const t0 = Date.now();
+  const unknown = (o.only ?? []).filter((id) => !FINDINGS.some((f) => f.id === id));
+  if (unknown.length) throw new ScenarioError([`no finding ${unknown.join(', ')}: the findings are ${FINDINGS.map((f) => f.id).join(', ')}`], '--only', 'invalid option');
   const chartDir = o.out.replace(/\.md$/, '');
   rmSync(chartDir, { recursive: true, force: true });
   mkdirSync(chartDir, { recursive: true });
@@ -37,14 +42,15 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   let runs = 0;
   let failed = 0;
   let status: ReportOutcome['status'] = 'completed';
-  const total = FINDINGS.reduce((a, f) => a + f.groups.flat().length, 0);
-  for (const [i, f] of FINDINGS.entries()) {
+  const chosen = FINDINGS.filter((f) => !o.only || o.only.includes(f.id));
+  const total = chosen.reduce((a, f) => a + f.groups.flat().length, 0);
+  for (const [i, f] of chosen.entries()) {
     const duration = Math.max(0.3, +(f.duration_s * o.scale).toFixed(2));
     const measured: Measured[] = [];
     let failure: string | null = null;
     for (const c of f.groups.flat()) {
       if (o.signal.aborted || failure) break;
-      o.progress?.(`finding ${i + 1}/${FINDINGS.length} ${f.id}: ${c.label} (${runs + 1}/${total})`);
+      o.progress?.(`finding ${i + 1}/${chosen.length} ${f.id}: ${c.label} (${runs + 1}/${total})`);
       try {
         const m = await measure(c, duration, o.signal);
         runs++;
