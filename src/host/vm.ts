@@ -20,7 +20,7 @@ import { readWorkQueue, WORK_QUEUE_REGION, workWakeWorkers } from './vmm/work-qu
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, setHostHardware, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
 import {
   kvmCreateIrqchip,
   kvmCreateVcpu,
@@ -112,6 +112,7 @@ export class Vm {
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
     if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
+    setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv });
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.

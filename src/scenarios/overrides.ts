@@ -24,6 +24,8 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
+  exit_cost_ns: ['host', 'exit_cost_ns'],
+  apicv: ['host', 'apicv'],
   lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
   irqchip: ['host', 'irqchip'],
   disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],

@@ -133,6 +133,10 @@ export const ScenarioSchema = z.strictObject({
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
+      /** Busy time each VM exit + re-entry costs beyond the model's own code (real hardware: roughly 1 µs). */
+      exit_cost_ns: z.int().min(0).max(100_000).default(0),
+      /** Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd's avic default. */
+      apicv: z.boolean().default(false),
       /** `kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM. */
       irqchip: z.enum(['kernel', 'userspace']).default('kernel'),
       /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */

@@ -70,12 +70,18 @@ export function wakeIdleWaiter(v: Record32x64): boolean {
  * delivery half of __vmx_deliver_posted_interrupt (reference §2.7). A vCPU
  * idling in guest mode (native HLT/MWAIT) gets the posted-interrupt
  * notification: it wakes and takes the interrupt without a VM exit. A VMM
- * halted in userspace is woken (qemu_cpu_kick's halt_cond). Anyone else gets
- * kvm_vcpu_kick(). Posting to a vCPU that is running guest code is not
- * modelled: it still exits. Returns whether it woke a sleeper in kvm_vcpu_block().
+ * halted in userspace is woken (qemu_cpu_kick's halt_cond). With APICv/AVIC, a
+ * vCPU running guest code gets the notification too (the ON bit) and takes the
+ * interrupt in guest mode, without an exit. Anyone else gets kvm_vcpu_kick().
+ * Returns whether it woke a sleeper in kvm_vcpu_block().
  */
 export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
   if (wakeIdleWaiter(vcpu.v)) return false;
+  if (Atomics.load(vcpu.v.i32, V.apicv) && Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
+    // If the vCPU leaves guest mode meanwhile, the interrupt is still in irr: injected at its next entry.
+    Atomics.store(vcpu.v.i32, V.pi_on, 1);
+    return false;
+  }
   return kvmVcpuKick(vcpu);
 }
 

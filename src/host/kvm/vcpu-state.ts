@@ -63,6 +63,8 @@ export const VCPU_BLOCK = struct(
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
     'alarm_armed', // 1 while alarm_at is armed; whoever clears it (fire or disarm) owns it
+    'apicv', // posted interrupts are on for this vCPU (APICv / AVIC)
+    'pi_on', // the posted-interrupt descriptor's ON bit: a notification waits for the running vCPU
     'lazy_tscdeadline', // proposal: MSR_KVM_LAZY_TSCDEADLINE's KVM_MSR_ENABLED bit (the guest registered its page)
     'idle_wait', // IDLE_WAIT.*
     'monitor_line', // guest-memory line armed by a native MONITOR, or -1

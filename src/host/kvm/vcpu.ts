@@ -7,7 +7,7 @@ import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { irqfdResampleLines, lazyTscdeadlineAdvertised, type KvmVmRecord } from './vm-state.ts';
+import { hostApicv, hostExitCostNs, irqfdResampleLines, lazyTscdeadlineAdvertised, type KvmVmRecord } from './vm-state.ts';
 import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
@@ -80,6 +80,9 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  /** The host's VM exit + entry cost, paid as busy time; posted interrupts on. */
+  private readonly exitCostNs: number;
+  private readonly apicv: boolean;
   /** The VM's irqchip and exit capabilities, fixed before this vCPU was created. */
   private readonly caps: VmExitConfig;
   readonly hltInGuest: boolean;
@@ -109,6 +112,10 @@ export class KvmVcpu implements GuestHost {
     this.hltInGuest = this.caps.hltInGuest;
     this.mwaitInGuest = this.caps.mwaitInGuest;
     this.hvTimer = !this.caps.mwaitInGuest;
+    this.exitCostNs = hostExitCostNs(kvm);
+    this.apicv = hostApicv(kvm);
+    Atomics.store(this.v.i32, V.apicv, this.apicv ? 1 : 0);
+    Atomics.store(this.v.i32, V.pi_on, 0);
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     Atomics.store(this.v.i32, V.monitor_line, -1);
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
@@ -145,7 +152,9 @@ export class KvmVcpu implements GuestHost {
 
   // --- GuestHost: what guest execution asks of its vCPU, at every instruction boundary ---
   kicked(): boolean {
-    return Atomics.load(this.v.i32, V.mode) !== MODE.IN_GUEST_MODE;
+    // A posted-interrupt notification also stops the guest's instruction stream, but only for
+    // enterGuest to deliver it in guest mode (no exit is counted): see deliverPosted.
+    return Atomics.load(this.v.i32, V.mode) !== MODE.IN_GUEST_MODE || (this.apicv && this.guest.interruptsEnabled && Atomics.load(this.v.i32, V.pi_on) !== 0);
   }
   timerDue(at: number): boolean {
     return timerDueOnVcpu(this.v, at);
@@ -225,7 +234,9 @@ export class KvmVcpu implements GuestHost {
       return 0;
     }
     this.guestRuns(now());
-    const exit = this.guest.run(this);
+    let exit = this.guest.run(this);
+    // Posted interrupts (APICv): taken in guest mode, no exit; the guest goes on from its handler.
+    while (exit === GUEST_EXIT.EXTERNAL_INTERRUPT && this.deliverPosted()) exit = this.guest.run(this);
     Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
     at = now();
     this.setRunState(RUN_STATE.HOST, at);
@@ -236,6 +247,8 @@ export class KvmVcpu implements GuestHost {
     this.tracer.emit(at, EV.EXIT, reason);
     Atomics.add(this.s.i32, STAT.exits, 1);
     Atomics.add(this.s.i32, EXIT_STAT[reason]!, 1);
+    // What a VM exit and re-entry cost on real hardware, paid as real busy time (0: the model's own code only).
+    if (this.exitCostNs > 0) for (const end = now() + this.exitCostNs; now() < end; );
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
@@ -279,6 +292,20 @@ export class KvmVcpu implements GuestHost {
         kvmLazyTscdeadlineSetMsr(this.v, data);
         break;
     }
+  }
+
+  /**
+   * A posted interrupt reached the vCPU in guest mode (the ON bit set while it
+   * ran guest code, IF=1): deliver it as the processor does, with no exit, and
+   * go on. False when the external-interrupt stop was a real kick instead.
+   */
+  private deliverPosted(): boolean {
+    const v = this.v;
+    if (!this.apicv || Atomics.load(v.i32, V.mode) !== MODE.IN_GUEST_MODE || Atomics.load(v.i32, V.pi_on) === 0) return false;
+    Atomics.store(v.i32, V.pi_on, 0);
+    this.injectPending(true);
+    this.guestRuns(now());
+    return true;
   }
 
   /** The guest runs from here: an injected interrupt's wake-latency sample ends now. */

@@ -21,8 +21,9 @@ export const KVM_VM = struct(
     'ioeventfd_queues',
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
     'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
+    'apicv', // posted interrupts (kvm_intel enable_apicv / kvm_amd avic)
   ],
-  [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns'],
+  [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns', 'exit_cost_ns'],
 );
 export const KVM_VM_I = KVM_VM.i32.index;
 const I = KVM_VM.i32.index;
@@ -42,6 +43,19 @@ export function enableCapHaltPoll(rec: KvmVmRecord, maxNs: number): void {
   rec.f64[F.max_halt_poll_ns] = maxNs;
   Atomics.store(rec.i32, I.override_halt_poll_ns, 1); // after the value, as KVM's smp_wmb() orders them
 }
+
+/**
+ * The host's costs and hardware features, fixed when the VM is built:
+ * exit_cost_ns, the busy time a VM exit and re-entry cost beyond the model's
+ * own code; apicv, posted interrupts into a vCPU running guest code.
+ */
+export function setHostHardware(rec: KvmVmRecord, o: { exit_cost_ns: number; apicv: boolean }): void {
+  rec.f64[F.exit_cost_ns] = o.exit_cost_ns;
+  Atomics.store(rec.i32, I.apicv, o.apicv ? 1 : 0);
+}
+
+export const hostExitCostNs = (rec: KvmVmRecord): number => rec.f64[F.exit_cost_ns];
+export const hostApicv = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.apicv) !== 0;
 
 /** The host kernel polls the whole ceiling on every halt, with no per-vCPU window (Linux 4.0). */
 export function setFixedHaltPollWindow(rec: KvmVmRecord): void {
