@@ -35,7 +35,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--vcpus <n>', 'vCPUs in the VM (one thread each)', number('--vcpus'))
     .option('--pcpus <n>', 'pCPUs the host scheduler owns', number('--pcpus'))
     .option('--duration <seconds>', 'how long to run', number('--duration'))
-    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
+    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s (and overcommit’s) re-arm delta, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
     .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
     .addOption(
       new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT)').choices([
@@ -62,7 +62,7 @@ export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Over
   add('kernel', f.kernel);
   add('kvm_cap_halt_poll', f.capHaltPoll);
   add('idle', f.guestIdle);
-  if (f.interval !== undefined) add(workloadKind === 'timer-latency' ? 'delta_ns' : 'gap_ns', Math.round(f.interval * 1000));
+  if (f.interval !== undefined) add(workloadKind === 'timer-latency' || workloadKind === 'overcommit' ? 'delta_ns' : 'gap_ns', Math.round(f.interval * 1000));
   for (const p of KVM_PARAMS) add(p.name, f[camel(p.name)]);
   for (const s of f.set ?? []) out.push(...parseOverrides(s));
   return out;

@@ -60,6 +60,25 @@ export function renderRun(r: RunResult): string {
         `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
     );
   }
+  const arm64 = r.scenario.host.arch === 'arm64';
+  if (arm64) {
+    out.push('', 'arm64 WFx (trapped: KVM stats; untrapped: waited in guest mode, pCPU kept)');
+    out.push(
+      grid(
+        ['', 'wfi_exit_stat', 'wfe_exit_stat', 'WFI untrapped', 'WFE untrapped', 'loads WFI trapped', 'PELT util', 'guest busy'],
+        r.vcpus.map((v) => [
+          `vcpu${v.id}`,
+          v.stats.wfi_exit_stat as number,
+          v.stats.wfe_exit_stat as number,
+          v.model.wfi_native,
+          v.model.wfe_native,
+          `${v.model.vcpu_loads_twi}/${v.model.vcpu_loads}`,
+          v.sched.util.toFixed(2),
+          v.sched.guest_busy_share.toFixed(2),
+        ]),
+      ),
+    );
+  }
   out.push('', 'halt statistics (KVM names; times in ms)');
   out.push(
     grid(
@@ -81,11 +100,20 @@ export function renderRun(r: RunResult): string {
   const byThread = new Map(r.vcpus.map((v) => [`vcpu${v.id}`, v]));
   out.push(
     grid(
-      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %'],
+      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %', ...(arm64 ? ['native_idle %'] : [])],
       r.threads.map((t) => {
         const v = byThread.get(t.thread);
         const share = (k: string) => (v && v.cpu.wall_s > 0 ? pct((100 * (v.cpu.state_s[k] ?? 0)) / v.cpu.wall_s) : '');
-        return [t.thread, t.cpu_s.toFixed(3), pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0), share('guest'), share('polling'), share('blocked'), share('runnable')];
+        return [
+          t.thread,
+          t.cpu_s.toFixed(3),
+          pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0),
+          share('guest'),
+          share('polling'),
+          share('blocked'),
+          share('runnable'),
+          ...(arm64 ? [share('native_idle')] : []),
+        ];
       }),
     ),
   );
@@ -93,6 +121,8 @@ export function renderRun(r: RunResult): string {
     '',
     `host: ${r.host.timers_fired} hrtimer expiries for sleeping vCPUs (lateness p50 ${us(r.host.hrtimer_lateness_ns.p50)} µs, ` +
       `p99 ${us(r.host.hrtimer_lateness_ns.p99)} µs), ${r.host.preemptions} tick preemptions; pCPU busy ${r.host.pcpu_busy_pct.map(pct).join(' / ')} %`,
+    `pCPU idle (s): ${r.host.pcpu_idle.map((p) => `shallow ${p.shallow_s.toFixed(3)} deep ${p.deep_s.toFixed(3)}`).join(' / ')}` +
+      (r.scenario.host.cpuidle.enabled ? `; exit latency paid ${r.host.pcpu_idle.map((p) => (p.exit_latency_s * 1000).toFixed(1)).join(' / ')} ms` : ' (idle states off: no exit latency)'),
   );
   return out.join('\n');
 }

@@ -24,6 +24,12 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  wfi(): this {
+    return this.emit({ op: 'wfi' });
+  }
+  wfe(): this {
+    return this.emit({ op: 'wfe' });
+  }
   cpuidle(): this {
     return this.emit({ op: 'cpuidle' });
   }

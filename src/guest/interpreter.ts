@@ -16,6 +16,8 @@ export const GUEST_EXIT = {
   SHUTDOWN: 5, // ran off the end of the program
   INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
   IO_INSTRUCTION: 7, // OUT to an I/O port
+  WFI: 8, // arm64: a trapped WFI (ESR_ELx_EC_WFx)
+  WFE: 9, // arm64: a trapped WFE (ESR_ELx_EC_WFx)
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -35,6 +37,14 @@ export interface GuestHost {
   eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
+  /** arm64: whether WFE (`wfe` true) or WFI traps, as HCR_EL2.TWE/TWI were set at the last vcpu_load. */
+  wfxTrapped(wfe: boolean): boolean;
+  /**
+   * arm64: an untrapped WFI/WFE: wait in guest mode, on this pCPU, until a
+   * wakeup event (an interrupt, a kick, the vCPU's own timer; for WFE also a
+   * short bound: the event stream).
+   */
+  nativeWait(wfe: boolean): void;
 }
 
 interface Frame {
@@ -51,6 +61,8 @@ export class GuestCpu {
   exitMsr = 0;
   exitPort = 0;
   exitValue = 0;
+  /** Wall time spent executing `compute` (the guest's real work), ns. */
+  computeNs = 0;
   /** Remaining ns of an interrupted `compute`, or NaN when none is in progress. */
   private computeLeft = Number.NaN;
   private readonly frames: Frame[] = [];
@@ -91,19 +103,23 @@ export class GuestCpu {
       switch (i.op) {
         case 'compute': {
           const left = Number.isNaN(this.computeLeft) ? i.ns : this.computeLeft;
-          const end = now() + left;
+          const start = now();
+          const end = start + left;
           for (;;) {
             const t = now();
             if (t >= end) break;
             if (host.kicked()) {
               this.computeLeft = end - t;
+              this.computeNs += t - start;
               return GUEST_EXIT.EXTERNAL_INTERRUPT;
             }
             if (host.timerDue(t)) {
               this.computeLeft = end - t;
+              this.computeNs += t - start;
               return GUEST_EXIT.PREEMPTION_TIMER;
             }
           }
+          this.computeNs += left;
           this.computeLeft = Number.NaN;
           this.pc++;
           break;
@@ -111,6 +127,16 @@ export class GuestCpu {
         case 'hlt':
           this.pc++; // RIP is past the HLT when the exit is reported
           return GUEST_EXIT.HLT;
+        case 'wfi':
+        case 'wfe': {
+          const wfe = i.op === 'wfe';
+          this.pc++; // trapped: KVM skips it (kvm_incr_pc); untrapped: it completes on the wakeup event
+          if (host.wfxTrapped(wfe)) return wfe ? GUEST_EXIT.WFE : GUEST_EXIT.WFI;
+          host.nativeWait(wfe);
+          // The vCPU's own timer is one wakeup event: it then exits as any physical interrupt does.
+          if (host.timerDue(now())) return GUEST_EXIT.PREEMPTION_TIMER;
+          break;
+        }
         case 'cpuidle': {
           const r = this.cpuidle(host);
           if (r !== 0) return r;

@@ -1,7 +1,7 @@
 import type { HaltpollParams } from './kernel/haltpoll.ts';
 /**
- * The guest's instruction set: just enough of x86 for an idle loop, a timer
- * subsystem and measurement code. Eight registers hold doubles; the TSC runs at
+ * The guest's instruction set: just enough of x86 (and arm64's WFI/WFE) for an
+ * idle loop, a timer subsystem and measurement code. Eight registers hold doubles; the TSC runs at
  * 1 GHz on the shared clock, so guest cycles are nanoseconds.
  */
 
@@ -19,6 +19,8 @@ export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 export type Insn =
   | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
   | { op: 'hlt' }
+  | { op: 'wfi' } // arm64 wait for interrupt: traps (the halt path) or waits in guest mode, by HCR_EL2.TWI
+  | { op: 'wfe' } // arm64 wait for event (a spin-wait's pause): traps (a yield) or waits briefly in guest mode, by HCR_EL2.TWE
   | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
   | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }

@@ -23,9 +23,10 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const fail = (invariant: string, detail: string) => out.push({ vcpu: v.id, invariant, detail });
   const successful = n(v, 'halt_successful_poll');
   const attempted = n(v, 'halt_attempted_poll');
-  const halts = n(v, 'halt_exits');
+  // Halts through kvm_vcpu_halt(): emulated HLTs on x86, trapped WFIs on arm64.
+  const halts = n(v, 'halt_exits') + n(v, 'wfi_exit_stat');
   if (!(successful <= attempted && attempted <= halts)) {
-    fail('halt_successful_poll <= halt_attempted_poll <= halt_exits', `${successful} / ${attempted} / ${halts}`);
+    fail('halt_successful_poll <= halt_attempted_poll <= halt_exits + wfi_exit_stat', `${successful} / ${attempted} / ${halts}`);
   }
   // Each log2 histogram holds one entry per event. A halt that polled either succeeded or slept
   // ("success" means it never called schedule()); one that did not poll may find its wake
@@ -42,7 +43,9 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   // window where it re-checks before sleeping counts a wakeup, so one halt can count two.
   const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
   if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
-  if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);
+  if (v.exit_reasons.HLT !== n(v, 'halt_exits')) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${n(v, 'halt_exits')}`);
+  const wfx = n(v, 'wfi_exit_stat') + n(v, 'wfe_exit_stat');
+  if (v.exit_reasons.ESR_ELx_EC_WFx !== wfx) fail('ESR_ELx_EC_WFx exits = wfi_exit_stat + wfe_exit_stat', `${v.exit_reasons.ESR_ELx_EC_WFx} vs ${wfx}`);
   for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
   // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
   // once (the last may still be pending), never early.

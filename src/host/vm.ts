@@ -16,7 +16,8 @@ import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothre
 import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { enableCapHaltPoll, enableIrqfdResample, writeArch, writeKvmParams } from './kvm/vm-state.ts';
+import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
@@ -91,7 +92,9 @@ export class Vm {
     this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, iothreads: this.iothreads, trace: recording });
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
-    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
+    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
+    writeArch(kvm, host.arch, host.arm64);
+    Scheduler.setCpuidle(this.mem, host.cpuidle);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
@@ -388,6 +391,7 @@ export class Vm {
       const wall = s.wall_ns / 1e9;
       const cpu = s.thread_cpu_ns / 1e9;
       const lateness = decodeLatency(s.timer_lateness);
+      const busy = s.wall_ns > 0 ? s.guest_compute_ns / s.wall_ns : 0;
       vcpus.push({
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
@@ -395,6 +399,7 @@ export class Vm {
         guest_haltpoll: s.guest_haltpoll,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
+        sched: { util: s.util, guest_busy_share: busy, util_error: s.util - busy },
         timer_early_count: s.timer_lateness.negative,
         cpu: {
           thread_cpu_s: cpu,
@@ -442,6 +447,8 @@ export class Vm {
         wake_latency_ns: summarize(mergeLatency(present.map((s) => s.wake_latency))),
         timer_lateness_ns: summarize(mergeLatency(present.map((s) => s.timer_lateness))),
         host_cpu_pct_per_vcpu: vcpus.length ? vcpus.reduce((a, v) => a + v.cpu.host_cpu_pct, 0) / vcpus.length : 0,
+        util_error_abs_mean: vcpus.length ? vcpus.reduce((a, v) => a + Math.abs(v.sched.util_error), 0) / vcpus.length : 0,
+        deep_idle_pct: host && host.wall_ns > 0 ? (100 * host.pcpu_idle.reduce((a, p) => a + p.deep_ns, 0)) / host.wall_ns : 0,
       },
       host: {
         hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
@@ -449,6 +456,13 @@ export class Vm {
         preemptions: host?.preemptions ?? 0,
         ...(io && { device_interrupts_raised: io.raised, device_eois: io.eois }),
         pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
+        pcpu_idle: (host?.pcpu_idle ?? []).map((p) => ({
+          shallow_s: p.shallow_ns / 1e9,
+          deep_s: p.deep_ns / 1e9,
+          exits_shallow: p.exits_shallow,
+          exits_deep: p.exits_deep,
+          exit_latency_s: p.exit_latency_ns / 1e9,
+        })),
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),

@@ -24,6 +24,15 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
+  arch: ['host', 'arch'],
+  wfi_trap_policy: ['host', 'arm64', 'wfi_trap_policy'],
+  wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],
+  direct_injection: ['host', 'arm64', 'direct_injection'],
+  wfx_rq_threshold: ['host', 'arm64', 'wfx_rq_threshold'],
+  cpuidle: ['host', 'cpuidle', 'enabled'],
+  shallow_exit_latency_ns: ['host', 'cpuidle', 'shallow_exit_latency_ns'],
+  deep_exit_latency_ns: ['host', 'cpuidle', 'deep_exit_latency_ns'],
+  deep_residency_ns: ['host', 'cpuidle', 'deep_residency_ns'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
   ...Object.fromEntries(
@@ -37,6 +46,8 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   backend: ['workload', 'backend'],
   block_size: ['workload', 'block_size'],
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
+  busy_ns: ['workload', 'busy_ns'],
+  wait: ['workload', 'wait'],
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
@@ -50,7 +61,7 @@ export function knobPath(knob: string): ScenarioPath {
 }
 
 /** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle']);
+const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'arch', 'wfi_trap_policy', 'wfe_trap_policy', 'wait']);
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

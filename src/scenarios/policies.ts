@@ -20,6 +20,19 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     overrides: 'idle=haltpoll',
   },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+  'wfx-default': {
+    summary: 'arm64 mainline with no kvm-arm.wfi_trap_policy or wfe_trap_policy: WFE untrapped when alone on the runqueue, WFI trapped (no GICv4 direct injection)',
+    overrides: 'arch=arm64',
+  },
+  'wfx-trap': { summary: 'arm64 kvm-arm.wfi_trap_policy=trap kvm-arm.wfe_trap_policy=trap: every WFI halts in KVM, every WFE yields', overrides: 'arch=arm64,wfi_trap_policy=trap,wfe_trap_policy=trap' },
+  'wfx-notrap': {
+    summary: 'arm64 kvm-arm.wfi_trap_policy=notrap kvm-arm.wfe_trap_policy=notrap: WFI/WFE wait in the guest, the vCPU keeps its pCPU',
+    overrides: 'arch=arm64,wfi_trap_policy=notrap,wfe_trap_policy=notrap',
+  },
+  'wfx-rq-threshold': {
+    summary: 'PROPOSAL (2024, not merged): arm64 WFI/WFE trapped iff the pCPU’s runqueue has more than 1 task (KVM_CAP_ARM_WFX_TRAP_RUNQUEUE_DEPTH)',
+    overrides: 'arch=arm64,wfx_rq_threshold=1',
+  },
   'iothread-no-poll': { summary: 'the VMM’s I/O thread never busy-polls (QEMU iothread poll-max-ns=0): it sleeps until an eventfd fires', overrides: 'poll_max_ns=0' },
 };
 

@@ -11,7 +11,7 @@ import { now } from '../../src/actors/clock.ts';
 
 function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[]; eois: number } {
   const samples: number[] = [];
-  const host = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
+  const host = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, wfxTrapped: () => true, nativeWait: () => {}, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
   return Object.assign(host, over);
 }
 

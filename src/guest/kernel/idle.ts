@@ -9,6 +9,8 @@ export interface GuestKernel {
   idle: GuestIdle;
   /** The cpuidle-haltpoll governor's parameters (used when idle is haltpoll). */
   haltpoll: HaltpollParams;
+  /** The architecture the guest kernel is built for: its default_idle is HLT on x86, WFI on arm64. */
+  arch?: 'x86' | 'arm64';
 }
 
 /**
@@ -20,10 +22,10 @@ export interface GuestKernel {
  * guest mode for an adaptive window, then halts. Loading the driver writes
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
  */
-export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleLoop(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
   idleSetup(a, idle);
   a.label('idle');
-  return idleStep(a, idle).jmp('idle');
+  return idleStep(a, idle, arch).jmp('idle');
 }
 
 /** What the idle driver does once at boot: cpuidle-haltpoll's arch_haltpoll_enable(). */
@@ -32,10 +34,10 @@ export function idleSetup(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
 }
 
 /** One pass of the idle loop's body, for code that idles until its own condition holds (a wait loop). */
-export function idleStep(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleStep(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
   if (idle === 'poll') return a.pause();
   if (idle === 'haltpoll') return a.cpuidle();
-  return a.hlt();
+  return arch === 'arm64' ? a.wfi() : a.hlt(); // arm64's cpu_do_idle(): WFI
 }
 
 /** What a program carries about its guest kernel. */

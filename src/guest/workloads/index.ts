@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { overcommit } from './overcommit.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
@@ -23,10 +24,15 @@ export const WORKLOADS = {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
     source: 'timer-latency + irq-wake',
   },
+  overcommit: {
+    summary: 'arm64, 3 vCPUs on 2 pCPUs, each busy 200 µs then waiting 1 ms for its tick: WFx trapping vs wake latency, PELT utilisation error, deep idle',
+    source: 'WFx trapping by runqueue depth and its review (seeds/003, 2024); kvm_vcpu_should_clear_twi/twe (reference §3.2)',
+  },
 } as const satisfies Record<Workload['kind'], { summary: string; source: string }>;
 
 /** The guest program a scenario's vCPUs run: its workload, on its guest kernel's idle loop. */
-export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' | 'guest'>): GuestProgram {
+export function guestProgram({ workload: w, guest: kernel, host }: Pick<Scenario, 'workload' | 'guest' | 'host'>): GuestProgram {
+  const guest = { ...kernel, arch: host.arch };
   switch (w.kind) {
     case 'timer-latency':
       return timerLatency({ delta_ns: w.delta_ns, kernel: guest });
@@ -36,5 +42,7 @@ export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' |
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
+    case 'overcommit':
+      return overcommit({ delta_ns: w.delta_ns, busy_ns: w.busy_ns, wait: w.wait, kernel: guest });
   }
 }

@@ -47,8 +47,21 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
   if (kvmVcpuWakeUp(vcpu)) return true;
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+    wakeNativeWait(vcpu);
   }
   return false;
+}
+
+/**
+ * The IPI that makes a vCPU leave guest mode also ends a wait in an untrapped
+ * WFI/WFE (an interrupt is a wakeup event). The waiter publishes native_wait
+ * before it re-checks vcpu->mode; the kicker flips mode before it reads
+ * native_wait: one of them sees the other, so no wakeup is lost.
+ */
+function wakeNativeWait(vcpu: VcpuShared): void {
+  if (Atomics.load(vcpu.v.i32, V.native_wait) === 0) return;
+  Atomics.add(vcpu.v.i32, V.kick, 1);
+  Atomics.notify(vcpu.v.i32, V.kick);
 }
 
 /**
@@ -60,6 +73,7 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
 export function smpSendReschedule(vcpu: VcpuShared): void {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+    wakeNativeWait(vcpu);
   }
 }
 

@@ -21,8 +21,9 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
 export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2 } as const;
 
 /** What a vCPU thread (or an I/O thread: VMM, BLOCKED) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
-export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7 } as const;
-export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped'] as const;
+export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7, NATIVE_IDLE: 8 } as const;
+/** native_idle: waiting in guest mode on an untrapped idle instruction (arm64 WFI/WFE), the pCPU kept. */
+export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped', 'native_idle'] as const;
 
 /** Interrupt lines of the modelled LAPIC; each has its vector and its own "pending since" stamp. */
 export const IRQ_LINES = 8;
@@ -52,6 +53,7 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
+    'native_wait', // 1 while the thread waits in guest mode on an untrapped WFI/WFE: a kick must notify `kick`
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock

@@ -7,10 +7,13 @@ import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { irqfdResampleLines, type KvmVmRecord } from './vm-state.ts';
+import { irqfdResampleLines, isArm64, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
+import { wfxTraps } from './wfx-trap.ts';
+import { futexWait } from '../../actors/futex.ts';
+import { T } from '../sched/task-state.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
-import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, V, VF } from './vcpu-state.ts';
+import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, TIMER, V, VF } from './vcpu-state.ts';
 import { enterRunState, resetRunStates } from '../thread-state.ts';
 
 /**
@@ -42,18 +45,54 @@ const STAT = {
   signal_exits: statIndex('signal_exits'),
   irq_injections: statIndex('irq_injections'),
   io_exits: statIndex('io_exits'),
+  wfi_exit_stat: statIndex('wfi_exit_stat'),
+  wfe_exit_stat: statIndex('wfe_exit_stat'),
+  vcpu_loads: statIndex('vcpu_loads'),
+  vcpu_loads_twi: statIndex('vcpu_loads_twi'),
+  vcpu_loads_twe: statIndex('vcpu_loads_twe'),
+  wfi_native: statIndex('wfi_native'),
+  wfe_native: statIndex('wfe_native'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
 };
-const EXIT_STAT: Record<GuestExit, number | undefined> = {
-  [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
-  [GUEST_EXIT.MSR_WRITE]: statIndex('exit_MSR_WRITE'),
-  [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
-  [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
-  [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
-  [GUEST_EXIT.IO_INSTRUCTION]: statIndex('exit_IO_INSTRUCTION'),
+const exitStat = (r: ExitReason): number => statIndex(`exit_${r}`);
+/** Each guest exit under its x86 (VMX) reason; undefined: no such exit on x86. */
+const X86_EXIT_STAT: Record<GuestExit, number | undefined> = {
+  [GUEST_EXIT.HLT]: exitStat('HLT'),
+  [GUEST_EXIT.MSR_WRITE]: exitStat('MSR_WRITE'),
+  [GUEST_EXIT.EXTERNAL_INTERRUPT]: exitStat('EXTERNAL_INTERRUPT'),
+  [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('PREEMPTION_TIMER'),
+  [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
+  [GUEST_EXIT.IO_INSTRUCTION]: exitStat('IO_INSTRUCTION'),
+  [GUEST_EXIT.WFI]: undefined,
+  [GUEST_EXIT.WFE]: undefined,
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
+/**
+ * The same exits as arm64's kvm_exit trace names them: a trap by its exception
+ * class, an exit for a physical interrupt (a kick's IPI, the vtimer) as IRQ.
+ * The deadline-register write stands for a trapped timer system register
+ * (SYS64), the port write for an MMIO doorbell (a data abort, DABT_LOW).
+ * arm64 has no interrupt window; the model's own is kept under its x86 name.
+ */
+const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
+  [GUEST_EXIT.HLT]: undefined,
+  [GUEST_EXIT.MSR_WRITE]: exitStat('ESR_ELx_EC_SYS64'),
+  [GUEST_EXIT.EXTERNAL_INTERRUPT]: exitStat('IRQ'),
+  [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('IRQ'),
+  [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
+  [GUEST_EXIT.IO_INSTRUCTION]: exitStat('ESR_ELx_EC_DABT_LOW'),
+  [GUEST_EXIT.WFI]: exitStat('ESR_ELx_EC_WFx'),
+  [GUEST_EXIT.WFE]: exitStat('ESR_ELx_EC_WFx'),
+  [GUEST_EXIT.SHUTDOWN]: undefined,
+};
+
+/**
+ * How long an untrapped WFE can wait with no event: Linux arm64 turns on the
+ * generic timer's event stream, one event every ARCH_TIMER_EVT_STREAM_PERIOD_US
+ * = 100 µs (include/clocksource/arm_arch_timer.h), so a WFE never sleeps longer.
+ */
+export const WFE_EVENT_STREAM_NS = 100_000;
 
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
@@ -67,6 +106,11 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  readonly arm64: boolean;
+  private readonly exitStats: Record<GuestExit, number | undefined>;
+  /** HCR_EL2.TWI / TWE as the last vcpu_load set them (arm64). */
+  private twi = true;
+  private twe = true;
 
   constructor(
     readonly shared: VcpuShared,
@@ -81,6 +125,8 @@ export class KvmVcpu implements GuestHost {
     this.v = shared.v;
     this.s = shared.s;
     this.guest = guest;
+    this.arm64 = isArm64(kvm);
+    this.exitStats = this.arm64 ? ARM64_EXIT_STAT : X86_EXIT_STAT;
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
     this.haltPath = new HaltPath({
@@ -93,7 +139,24 @@ export class KvmVcpu implements GuestHost {
       checkBlock: (at) => this.checkBlock(at),
       noPoll: () => Atomics.load(this.v.i32, V.poll_control) === 0, // kvm_arch_no_poll()
       setRunState: (state, at) => this.setRunState(state, at),
+      scheduledIn: () => this.vcpuLoad(),
     });
+  }
+
+  /**
+   * kvm_arch_vcpu_load: the thread (re)acquired a pCPU. On arm64 this is where
+   * the WFx traps are decided for as long as it stays there (reference §3.2),
+   * from that pCPU's runqueue depth now.
+   */
+  vcpuLoad(): void {
+    Atomics.add(this.s.i32, STAT.vcpu_loads, 1);
+    if (!this.arm64) return;
+    const cpu = Atomics.load(this.sched.tasks[this.task].i32, T.pcpu);
+    const traps = wfxTraps({ ...readWfxConfig(this.kvm), nr_running: cpu < 0 ? 1 : this.sched.nrRunning(cpu) });
+    this.twi = traps.twi;
+    this.twe = traps.twe;
+    if (traps.twi) Atomics.add(this.s.i32, STAT.vcpu_loads_twi, 1);
+    if (traps.twe) Atomics.add(this.s.i32, STAT.vcpu_loads_twe, 1);
   }
 
   /** KVM_RUN. The caller (the VMM's vCPU loop) holds a pCPU for this thread. */
@@ -101,6 +164,7 @@ export class KvmVcpu implements GuestHost {
     const v = this.v;
     // immediate_exit is polled once when KVM_RUN starts (api.rst).
     if (Atomics.load(v.i32, V.immediate_exit)) return this.exitIntr();
+    this.vcpuLoad(); // the ioctl's vcpu_load(): the caller has just (re)acquired its pCPU
     for (;;) {
       let r: KvmExit | 0;
       if (Atomics.load(v.i32, V.mp_state) === MP_STATE.RUNNABLE) r = this.enterGuest();
@@ -110,6 +174,7 @@ export class KvmVcpu implements GuestHost {
       if (this.sched.needResched(this.task)) {
         this.setRunState(RUN_STATE.RUNNABLE, now());
         this.sched.yield(this.task); // cond_resched(): preempted at the tick
+        this.vcpuLoad();
       }
     }
   }
@@ -127,6 +192,35 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  wfxTrapped(wfe: boolean): boolean {
+    if (!this.arm64) throw new Error(`vcpu${this.shared.id}: ${wfe ? 'WFE' : 'WFI'} on an x86 host (host.arch is x86)`);
+    return wfe ? this.twe : this.twi;
+  }
+
+  /**
+   * An untrapped WFI/WFE: the thread really waits (no CPU burnt) but keeps its
+   * pCPU, in guest mode, until a kick (an interrupt's IPI), its own timer, or,
+   * for WFE, the event stream's next event.
+   */
+  nativeWait(wfe: boolean): void {
+    const v = this.v;
+    let at = now();
+    Atomics.add(this.s.i32, wfe ? STAT.wfe_native : STAT.wfi_native, 1);
+    this.setRunState(RUN_STATE.NATIVE_IDLE, at);
+    const bound = wfe ? at + WFE_EVENT_STREAM_NS : Infinity;
+    Atomics.store(v.i32, V.native_wait, 1); // before the checks: see wakeNativeWait in kick.ts
+    for (;;) {
+      const seen = Atomics.load(v.i32, V.kick);
+      at = now();
+      if (Atomics.load(v.i32, V.mode) !== MODE.IN_GUEST_MODE || timerDueOnVcpu(v, at) || at >= bound) break;
+      const timer = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU ? v.f64[VF.tsc_deadline] : Infinity;
+      const until = Math.min(bound, timer);
+      futexWait(v.i32, V.kick, seen, until === Infinity ? undefined : until - at);
+    }
+    Atomics.store(v.i32, V.native_wait, 0);
+    this.setRunState(RUN_STATE.GUEST, now());
+  }
+
   /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
   eoi(): void {
     const line = this.inService.pop();
@@ -159,11 +253,28 @@ export class KvmVcpu implements GuestHost {
     this.setRunState(RUN_STATE.HOST, at);
     if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
     this.tracer.emit(at, EV.EXIT, exit);
+    const reason = this.exitStats[exit];
+    if (reason === undefined) throw new Error(`vcpu${this.shared.id}: guest exit ${exit} does not exist on ${this.arm64 ? 'arm64' : 'x86'}`);
     Atomics.add(this.s.i32, STAT.exits, 1);
-    Atomics.add(this.s.i32, EXIT_STAT[exit]!, 1);
+    Atomics.add(this.s.i32, reason, 1);
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
+      case GUEST_EXIT.WFI:
+        // kvm_handle_wfx -> kvm_vcpu_wfi -> kvm_vcpu_halt(): poll, then block, in the kernel.
+        Atomics.add(this.s.i32, STAT.wfi_exit_stat, 1);
+        this.haltPath.halt();
+        this.setRunState(RUN_STATE.HOST, now());
+        return 0;
+      case GUEST_EXIT.WFE:
+        // kvm_handle_wfx -> kvm_vcpu_on_spin(): never blocks. haltlab has no directed yield
+        // (yield_to a chosen vCPU); this is a plain yield of the pCPU to whoever waits for it.
+        Atomics.add(this.s.i32, STAT.wfe_exit_stat, 1);
+        this.setRunState(RUN_STATE.RUNNABLE, now());
+        this.sched.yield(this.task);
+        this.vcpuLoad();
+        this.setRunState(RUN_STATE.HOST, now());
+        return 0;
       case GUEST_EXIT.MSR_WRITE:
         if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
         else if (this.guest.exitMsr === MSR_KVM_POLL_CONTROL) Atomics.store(this.v.i32, V.poll_control, this.guest.exitValue & 1);

@@ -1,7 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { serveActor } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { threadCpuNs } from '../../actors/cpu-time.ts';
+import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
@@ -43,6 +43,10 @@ export interface VcpuThreadSnapshot {
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
   guest_haltpoll: GuestHaltpollResult | null;
+  /** The host scheduler's PELT-like utilisation of this thread at its end. */
+  util: number;
+  /** Time the guest spent in `compute`, ns. */
+  guest_compute_ns: number;
 }
 
 export interface GuestHaltpollResult {
@@ -82,6 +86,9 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
     ready: () => true,
     run(): void {
       publishThreadId(shared.t);
+      // An untrapped WFI/WFE waits with a timeout for the vCPU's own timer, which on arm64 is a
+      // hardware timer that wakes the core at once: no timer slack on that wait.
+      if (kvm.arm64) setThreadTimerSlackNs(1);
       const cpu0 = threadCpuNs();
       const t0 = now();
       kvm.setRunState(RUN_STATE.RUNNABLE, t0);
@@ -127,6 +134,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
+        util: sched.util(id),
+        guest_compute_ns: guest.computeNs,
       };
     },
   };
