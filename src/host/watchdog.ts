@@ -26,6 +26,7 @@ const S = {
   successful: statIndex('halt_successful_poll'),
   attempted: statIndex('halt_attempted_poll'),
   halts: statIndex('halt_exits'),
+  wfi: statIndex('wfi_exit_stat'),
 };
 
 export class Watchdog {
@@ -56,18 +57,22 @@ export class Watchdog {
     // Read in the reverse order of the increments, so a consistent vCPU never looks inconsistent.
     const successful = Atomics.load(s.i32, S.successful);
     const attempted = Atomics.load(s.i32, S.attempted);
-    const halts = Atomics.load(s.i32, S.halts);
+    const halts = Atomics.load(s.i32, S.halts) + Atomics.load(s.i32, S.wfi); // HLTs, or arm64's trapped WFIs
     if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
-    if (runStateOf(thread) !== RUN_STATE.BLOCKED) return null;
+    const state = runStateOf(thread);
+    // Asleep in kvm_vcpu_block, or (arm64) waiting in an untrapped WFI/WFE: either must wake for a pending interrupt.
+    if (state !== RUN_STATE.BLOCKED && state !== RUN_STATE.NATIVE_IDLE) return null;
+    const where = state === RUN_STATE.BLOCKED ? 'blocked' : 'in an untrapped WFI/WFE';
     const irr = Atomics.load(v.i32, V.irr);
     for (let line = 0; line < IRQ_LINES; line++) {
       if (!(irr & (1 << line))) continue;
       const ms = (t - v.f64[VF.pending_since + line]) / 1e6;
-      if (ms * 1e6 > this.boundNs) return `blocked for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
+      if (ms * 1e6 > this.boundNs) return `${where} for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
     }
-    if (Atomics.load(v.i32, V.timer_mode) === TIMER.ON_HOST) {
+    // Asleep, the host owns the timer; natively idle, the vCPU still owns it (its hardware timer).
+    if (Atomics.load(v.i32, V.timer_mode) === (state === RUN_STATE.BLOCKED ? TIMER.ON_HOST : TIMER.ON_VCPU)) {
       const late = (t - v.f64[VF.tsc_deadline]) / 1e6;
-      if (late * 1e6 > this.boundNs) return `blocked, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
+      if (late * 1e6 > this.boundNs) return `${where}, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
     }
     return null;
   }
