@@ -61,6 +61,7 @@ export interface LiveCounters {
   /** Seconds since the actors started running (0 before). */
   elapsed_s: number;
   exits: number;
+  /** Halts through kvm_vcpu_halt(): x86 HLT exits plus arm64 trapped WFIs. */
   halt_exits: number;
   halt_successful_poll: number;
   irq_injections: number;
@@ -189,7 +190,7 @@ export class Vm {
 
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
-    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
+    const sum = (name: 'exits' | 'halt_exits' | 'wfi_exit_stat' | 'halt_successful_poll' | 'irq_injections') => {
       let total = 0;
       for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
       return total;
@@ -197,7 +198,7 @@ export class Vm {
     return {
       elapsed_s: this.elapsedS(),
       exits: sum('exits'),
-      halt_exits: sum('halt_exits'),
+      halt_exits: sum('halt_exits') + sum('wfi_exit_stat'), // halts through kvm_vcpu_halt: x86 HLTs, arm64 trapped WFIs
       halt_successful_poll: sum('halt_successful_poll'),
       irq_injections: sum('irq_injections'),
     };
