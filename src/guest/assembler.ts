@@ -30,6 +30,21 @@ export class Assembler {
   wfe(): this {
     return this.emit({ op: 'wfe' });
   }
+  monitor(ra: Reg): this {
+    return this.emit({ op: 'monitor', ra });
+  }
+  mwait(): this {
+    return this.emit({ op: 'mwait' });
+  }
+  st(ra: Reg, rs: Reg): this {
+    return this.emit({ op: 'st', ra, rs });
+  }
+  rdpid(rd: Reg): this {
+    return this.emit({ op: 'rdpid', rd });
+  }
+  shli(rd: Reg, rs: Reg, imm: number): this {
+    return this.emit({ op: 'shli', rd, rs, imm });
+  }
   cpuidle(): this {
     return this.emit({ op: 'cpuidle' });
   }
@@ -63,11 +78,11 @@ export class Assembler {
   wrmsr(msr: number, rs: Reg): this {
     return this.emit({ op: 'wrmsr', msr, rs });
   }
+  setNextEvent(rs: Reg): this {
+    return this.emit({ op: 'set_next_event', rs });
+  }
   sample(channel: SampleChannel, rs: Reg): this {
     return this.emit({ op: 'sample', channel, rs });
-  }
-  rdpid(rd: Reg): this {
-    return this.emit({ op: 'rdpid', rd });
   }
   out(port: number, rs: Reg): this {
     return this.emit({ op: 'out', port, rs });
@@ -81,7 +96,7 @@ export class Assembler {
     return this;
   }
 
-  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll'> = {}): GuestProgram {
+  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll' | 'clockevent'> = {}): GuestProgram {
     const at = (label: string) => {
       const pc = this.labels.get(label);
       if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);

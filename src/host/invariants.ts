@@ -52,9 +52,18 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const fired = v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write;
   if (fired > v.model.tsc_deadline_writes) fail('timers fired <= deadlines armed', `${fired} > ${v.model.tsc_deadline_writes}`);
   if (v.timer_early_count !== 0) fail('no timer early', `${v.timer_early_count} early samples`);
-  const injected = n(v, 'irq_injections');
+  // Posted interrupts (into a vCPU idling in guest mode) are deliveries without a KVM injection.
+  const injected = n(v, 'irq_injections') + v.model.posted_interrupts;
   if (injected - v.wake_latency_ns.count < 0 || injected - v.wake_latency_ns.count > 1) {
     fail('one wake-latency sample per injection', `${v.wake_latency_ns.count} samples for ${injected} injections`);
+  }
+  if (v.model.timer_interrupts_injected + v.model.device_interrupts_injected !== injected) {
+    fail('timer + device deliveries = irq_injections + posted_interrupts', `${v.model.timer_interrupts_injected} + ${v.model.device_interrupts_injected} vs ${injected}`);
+  }
+  // KVM_EXIT_HLT reaches the VMM only for an emulated HLT.
+  if (v.model.kvm_exit_hlt > halts) fail('KVM_EXIT_HLT returns <= halt_exits', `${v.model.kvm_exit_hlt} > ${halts}`);
+  if (v.model.kvm_exit_mwait + v.model.mwait_yields > v.exit_reasons.MWAIT_INSTRUCTION) {
+    fail('KVM_EXIT_MWAIT returns + MWAIT yields <= MWAIT exits', `${v.model.kvm_exit_mwait} + ${v.model.mwait_yields} > ${v.exit_reasons.MWAIT_INSTRUCTION}`);
   }
   return out;
 }
@@ -66,6 +75,11 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
 export function runViolations(r: RunResult): Violation[] {
   const out = r.vcpus.flatMap(vcpuViolations);
   const fail = (invariant: string, detail: string) => out.push({ vcpu: null, invariant, detail });
+  if (r.block?.bare_metal) {
+    // No VM: only the write loop's own books.
+    if (r.block.io_latency_ns.count !== r.block.requests_completed) fail('one latency sample per write', `${r.block.io_latency_ns.count} for ${r.block.requests_completed}`);
+    return out;
+  }
   if (r.vcpus.length !== r.scenario.vm.vcpus) fail('every vCPU returned results', `${r.vcpus.length} of ${r.scenario.vm.vcpus}`);
   const timerInjections = r.vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0);
   const timerHandled = r.vcpus.reduce((a, v) => a + v.timer_lateness_ns.count, 0);
@@ -86,6 +100,17 @@ export function runViolations(r: RunResult): Violation[] {
     if (raised - injected > 1) fail('every device interrupt delivered (one may be in flight)', `${raised} raised, ${injected} delivered`);
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
+  }
+  if (r.deferred) {
+    // Every item queued is run exactly once, or still queued at the end.
+    const d = r.deferred;
+    const done = d.done.workers + d.done.vcpus + d.done.fallback;
+    if (done + d.left !== d.created) fail('every work item run exactly once or still queued', `${d.created} created, ${done} run, ${d.left} left`);
+    if (d.overflows !== 0) fail('the work queue never overflows', `${d.overflows} refused`);
+    const byVcpus = d.vcpu_items.reduce((a, b) => a + b, 0);
+    if (byVcpus !== d.done.vcpus) fail('items run by vCPUs add up', `${byVcpus} vs ${d.done.vcpus}`);
+    const waited = d.wait_ns.workers.count + d.wait_ns.vcpus.count + d.wait_ns.fallback.count;
+    if (waited !== done) fail('one queue-wait sample per item run', `${waited} for ${done}`);
   }
   if (r.block) {
     // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.

@@ -4,10 +4,12 @@ import { HOST, pcpuStruct, TASK } from './sched/task-state.ts';
 import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
 import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
+import { GuestMemory, guestMemStruct, guestMemWords } from './guest-memory.ts';
 import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { THREAD, THREAD_REGION } from './thread-state.ts';
 import { AIO, AIO_REGION } from './vmm/aio-context.ts';
+import { WORK_QUEUE, WORK_QUEUE_REGION } from './vmm/work-queue.ts';
 import { vcpuSlot } from './actor-slots.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
 
@@ -47,6 +49,8 @@ export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }:
     .struct('vmm', VMM, 1)
     .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
     .struct(AIO_REGION, AIO, Math.max(1, iothreads))
+    .struct('guest_mem', guestMemStruct(vcpus), 1)
+    .struct(WORK_QUEUE_REGION, WORK_QUEUE, 1)
     .struct(FAULTS_REGION, FAULTS, actors)
     .struct(THREAD_REGION, THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();
@@ -66,4 +70,10 @@ export function allocateVm(shape: VmShape): SharedMemory {
 
 export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
   return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id), t: mem.record(THREAD_REGION, vcpuSlot(id)) };
+}
+
+/** The VM's guest memory as one thread sees it. */
+export function guestMemory(mem: SharedMemory): GuestMemory {
+  const vcpus = mem.records('vcpu');
+  return new GuestMemory(mem.record('guest_mem', 0).i32, guestMemWords(vcpus.length), vcpus);
 }

@@ -6,7 +6,7 @@ import type { LatencySummary } from '../actors/histogram.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import type { ExitReason, ModelCounter, VcpuStatName } from './kvm/stats.ts';
 import type { RunStatus } from '../actors/supervisor.ts';
-import type { GuestHaltpollResult } from './vmm/vcpu-thread.ts';
+import type { GuestClockeventResult, GuestHaltpollResult } from './vmm/vcpu-thread.ts';
 
 /** The results of one run: stable keys, documented in docs/results.md. Times in ns unless the key says otherwise. */
 export interface VcpuResult {
@@ -20,6 +20,8 @@ export interface VcpuResult {
   halt_poll_ns: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
+  /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */
+  guest_clockevent: GuestClockeventResult | null;
   /** From an interrupt becoming pending to the vCPU running guest code again. */
   wake_latency_ns: LatencySummary;
   /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */
@@ -96,16 +98,20 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** deferred-work: the VMM's work queue. */
+  deferred?: DeferredResult;
   /** dsync-io: the virtio-blk device, its I/O thread and backend. */
   block?: {
     backend: 'file' | 'synthetic';
     block_size: number;
+    /** The same write loop on plain threads, no VM (then iothread is null and vcpus is empty). */
+    bare_metal: boolean;
     requests_submitted: number;
     requests_completed: number;
     requests_per_s: number;
     /** Submit (before the notify) to the guest seeing the completion, measured by the guest. */
     io_latency_ns: LatencySummary;
-    iothread: {
+    iothread: null | {
       poll_max_ns: number;
       poll_grow: number;
       poll_shrink: number;
@@ -113,6 +119,22 @@ export interface RunResult {
       aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
     };
   };
+}
+
+export interface DeferredResult {
+  /** Work items the VMM main loop queued, and per second. */
+  created: number;
+  created_per_s: number;
+  /** Items run, by who ran them: workqueue threads, vCPU threads on idle exits, the main loop's fallback timer. */
+  done: { workers: number; vcpus: number; fallback: number };
+  /** Still queued at the end. */
+  left: number;
+  /** Items refused for a full ring (always 0). */
+  overflows: number;
+  /** How long items waited in the queue before someone started them, all and by who ran them. */
+  wait_ns: { all: LatencySummary; workers: LatencySummary; vcpus: LatencySummary; fallback: LatencySummary };
+  /** Items each vCPU thread ran, in vCPU order. */
+  vcpu_items: number[];
 }
 
 export function haltlabVersion(): string {

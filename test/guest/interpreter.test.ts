@@ -11,7 +11,24 @@ import { now } from '../../src/actors/clock.ts';
 
 function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[]; eois: number } {
   const samples: number[] = [];
-  const host = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, wfxTrapped: () => true, nativeWait: () => {}, sample: (_c: string, v: number) => samples.push(v), eoi: () => host.eois++, samples, eois: 0 };
+  const host = {
+    kicked: () => false,
+    timerDue: () => false,
+    interruptWindowRequested: () => false,
+    wfxTrapped: () => true,
+    sample: (_c: string, v: number) => samples.push(v),
+    eoi: () => host.eois++,
+    hltInGuest: false,
+    mwaitInGuest: false,
+    idleInGuest: (): 0 => {
+      throw new Error('no native idle on this fake host');
+    },
+    monitor: () => {},
+    store: () => {},
+    cpuId: () => 0,
+    samples,
+    eois: 0,
+  };
   return Object.assign(host, over);
 }
 

@@ -37,8 +37,21 @@ describe('arm64 scenarios', () => {
     [{ host: { arm64: { direct_injection: true } } }, 'host.arm64.direct_injection'],
     [{ workload: { kind: 'overcommit', wait: 'wfe' } }, 'workload.wait'],
     [{ host: { arch: 'arm64' }, guest: { idle: 'haltpoll' } }, 'guest.idle'],
+    // main's x86-only mechanisms, on an arm64 host
+    [{ host: { arch: 'arm64' }, guest: { idle: 'mwait' } }, 'guest.idle'],
+    [{ host: { arch: 'arm64', irqchip: 'userspace' } }, 'host.irqchip'],
+    [{ host: { arch: 'arm64', kvm_cap_x86_disable_exits: { hlt: true } } }, 'host.kvm_cap_x86_disable_exits.hlt'],
+    [{ host: { arch: 'arm64', kvm_cap_x86_disable_exits: { mwait: true } } }, 'host.kvm_cap_x86_disable_exits.mwait'],
+    [{ host: { arch: 'arm64', proposals: { lazy_tscdeadline: true } } }, 'host.proposals.lazy_tscdeadline'],
+    [{ host: { arch: 'arm64', proposals: { userspace_exit: { hlt: true } } } }, 'host.proposals.userspace_exit.hlt'],
+    [{ host: { arch: 'arm64', proposals: { userspace_exit: { mwait_yield: true } } } }, 'host.proposals.userspace_exit.mwait_yield'],
+    [{ host: { arch: 'arm64' }, workload: { kind: 'hrtimer-rearm' } }, 'workload.kind'],
   ])('rejects a setting that would do nothing: %j', (input, field) => {
     expect(errorOf(input)).toContain(field);
+  });
+
+  it('runs main’s arm64-neutral workloads on arm64 (idle-tick, deferred-work, dsync-io)', () => {
+    for (const kind of ['idle-tick', 'deferred-work', 'dsync-io'] as const) expect(errorOf({ host: { arch: 'arm64' }, workload: { kind } })).toBe('');
   });
 
   it('takes the knobs on the command line, policies as strings', () => {

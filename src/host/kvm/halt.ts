@@ -13,7 +13,7 @@ import {
 } from './halt-poll.ts';
 import type { VcpuShared } from './kick.ts';
 import { statIndex, timeIndex } from './stats.ts';
-import { readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
+import { fixedHaltPollWindow, readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
 import { RCUWAIT, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
 import { EV, type Tracer } from '../../trace/tracer.ts';
@@ -68,9 +68,10 @@ export class HaltPath {
     // 1. Read the ceiling (params re-read on every halt: a change applies from the next halt).
     let max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
     const allowed = !this.h.noPoll();
-    // 2. Clamp at entry: growing does not clamp, only the next halt does.
+    // 2. Clamp at entry: growing does not clamp, only the next halt does. (Linux 4.0: no window, the ceiling.)
+    const fixed = fixedHaltPollWindow(this.h.kvm);
     const before = v.f64[VF.halt_poll_ns];
-    const window = clampHaltPollNs(before, max);
+    const window = fixed ? max : clampHaltPollNs(before, max);
     if (window !== before) {
       v.f64[VF.halt_poll_ns] = window;
       this.h.tracer.emit(now(), EV.HALT_POLL_NS, window);
@@ -108,8 +109,8 @@ export class HaltPath {
     // 6. Account: halt_ns is the whole halt, polling included.
     const haltNs = cur - start;
     if (doPoll) this.updateHaltPollStats(pollEnd - start, !waited);
-    // 7. Adapt, only if polling is allowed.
-    if (allowed) {
+    // 7. Adapt, only if polling is allowed (and the kernel has an adaptive window).
+    if (allowed && !fixed) {
       max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
       const next = adjustHaltPollNs({ halt_poll_ns: window, halt_ns: haltNs, max, valid_wakeup: true }, this.params).halt_poll_ns;
       v.f64[VF.halt_poll_ns] = next;

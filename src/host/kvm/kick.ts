@@ -1,5 +1,5 @@
 import { statIndex } from './stats.ts';
-import { MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
+import { IDLE_WAIT, MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 
 /**
@@ -47,21 +47,39 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
   if (kvmVcpuWakeUp(vcpu)) return true;
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
-    wakeNativeWait(vcpu);
   }
+  wakeIdleWaiter(vcpu.v); // a guest halted in guest mode takes the IPI too, and exits
   return false;
 }
 
 /**
- * The IPI that makes a vCPU leave guest mode also ends a wait in an untrapped
- * WFI/WFE (an interrupt is a wakeup event). The waiter publishes native_wait
- * before it re-checks vcpu->mode; the kicker flips mode before it reads
- * native_wait: one of them sees the other, so no wakeup is lost.
+ * Wake whoever waits for this vCPU's next event outside kvm_vcpu_block()
+ * (IDLE_WAIT): the guest in a native HLT/MWAIT or (arm64) an untrapped WFI/WFE,
+ * or the VMM's halt wait. Called
+ * after the event is published; the waiter sets idle_wait before it reads the
+ * kick word and re-checks, so no wake is lost. Returns whether one was waiting.
  */
-function wakeNativeWait(vcpu: VcpuShared): void {
-  if (Atomics.load(vcpu.v.i32, V.native_wait) === 0) return;
-  Atomics.add(vcpu.v.i32, V.kick, 1);
-  Atomics.notify(vcpu.v.i32, V.kick);
+export function wakeIdleWaiter(v: Record32x64): boolean {
+  if (Atomics.load(v.i32, V.idle_wait) === IDLE_WAIT.NONE) return false;
+  Atomics.add(v.i32, V.kick, 1);
+  Atomics.notify(v.i32, V.kick);
+  return true;
+}
+
+/**
+ * Tell a vCPU that an interrupt was made pending (kvmSetIrqPending): the
+ * delivery half of __vmx_deliver_posted_interrupt (reference §2.7). A vCPU
+ * idling in guest mode (native HLT/MWAIT) gets the posted-interrupt
+ * notification: it wakes and takes the interrupt without a VM exit. An arm64
+ * vCPU in an untrapped WFI/WFE is woken the same way; what it then does
+ * (direct injection, or an IRQ exit without GICv4) is its own (KvmVcpu.idleInGuest). A VMM
+ * halted in userspace is woken (qemu_cpu_kick's halt_cond). Anyone else gets
+ * kvm_vcpu_kick(). Posting to a vCPU that is running guest code is not
+ * modelled: it still exits. Returns whether it woke a sleeper in kvm_vcpu_block().
+ */
+export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
+  if (wakeIdleWaiter(vcpu.v)) return false;
+  return kvmVcpuKick(vcpu);
 }
 
 /**
@@ -73,7 +91,7 @@ function wakeNativeWait(vcpu: VcpuShared): void {
 export function smpSendReschedule(vcpu: VcpuShared): void {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
-    wakeNativeWait(vcpu);
+    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT (or an untrapped WFI/WFE) with an exit
   }
 }
 
@@ -93,5 +111,5 @@ export function kvmSetIrqPending(vcpu: VcpuShared, line: number, at: number): bo
 export function vmmSignalVcpu(vcpu: VcpuShared): void {
   Atomics.store(vcpu.v.i32, V.signal_pending, 1);
   Atomics.store(vcpu.v.i32, V.immediate_exit, 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
-  kvmVcpuKick(vcpu);
+  kvmVcpuKick(vcpu); // also wakes the VMM's own halt wait (qemu_cpu_kick broadcasts halt_cond first)
 }

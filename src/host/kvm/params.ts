@@ -52,8 +52,18 @@ export type KvmParams = Record<KvmParamName, number>;
 export const KERNEL_PRESETS = {
   '6.11': {},
   '6.10': { halt_poll_ns_shrink: 0 },
+  // Linux 4.0 (the 2015 RFC, seeds/002, as merged): every halt polls the whole halt_poll_ns; the
+  // grow/shrink parameters did not exist yet, and the window does not adapt (FIXED_WINDOW_KERNELS).
+  '4.0': {},
 } as const satisfies Record<string, Partial<KvmParams>>;
 export type KernelPreset = keyof typeof KERNEL_PRESETS;
+
+/**
+ * Kernels whose halt polling has no per-vCPU window: before "KVM: dynamic
+ * halt-polling" (Wanpeng Li, 2015), kvm_vcpu_block() polled for halt_poll_ns
+ * on every halt. halt_attempted_poll did not exist then; haltlab counts it anyway.
+ */
+export const FIXED_WINDOW_KERNELS: ReadonlySet<KernelPreset> = new Set(['4.0']);
 export const DEFAULT_KERNEL: KernelPreset = '6.11';
 
 /**

@@ -46,7 +46,7 @@ export const VCPU_STATS = [
  * then arm64 as its kvm_exit trace prints them (the exception class of a trap,
  * ESR_ELx_EC_*, or IRQ for an exit taken for a physical interrupt).
  */
-export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION'] as const;
+export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION'] as const;
 export const ARM64_EXIT_REASONS = ['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'ESR_ELx_EC_DABT_LOW', 'IRQ'] as const;
 export const EXIT_REASONS = [...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
@@ -64,6 +64,13 @@ export const MODEL_COUNTERS = [
   { name: 'vcpu_loads_twe', doc: 'arm64: vcpu_loads that left WFE trapped (HCR_EL2.TWE set)' },
   { name: 'wfi_native', doc: 'arm64: WFIs executed untrapped (waited in guest mode, pCPU kept)' },
   { name: 'wfe_native', doc: 'arm64: WFEs executed untrapped (a short wait in guest mode, pCPU kept)' },
+  { name: 'lazy_tscdeadline_rearms', doc: 'proposal: expiries of the armed deadline that re-armed at the guest’s later pending one, injecting nothing' },
+  { name: 'posted_interrupts', doc: 'interrupts delivered to a vCPU idling in guest mode without an exit (posted-interrupt-like; not irq_injections)' },
+  { name: 'hlt_in_guest', doc: 'HLTs executed natively (KVM_X86_DISABLE_EXITS_HLT): no exit, no halt statistics' },
+  { name: 'mwait_in_guest', doc: 'MWAITs executed natively (KVM_X86_DISABLE_EXITS_MWAIT)' },
+  { name: 'kvm_exit_hlt', doc: 'KVM_RUN returns with KVM_EXIT_HLT, counted by the VMM (userspace irqchip, or the 2023 proposal)' },
+  { name: 'kvm_exit_mwait', doc: 'KVM_RUN returns with KVM_EXIT_MWAIT, counted by the VMM (the 2023 proposal)' },
+  { name: 'mwait_yields', doc: 'yield() calls in the NOP emulation of an intercepted MWAIT (the 2023 proposal)' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

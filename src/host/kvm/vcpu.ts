@@ -1,29 +1,35 @@
 import { now } from '../../actors/clock.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { GUEST_EXIT, GuestCpu, type GuestExit, type GuestHost } from '../../guest/interpreter.ts';
-import { MSR_IA32_TSC_DEADLINE, MSR_KVM_POLL_CONTROL, type SampleChannel } from '../../guest/isa.ts';
+import { MSR_IA32_TSC_DEADLINE, MSR_KVM_LAZY_TSCDEADLINE, MSR_KVM_POLL_CONTROL, type SampleChannel } from '../../guest/isa.ts';
 import type { Scheduler } from '../sched/scheduler.ts';
 import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { irqfdResampleLines, isArm64, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
+import { irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
 import { wfxTraps } from './wfx-trap.ts';
-import { futexWait } from '../../actors/futex.ts';
 import { T } from '../sched/task-state.ts';
+import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
-import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, TIMER, V, VF } from './vcpu-state.ts';
+import { IDLE_WAIT, IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, TIMER, V, VF } from './vcpu-state.ts';
 import { enterRunState, resetRunStates } from '../thread-state.ts';
+import { KVM_X86_USERSPACE_EXIT, readVmExitConfig, type VmExitConfig } from './caps.ts';
+import type { GuestMemory } from '../guest-memory.ts';
+import { futexWait } from '../../actors/futex.ts';
 
 /**
  * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
  * vcpu_run, arch/x86/kvm/x86.c). It alternates entering the guest and blocking
  * while halted, handles exits in "the kernel", and returns to the VMM only for
- * what KVM returns for: a pending signal (KVM_EXIT_INTR), or a guest that ends.
+ * what KVM returns for: a pending signal (KVM_EXIT_INTR), a HLT without an
+ * in-kernel LAPIC (KVM_EXIT_HLT), a guest that ends, and, with the 2023
+ * proposal, the HLT/MWAIT exits the VMM asked for.
  */
 
-export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8 } as const;
+/** KVM_EXIT_MWAIT is the 2023 RFC's proposed code (never merged). */
+export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8, MWAIT: 38 } as const;
 export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
 
 /**
@@ -54,6 +60,10 @@ const STAT = {
   wfe_native: statIndex('wfe_native'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
+  posted: statIndex('posted_interrupts'),
+  hlt_in_guest: statIndex('hlt_in_guest'),
+  mwait_in_guest: statIndex('mwait_in_guest'),
+  mwait_yields: statIndex('mwait_yields'),
 };
 const exitStat = (r: ExitReason): number => statIndex(`exit_${r}`);
 /** Each guest exit under its x86 (VMX) reason; undefined: no such exit on x86. */
@@ -64,6 +74,8 @@ const X86_EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('PREEMPTION_TIMER'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
   [GUEST_EXIT.IO_INSTRUCTION]: exitStat('IO_INSTRUCTION'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: exitStat('MWAIT_INSTRUCTION'),
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: exitStat('MONITOR_INSTRUCTION'),
   [GUEST_EXIT.WFI]: undefined,
   [GUEST_EXIT.WFE]: undefined,
   [GUEST_EXIT.SHUTDOWN]: undefined,
@@ -74,6 +86,7 @@ const X86_EXIT_STAT: Record<GuestExit, number | undefined> = {
  * The deadline-register write stands for a trapped timer system register
  * (SYS64), the port write for an MMIO doorbell (a data abort, DABT_LOW).
  * arm64 has no interrupt window; the model's own is kept under its x86 name.
+ * MONITOR/MWAIT do not exist there.
  */
 const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.HLT]: undefined,
@@ -82,6 +95,8 @@ const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('IRQ'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
   [GUEST_EXIT.IO_INSTRUCTION]: exitStat('ESR_ELx_EC_DABT_LOW'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: undefined,
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: undefined,
   [GUEST_EXIT.WFI]: exitStat('ESR_ELx_EC_WFx'),
   [GUEST_EXIT.WFE]: exitStat('ESR_ELx_EC_WFx'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
@@ -93,6 +108,8 @@ const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
  * = 100 µs (include/clocksource/arm_arch_timer.h), so a WFE never sleeps longer.
  */
 export const WFE_EVENT_STREAM_NS = 100_000;
+
+const IDLE_WAIT_OF = { hlt: IDLE_WAIT.HLT_IN_GUEST, mwait: IDLE_WAIT.MWAIT_IN_GUEST, wfi: IDLE_WAIT.WFI_IN_GUEST, wfe: IDLE_WAIT.WFE_IN_GUEST } as const;
 
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
@@ -106,8 +123,20 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  /** The VM's irqchip and exit capabilities, fixed before this vCPU was created. */
+  private readonly caps: VmExitConfig;
+  readonly hltInGuest: boolean;
+  readonly mwaitInGuest: boolean;
+  /**
+   * The LAPIC timer can use the VMX preemption timer (an exit of its own);
+   * kvm_can_use_hv_timer() is false with mwait_in_guest, and the host hrtimer
+   * then interrupts the guest (an external-interrupt exit). Reference §2.2.
+   */
+  private readonly hvTimer: boolean;
   readonly arm64: boolean;
   private readonly exitStats: Record<GuestExit, number | undefined>;
+  /** arm64: the vCPUs use GICv4 direct injection, so an interrupt reaches a vCPU in an untrapped WFI without an exit. */
+  private readonly directInjection: boolean;
   /** HCR_EL2.TWI / TWE as the last vcpu_load set them (arm64). */
   private twi = true;
   private twe = true;
@@ -119,15 +148,22 @@ export class KvmVcpu implements GuestHost {
     host: Record32x64,
     private readonly kvm: KvmVmRecord,
     guest: GuestCpu,
+    private readonly mem: GuestMemory,
     private readonly observer: VcpuObserver,
     private readonly tracer: Tracer = NO_TRACE,
   ) {
     this.v = shared.v;
     this.s = shared.s;
     this.guest = guest;
+    this.caps = readVmExitConfig(kvm);
+    this.hltInGuest = this.caps.hltInGuest;
+    this.mwaitInGuest = this.caps.mwaitInGuest;
+    this.hvTimer = !this.caps.mwaitInGuest;
     this.arm64 = isArm64(kvm);
     this.exitStats = this.arm64 ? ARM64_EXIT_STAT : X86_EXIT_STAT;
+    this.directInjection = this.arm64 && readWfxConfig(kvm).direct_injection;
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
+    Atomics.store(this.v.i32, V.monitor_line, -1);
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
     this.haltPath = new HaltPath({
       vcpu: shared,
@@ -192,33 +228,88 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  monitor(addr: number): void {
+    this.mem.monitor(this.v, addr);
+  }
+  store(addr: number, value: number): void {
+    this.mem.store(addr, value);
+  }
+  cpuId(): number {
+    return this.shared.id;
+  }
   wfxTrapped(wfe: boolean): boolean {
     if (!this.arm64) throw new Error(`vcpu${this.shared.id}: ${wfe ? 'WFE' : 'WFI'} on an x86 host (host.arch is x86)`);
     return wfe ? this.twe : this.twi;
   }
 
   /**
-   * An untrapped WFI/WFE: the thread really waits (no CPU burnt) but keeps its
-   * pCPU, in guest mode, until a kick (an interrupt's IPI), its own timer, or,
-   * for WFE, the event stream's next event.
+   * Idling in guest mode, the pCPU kept, the thread really blocked, without
+   * KVM's halt path (no polling, no halt statistics): x86's native HLT or MWAIT
+   * (KVM_X86_DISABLE_EXITS), or arm64's untrapped WFI/WFE (HCR_EL2.TWI/TWE
+   * clear at the last vcpu_load). One wait and one wake path for all four: the
+   * thread publishes idle_wait, then re-checks and waits on the kick word;
+   * kvmVcpuKickForInterrupt and kvm_vcpu_kick bump it once the event is
+   * published (kick.ts), so no wakeup is lost.
+   *
+   * It ends without an exit when an interrupt is delivered into it (posted,
+   * see below), for MWAIT when the monitored line is written, for WFE when the
+   * event stream ticks; with an exit on a kick's IPI or the vCPU's own timer.
+   *
+   * arm64 differs in two ways, both architectural. A pending interrupt is a
+   * WFI/WFE wakeup event even while the guest masks interrupts (PSTATE.I), so
+   * irr alone ends the wait. And delivery without an exit needs GICv4 direct
+   * injection (vLPI/vSGI, the only case in which mainline leaves WFI untrapped
+   * by default); without it (wfi_trap_policy=notrap, the 2024 proposal) the
+   * interrupt reaches the host as a physical IRQ: the wait ends with an IRQ
+   * exit and KVM injects it (list registers) at the next entry.
    */
-  nativeWait(wfe: boolean): void {
+  idleInGuest(kind: 'hlt' | 'mwait' | 'wfi' | 'wfe', entering: boolean): GuestExit | 0 {
     const v = this.v;
+    const mwait = kind === 'mwait';
+    const wfx = kind === 'wfi' || kind === 'wfe';
     let at = now();
-    Atomics.add(this.s.i32, wfe ? STAT.wfe_native : STAT.wfi_native, 1);
+    if (entering) Atomics.add(this.s.i32, STAT[`${kind}_${wfx ? 'native' : 'in_guest'}` as 'hlt_in_guest' | 'mwait_in_guest' | 'wfi_native' | 'wfe_native'], 1);
+    // WFI/WFE always complete on an exit (the interpreter moves past them), so each call is one instruction.
+    const bound = kind === 'wfe' ? at + WFE_EVENT_STREAM_NS : Infinity;
     this.setRunState(RUN_STATE.NATIVE_IDLE, at);
-    const bound = wfe ? at + WFE_EVENT_STREAM_NS : Infinity;
-    Atomics.store(v.i32, V.native_wait, 1); // before the checks: see wakeNativeWait in kick.ts
+    Atomics.store(v.i32, V.idle_wait, IDLE_WAIT_OF[kind]);
+    let exit: GuestExit | 0 = 0;
     for (;;) {
       const seen = Atomics.load(v.i32, V.kick);
+      if (this.kicked()) {
+        exit = GUEST_EXIT.EXTERNAL_INTERRUPT;
+        break;
+      }
+      if (wfx ? Atomics.load(v.i32, V.irr) !== 0 : this.hasEvents()) {
+        // arm64 without direct injection: an interrupt the guest can take came as a physical IRQ to
+        // the host, an exit. A masked one only ends the wait (haltlab: no exit, it waits in irr for
+        // the guest to unmask), so a guest idling masked cannot spin on IRQ exits.
+        if (wfx && !this.directInjection && this.hasEvents()) exit = GUEST_EXIT.EXTERNAL_INTERRUPT;
+        break;
+      }
       at = now();
-      if (Atomics.load(v.i32, V.mode) !== MODE.IN_GUEST_MODE || timerDueOnVcpu(v, at) || at >= bound) break;
+      if (timerDueOnVcpu(v, at)) {
+        exit = GUEST_EXIT.PREEMPTION_TIMER;
+        break;
+      }
+      if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
+      if (at >= bound) break; // WFE: the event stream's event
+      // The pCPU's own timer bounds the wait, as the preemption timer counts in the HLT/MWAIT state.
       const timer = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU ? v.f64[VF.tsc_deadline] : Infinity;
       const until = Math.min(bound, timer);
       futexWait(v.i32, V.kick, seen, until === Infinity ? undefined : until - at);
     }
-    Atomics.store(v.i32, V.native_wait, 0);
-    this.setRunState(RUN_STATE.GUEST, now());
+    Atomics.store(v.i32, V.idle_wait, IDLE_WAIT.NONE);
+    if (exit !== 0) return exit;
+    if (mwait) Atomics.store(v.i32, V.monitor_armed, 0); // MWAIT's return disarms the monitor
+    // Taken after idle_wait is cleared: an interrupt whose sender saw us waiting (and so only woke
+    // us, without flipping vcpu->mode) is seen here, never left pending in a running guest.
+    if (this.hasEvents()) {
+      if (wfx && !this.directInjection) return GUEST_EXIT.EXTERNAL_INTERRUPT; // arm64 without GICv4: an IRQ exit
+      this.injectPending(true);
+    }
+    this.guestRuns(now());
+    return 0;
   }
 
   /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
@@ -239,24 +330,20 @@ export class KvmVcpu implements GuestHost {
       Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
       return 0;
     }
-    // The guest runs from here: an injected interrupt's wake-latency sample ends now.
-    at = now();
-    this.setRunState(RUN_STATE.GUEST, at);
-    if (this.injectedLine >= 0) {
-      this.tracer.emit(at, EV.INJECT, this.injectedLine, this.injectedSince);
-      this.observer.injected(this.injectedLine, this.injectedSince, at);
-      this.injectedLine = -1;
-    }
+    this.guestRuns(now());
     const exit = this.guest.run(this);
     Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
     at = now();
     this.setRunState(RUN_STATE.HOST, at);
     if (exit === GUEST_EXIT.SHUTDOWN) return KVM_EXIT.SHUTDOWN;
-    this.tracer.emit(at, EV.EXIT, exit);
-    const reason = this.exitStats[exit];
-    if (reason === undefined) throw new Error(`vcpu${this.shared.id}: guest exit ${exit} does not exist on ${this.arm64 ? 'arm64' : 'x86'}`);
+    // Without the preemption timer, the deadline is the host hrtimer interrupting the guest.
+    const hrtimer = exit === GUEST_EXIT.PREEMPTION_TIMER && !this.hvTimer;
+    const reason = hrtimer ? GUEST_EXIT.EXTERNAL_INTERRUPT : exit;
+    this.tracer.emit(at, EV.EXIT, reason);
+    const stat = this.exitStats[reason];
+    if (stat === undefined) throw new Error(`vcpu${this.shared.id}: guest exit ${exit} does not exist on ${this.arm64 ? 'arm64' : 'x86'}`);
     Atomics.add(this.s.i32, STAT.exits, 1);
-    Atomics.add(this.s.i32, reason, 1);
+    Atomics.add(this.s.i32, stat, 1);
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
@@ -275,11 +362,15 @@ export class KvmVcpu implements GuestHost {
         this.vcpuLoad();
         this.setRunState(RUN_STATE.HOST, now());
         return 0;
+      case GUEST_EXIT.MWAIT_INSTRUCTION:
+        return this.emulateMwait();
+      case GUEST_EXIT.MONITOR_INSTRUCTION:
+        return 0; // kvm_emulate_monitor: skipped, nothing armed
       case GUEST_EXIT.MSR_WRITE:
-        if (this.guest.exitMsr === MSR_IA32_TSC_DEADLINE) writeTscDeadline(this.shared, this.guest.exitValue, at);
-        else if (this.guest.exitMsr === MSR_KVM_POLL_CONTROL) Atomics.store(this.v.i32, V.poll_control, this.guest.exitValue & 1);
+        this.setMsr(this.guest.exitMsr, this.guest.exitValue, at);
         return 0;
       case GUEST_EXIT.PREEMPTION_TIMER:
+        if (hrtimer) Atomics.add(this.s.i32, STAT.irq_exits, 1);
         this.fireOwnTimer(at);
         return 0;
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
@@ -296,11 +387,67 @@ export class KvmVcpu implements GuestHost {
     return 0;
   }
 
-  /** __kvm_emulate_halt with the in-kernel LAPIC: halt unless an event is already there. */
-  private emulateHalt(): 0 {
+  /** kvm_set_msr_common() for the MSRs the guest writes. */
+  private setMsr(msr: number, data: number, at: number): void {
+    switch (msr) {
+      case MSR_IA32_TSC_DEADLINE:
+        writeTscDeadline(this.shared, data, at);
+        break;
+      case MSR_KVM_POLL_CONTROL:
+        Atomics.store(this.v.i32, V.poll_control, data & 1);
+        break;
+      case MSR_KVM_LAZY_TSCDEADLINE:
+        // KVM would inject #GP (guest_pv_has fails); the model's guest kernel checks CPUID first.
+        if (!lazyTscdeadlineAdvertised(this.kvm)) throw new Error(`vcpu${this.shared.id}: MSR_KVM_LAZY_TSCDEADLINE written but KVM_FEATURE_LAZY_TSCDEADLINE is not advertised`);
+        kvmLazyTscdeadlineSetMsr(this.v, data);
+        break;
+    }
+  }
+
+  /** The guest runs from here: an injected interrupt's wake-latency sample ends now. */
+  private guestRuns(at: number): void {
+    this.setRunState(RUN_STATE.GUEST, at);
+    if (this.injectedLine >= 0) {
+      this.tracer.emit(at, EV.INJECT, this.injectedLine, this.injectedSince);
+      this.observer.injected(this.injectedLine, this.injectedSince, at);
+      this.injectedLine = -1;
+    }
+  }
+
+  /**
+   * __kvm_emulate_halt. Without an in-kernel LAPIC: KVM_EXIT_HLT, the VMM owns
+   * the wakeup. With one: halt unless an event is already there; the 2023
+   * proposal's HLT bit then returns KVM_EXIT_HLT with mp_state HALTED, so the
+   * VMM's next KVM_RUN blocks in KVM (haltlab exits only when it did halt).
+   */
+  private emulateHalt(): KvmExit | 0 {
     Atomics.add(this.s.i32, STAT.halt_exits, 1);
-    if (!this.hasEvents()) Atomics.store(this.v.i32, V.mp_state, MP_STATE.HALTED);
+    if (!this.caps.irqchipInKernel) return KVM_EXIT.HLT;
+    if (this.hasEvents()) return 0;
+    Atomics.store(this.v.i32, V.mp_state, MP_STATE.HALTED);
+    return this.userspaceExit(KVM_X86_USERSPACE_EXIT.HLT) ? KVM_EXIT.HLT : 0;
+  }
+
+  /**
+   * kvm_emulate_mwait: a NOP (reference §2.3), so an MWAIT idle loop bounces
+   * straight back into the guest. The 2023 proposal: KVM_EXIT_MWAIT when the
+   * VMM set the bit for this entry, else yield() (haltlab: when mwait_yield).
+   */
+  private emulateMwait(): KvmExit | 0 {
+    if (this.userspaceExit(KVM_X86_USERSPACE_EXIT.MWAIT)) return KVM_EXIT.MWAIT;
+    if (this.caps.userspaceExitsCap && this.caps.mwaitYield) {
+      Atomics.add(this.s.i32, STAT.mwait_yields, 1);
+      this.setRunState(RUN_STATE.RUNNABLE, now());
+      this.sched.yield(this.task); // hands the pCPU over only if another task waits for it
+      this.vcpuLoad();
+      this.setRunState(RUN_STATE.HOST, now());
+    }
     return 0;
+  }
+
+  /** The proposal's kvm_run->userspace_exits bit for this KVM_RUN. */
+  private userspaceExit(bit: number): boolean {
+    return this.caps.userspaceExitsCap && (Atomics.load(this.v.i32, V.userspace_exits) & bit) !== 0;
   }
 
   /** vcpu_block() for a halted vCPU: kvm_vcpu_halt(), then HALTED -> RUNNABLE if an event woke it. */
@@ -313,7 +460,7 @@ export class KvmVcpu implements GuestHost {
   }
 
   /** kvm_vcpu_has_events(): an injectable interrupt is pending. */
-  private hasEvents(): boolean {
+  hasEvents(): boolean {
     return this.guest.interruptsEnabled && Atomics.load(this.v.i32, V.irr) !== 0;
   }
 
@@ -327,16 +474,17 @@ export class KvmVcpu implements GuestHost {
    * Inject the lowest pending line if the guest accepts interrupts. Its
    * wake-latency sample ends when guest code next runs (an entry cancelled by a
    * racing signal keeps it for the next one; with IF now clear, no second
-   * injection can come first).
+   * injection can come first). `posted`: delivered into a vCPU idling in guest
+   * mode, by "hardware", not injected by KVM at entry: not an irq_injection.
    */
-  private injectPending(): void {
+  private injectPending(posted = false): void {
     if (!this.guest.interruptsEnabled) return;
     const irr = Atomics.load(this.v.i32, V.irr);
     if (irr === 0) return;
     const line = 31 - Math.clz32(irr & -irr);
     if (line >= IRQ_LINES) throw new Error(`vcpu${this.shared.id}: pending line ${line} does not exist`);
     Atomics.and(this.v.i32, V.irr, ~(1 << line));
-    Atomics.add(this.s.i32, STAT.irq_injections, 1);
+    Atomics.add(this.s.i32, posted ? STAT.posted : STAT.irq_injections, 1);
     Atomics.add(this.s.i32, line === LINE.LAPIC_TIMER ? STAT.timer_injections : STAT.device_injections, 1);
     this.injectedLine = line;
     this.injectedSince = this.v.f64[VF.pending_since + line];

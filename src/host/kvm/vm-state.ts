@@ -44,9 +44,16 @@ export const KVM_VM = struct(
   [
     'override_halt_poll_ns',
     'resample_lines',
-    'ioeventfd_port',
+    'created_vcpus', // kvm->created_vcpus: VM-wide caps are refused once it is non-zero
+    'irqchip_in_kernel', // KVM_CREATE_IRQCHIP done: the LAPIC is emulated in KVM
+    'disable_exits', // KVM_CAP_X86_DISABLE_EXITS args[0] (KVM_X86_DISABLE_EXITS_*)
+    'userspace_exits_cap', // the 2023 proposal's KVM_CAP_X86_USERSPACE_EXITS is enabled
+    'mwait_yield', // with it, an intercepted MWAIT without the exit bit yields (haltlab's knob, see caps.ts)
+    'ioeventfd_port', // KVM_IOEVENTFD: the registered port (ioeventfd.ts)
     'ioeventfd_aio',
     'ioeventfd_queues',
+    'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
+    'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
     'arch', // ARCH.*: which KVM this is
     'wfi_trap_policy', // arm64 kvm-arm.wfi_trap_policy, as an index in WFX_TRAP_POLICIES
     'wfe_trap_policy',
@@ -55,6 +62,7 @@ export const KVM_VM = struct(
   ],
   [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns'],
 );
+export const KVM_VM_I = KVM_VM.i32.index;
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 
@@ -72,6 +80,13 @@ export function enableCapHaltPoll(rec: KvmVmRecord, maxNs: number): void {
   rec.f64[F.max_halt_poll_ns] = maxNs;
   Atomics.store(rec.i32, I.override_halt_poll_ns, 1); // after the value, as KVM's smp_wmb() orders them
 }
+
+/** The host kernel polls the whole ceiling on every halt, with no per-vCPU window (Linux 4.0). */
+export function setFixedHaltPollWindow(rec: KvmVmRecord): void {
+  Atomics.store(rec.i32, I.halt_poll_fixed, 1);
+}
+
+export const fixedHaltPollWindow = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.halt_poll_fixed) !== 0;
 
 /** READ_ONCE of the module params, into a reused object (this runs on every halt). */
 export function readHaltPollParams(rec: KvmVmRecord, into: HaltPollParams): HaltPollParams {
@@ -98,4 +113,13 @@ export function enableIrqfdResample(rec: KvmVmRecord, line: number): void {
 
 export function irqfdResampleLines(rec: KvmVmRecord): number {
   return Atomics.load(rec.i32, I.resample_lines);
+}
+
+/** Proposal: KVM_FEATURE_LAZY_TSCDEADLINE is in the guest's CPUID, so MSR_KVM_LAZY_TSCDEADLINE exists (guest_pv_has). */
+export function advertiseLazyTscdeadline(rec: KvmVmRecord): void {
+  Atomics.store(rec.i32, I.pv_lazy_tscdeadline, 1);
+}
+
+export function lazyTscdeadlineAdvertised(rec: KvmVmRecord): boolean {
+  return Atomics.load(rec.i32, I.pv_lazy_tscdeadline) !== 0;
 }
