@@ -1,5 +1,5 @@
 import type { RunResult } from '../host/results.ts';
-import { EXIT_REASONS } from '../host/kvm/stats.ts';
+import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
 import { parseScenario, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
@@ -47,9 +47,13 @@ interface MetricDef {
   unit: string;
   better: Better;
   value: (r: RunResult) => number | null;
-  /** Only when the workload has it. */
+  /** Only when the workload has it (in the base scenario or in any policy's). */
   when?: (s: Scenario) => boolean;
 }
+
+const isArm64 = (s: Scenario) => s.host.arch === 'arm64';
+const meanVcpu = (r: RunResult, f: (v: RunResult['vcpus'][number]) => number) => r.vcpus.reduce((a, v) => a + f(v), 0) / Math.max(1, r.vcpus.length);
+const idleShare = (r: RunResult, k: 'shallow_s' | 'deep_s') => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p[k], 0)) / r.wall_s / Math.max(1, r.host.pcpu_idle.length) : 0);
 
 const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wake_latency_ns'] | null, when?: MetricDef['when']): MetricDef[] =>
   (['p50', 'p90', 'p99', 'p999', 'max'] as const).map((p) => ({
@@ -92,13 +96,14 @@ export const COMPARE_METRICS: MetricDef[] = [
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },
   { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'exits'), r) },
-  ...EXIT_REASONS.map(
+  ...[...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS].map(
     (reason): MetricDef => ({
       section: 'exits',
       metric: reason,
       unit: '/s',
       better: null,
       value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0), r),
+      when: (ARM64_EXIT_REASONS as readonly string[]).includes(reason) ? isArm64 : reason === 'INTERRUPT_WINDOW' ? undefined : (s) => !isArm64(s),
     }),
   ),
   {
@@ -109,6 +114,19 @@ export const COMPARE_METRICS: MetricDef[] = [
     value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0), r),
     when: (s) => s.workload.kind === 'hrtimer-rearm',
   },
+  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfi_exit_stat'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfe_exit_stat'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfi_native'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfe_native'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'native_idle (pCPU kept)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'loads with WFI trapped', unit: '%', better: null, value: (r) => (sumModel(r, 'vcpu_loads') ? (100 * sumModel(r, 'vcpu_loads_twi')) / sumModel(r, 'vcpu_loads') : null), when: isArm64 },
+  { section: 'scheduler', metric: 'PELT util (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.util) },
+  { section: 'scheduler', metric: 'guest busy (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.guest_busy_share) },
+  { section: 'scheduler', metric: '|util error| (mean)', unit: '% pts', better: 'lower', value: (r) => 100 * r.total.util_error_abs_mean },
+  { section: 'scheduler', metric: 'runnable, waiting for a pCPU', unit: '% wall', better: 'lower', value: (r) => stateShare(r, 'runnable') },
+  { section: 'pCPU idle', metric: 'shallow', unit: '% wall', better: null, value: (r) => idleShare(r, 'shallow_s') },
+  { section: 'pCPU idle', metric: 'deep (power saved)', unit: '% wall', better: 'higher', value: (r) => idleShare(r, 'deep_s') },
+  { section: 'pCPU idle', metric: 'exit latency paid', unit: '% wall', better: 'lower', value: (r) => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p.exit_latency_s, 0)) / r.wall_s : 0), when: (s) => s.host.cpuidle.enabled },
   { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_exits'), r) },
   { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_attempted_poll'), r) },
   { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_successful_poll'), r) },
@@ -136,7 +154,7 @@ export const COMPARE_METRICS: MetricDef[] = [
   },
   { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length) },
   // The x86 HLT/MWAIT family: where idle time went outside KVM's halt path, and what reached the VMM.
-  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle') },
+  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: (s) => !isArm64(s) },
   { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: (r) => stateShare(r, 'vmm_halted') },
   { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_hlt'), r) },
   { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_mwait'), r) },
@@ -144,7 +162,7 @@ export const COMPARE_METRICS: MetricDef[] = [
 ];
 
 export function compareRows(scenario: Scenario, results: RunResult[]): CompareRow[] {
-  return COMPARE_METRICS.filter((m) => !m.when || m.when(scenario)).map((m) => {
+  return COMPARE_METRICS.filter((m) => !m.when || m.when(scenario) || results.some((r) => m.when!(r.scenario))).map((m) => {
     const values = results.map((r) => m.value(r));
     const present = values.filter((v): v is number => v !== null);
     let best: number[] = [];

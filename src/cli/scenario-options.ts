@@ -37,7 +37,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--vcpus <n>', 'vCPUs in the VM (one thread each)', number('--vcpus'))
     .option('--pcpus <n>', 'pCPUs the host scheduler owns', number('--pcpus'))
     .option('--duration <seconds>', 'how long to run', number('--duration'))
-    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, hrtimer-rearm’s event interval, the device’s mean gap after each EOI (irq-wake, mixed), idle-tick’s tick', number('--interval'))
+    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s (and overcommit’s) re-arm delta, hrtimer-rearm’s event interval, the device’s mean gap after each EOI (irq-wake, mixed), idle-tick’s tick', number('--interval'))
     .addOption(new Option('--kernel <version>', 'host kernel whose kvm halt polling applies: 6.11, 6.10 (shrink 0), 4.0 (no adaptive window: every halt polls halt_poll_ns)').choices(Object.keys(KERNEL_PRESETS)))
     .addOption(
       new Option(

@@ -76,6 +76,25 @@ export function renderRun(r: RunResult): string {
     out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.timer_lateness_ns), r.total.timer_lateness_ns)));
   }
   out.push(...blockLines(r));
+  const arm64 = r.scenario.host.arch === 'arm64';
+  if (arm64) {
+    out.push('', 'arm64 WFx (trapped: KVM stats; untrapped: waited in guest mode, pCPU kept)');
+    out.push(
+      grid(
+        ['', 'wfi_exit_stat', 'wfe_exit_stat', 'WFI untrapped', 'WFE untrapped', 'loads WFI trapped', 'PELT util', 'guest busy'],
+        r.vcpus.map((v) => [
+          `vcpu${v.id}`,
+          v.stats.wfi_exit_stat as number,
+          v.stats.wfe_exit_stat as number,
+          v.model.wfi_native,
+          v.model.wfe_native,
+          `${v.model.vcpu_loads_twi}/${v.model.vcpu_loads}`,
+          v.sched.util.toFixed(2),
+          v.sched.guest_busy_share.toFixed(2),
+        ]),
+      ),
+    );
+  }
   out.push('', 'halt statistics (KVM names; times in ms)');
   out.push(
     grid(
@@ -94,17 +113,18 @@ export function renderRun(r: RunResult): string {
     ),
   );
   out.push('', 'exits and timer (counts; exits/s per vCPU)');
+  // Each architecture's own exit reasons (arm64 as its kvm_exit trace names them).
+  const exitCols = arm64
+    ? (['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'IRQ', 'ESR_ELx_EC_DABT_LOW'] as const)
+    : (['HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'EXTERNAL_INTERRUPT'] as const);
   out.push(
     grid(
-      ['', 'exits/s', 'exits', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'EXTERNAL_INTERRUPT', 'timer injected', 'lazy re-arms', 'set_next_event', 'pending only'],
+      ['', 'exits/s', 'exits', ...exitCols, 'timer injected', 'lazy re-arms', 'set_next_event', 'pending only'],
       r.vcpus.map((v) => [
         `vcpu${v.id}`,
         Math.round(v.cpu.wall_s > 0 ? (v.stats.exits as number) / v.cpu.wall_s : 0),
         v.stats.exits as number,
-        v.exit_reasons.HLT,
-        v.exit_reasons.MSR_WRITE,
-        v.exit_reasons.PREEMPTION_TIMER,
-        v.exit_reasons.EXTERNAL_INTERRUPT,
+        ...exitCols.map((c) => v.exit_reasons[c]),
         v.model.timer_interrupts_injected,
         v.model.lazy_tscdeadline_rearms,
         v.guest_clockevent?.set_next_event ?? '',
@@ -113,14 +133,26 @@ export function renderRun(r: RunResult): string {
     ),
   );
   out.push('', 'host CPU (thread CPU time from the OS; % of one core)');
+  // Idle in guest mode, the pCPU kept: arm64's untrapped WFI/WFE, x86's native HLT/MWAIT.
+  const dx = r.scenario.host.kvm_cap_x86_disable_exits;
+  const nativeIdle = arm64 || dx.hlt || dx.mwait;
   const byThread = new Map(r.vcpus.map((v) => [`vcpu${v.id}`, v]));
   out.push(
     grid(
-      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %'],
+      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %', ...(nativeIdle ? ['native_idle %'] : [])],
       r.threads.map((t) => {
         const v = byThread.get(t.thread);
         const share = (k: string) => (v && v.cpu.wall_s > 0 ? pct((100 * (v.cpu.state_s[k] ?? 0)) / v.cpu.wall_s) : '');
-        return [t.thread, t.cpu_s.toFixed(3), pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0), share('guest'), share('polling'), share('blocked'), share('runnable')];
+        return [
+          t.thread,
+          t.cpu_s.toFixed(3),
+          pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0),
+          share('guest'),
+          share('polling'),
+          share('blocked'),
+          share('runnable'),
+          ...(nativeIdle ? [share('native_idle')] : []),
+        ];
       }),
     ),
   );
@@ -128,6 +160,8 @@ export function renderRun(r: RunResult): string {
     '',
     `host: ${r.host.timers_fired} hrtimer expiries for sleeping vCPUs (lateness p50 ${us(r.host.hrtimer_lateness_ns.p50)} µs, ` +
       `p99 ${us(r.host.hrtimer_lateness_ns.p99)} µs), ${r.host.preemptions} tick preemptions; pCPU busy ${r.host.pcpu_busy_pct.map(pct).join(' / ')} %`,
+    `pCPU idle (s): ${r.host.pcpu_idle.map((p) => `shallow ${p.shallow_s.toFixed(3)} deep ${p.deep_s.toFixed(3)}`).join(' / ')}` +
+      (r.scenario.host.cpuidle.enabled ? `; exit latency paid ${r.host.pcpu_idle.map((p) => (p.exit_latency_s * 1000).toFixed(1)).join(' / ')} ms` : ' (idle states off: no exit latency)'),
   );
   return out.join('\n');
 }

@@ -24,6 +24,12 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  wfi(): this {
+    return this.emit({ op: 'wfi' });
+  }
+  wfe(): this {
+    return this.emit({ op: 'wfe' });
+  }
   monitor(ra: Reg): this {
     return this.emit({ op: 'monitor', ra });
   }

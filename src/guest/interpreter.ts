@@ -19,6 +19,8 @@ export const GUEST_EXIT = {
   MWAIT_INSTRUCTION: 7, // MWAIT intercepted (RIP already past it)
   MONITOR_INSTRUCTION: 8, // MONITOR intercepted (RIP already past it)
   IO_INSTRUCTION: 9, // OUT to an I/O port
+  WFI: 10, // arm64: a trapped WFI (ESR_ELx_EC_WFx)
+  WFE: 11, // arm64: a trapped WFE (ESR_ELx_EC_WFx)
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -38,18 +40,21 @@ export interface GuestHost {
   eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
+  /** arm64: whether WFE (`wfe` true) or WFI traps, as HCR_EL2.TWE/TWI were set at the last vcpu_load. */
+  wfxTrapped(wfe: boolean): boolean;
   /** KVM_X86_DISABLE_EXITS_HLT: HLT runs in guest mode, no exit. */
   readonly hltInGuest: boolean;
   /** KVM_X86_DISABLE_EXITS_MWAIT: MONITOR and MWAIT run in guest mode, no exit. */
   readonly mwaitInGuest: boolean;
   /**
-   * A native HLT or MWAIT: wait in guest mode, the pCPU kept, until something
-   * ends it. Returns 0 when the guest goes on without an exit (an interrupt was
-   * delivered into it, posted, and `inject` was called; or MWAIT's monitor was
-   * triggered), or the exit that takes the vCPU out of guest mode with the
-   * instruction still waiting. `entering`: first call for this instruction.
+   * A native HLT or MWAIT (x86), or an untrapped WFI/WFE (arm64): wait in
+   * guest mode, the pCPU kept, until something ends it. Returns 0 when the
+   * guest goes on without an exit (an interrupt was delivered into it, posted,
+   * and `inject` was called; or MWAIT's monitor was triggered; or WFI/WFE's
+   * wakeup event came), or the exit that takes the vCPU out of guest mode: HLT
+   * and MWAIT still waiting, WFI/WFE completed. `entering`: first call for this instruction.
    */
-  idleInGuest(kind: 'hlt' | 'mwait', entering: boolean): GuestExit | 0;
+  idleInGuest(kind: 'hlt' | 'mwait' | 'wfi' | 'wfe', entering: boolean): GuestExit | 0;
   /** A native MONITOR of the line holding guest address `addr`. */
   monitor(addr: number): void;
   /** A guest store to guest memory. */
@@ -80,6 +85,8 @@ export class GuestCpu {
   exitMsr = 0;
   exitPort = 0;
   exitValue = 0;
+  /** Wall time spent executing `compute` (the guest's real work), ns. */
+  computeNs = 0;
   /** Remaining ns of an interrupted `compute`, or NaN when none is in progress. */
   private computeLeft = Number.NaN;
   private readonly frames: Frame[] = [];
@@ -128,19 +135,23 @@ export class GuestCpu {
       switch (i.op) {
         case 'compute': {
           const left = Number.isNaN(this.computeLeft) ? i.ns : this.computeLeft;
-          const end = now() + left;
+          const start = now();
+          const end = start + left;
           for (;;) {
             const t = now();
             if (t >= end) break;
             if (host.kicked()) {
               this.computeLeft = end - t;
+              this.computeNs += t - start;
               return GUEST_EXIT.EXTERNAL_INTERRUPT;
             }
             if (host.timerDue(t)) {
               this.computeLeft = end - t;
+              this.computeNs += t - start;
               return GUEST_EXIT.PREEMPTION_TIMER;
             }
           }
+          this.computeNs += left;
           this.computeLeft = Number.NaN;
           this.pc++;
           break;
@@ -180,6 +191,20 @@ export class GuestCpu {
           r[i.rd] = r[i.rs] * 2 ** i.imm;
           this.pc++;
           break;
+        case 'wfi':
+        case 'wfe': {
+          const wfe = i.op === 'wfe';
+          if (host.wfxTrapped(wfe)) {
+            this.pc++; // trapped: KVM skips it (kvm_incr_pc)
+            return wfe ? GUEST_EXIT.WFE : GUEST_EXIT.WFI;
+          }
+          // Untrapped: waits in guest mode as a native HLT does (one wait and wake path, KvmVcpu.idleInGuest),
+          // but completes on its wakeup event whether or not that is an exit: the guest re-executes it if it wants.
+          this.pc++;
+          const x = host.idleInGuest(i.op, true);
+          if (x !== 0) return x;
+          break;
+        }
         case 'cpuidle': {
           const r = this.cpuidle(host);
           if (r !== 0) return r;

@@ -1,8 +1,8 @@
 import type { HaltpollParams } from './kernel/haltpoll.ts';
 import type { Clockevent } from './kernel/clockevent.ts';
 /**
- * The guest's instruction set: just enough of x86 for an idle loop, a timer
- * subsystem and measurement code. Eight registers hold doubles; the TSC runs at
+ * The guest's instruction set: just enough of x86 (and arm64's WFI/WFE) for an
+ * idle loop, a timer subsystem and measurement code. Eight registers hold doubles; the TSC runs at
  * 1 GHz on the shared clock, so guest cycles are nanoseconds.
  */
 
@@ -28,6 +28,8 @@ export type Insn =
   | { op: 'mwait' } // MWAIT: wait for a write to the armed line or an interrupt; intercepted, KVM emulates it as a NOP
   | { op: 'st'; ra: Reg; rs: Reg } // store r[rs] (a 32-bit integer) at guest address r[ra]
   | { op: 'rdpid'; rd: Reg } // RDPID: this CPU's number (IA32_TSC_AUX, which Linux sets to it)
+  | { op: 'wfi' } // arm64 wait for interrupt: traps (the halt path) or waits in guest mode, by HCR_EL2.TWI
+  | { op: 'wfe' } // arm64 wait for event (a spin-wait's pause): traps (a yield) or waits briefly in guest mode, by HCR_EL2.TWE
   | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
   | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }

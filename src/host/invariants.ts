@@ -44,7 +44,9 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   // window where it re-checks before sleeping counts a wakeup, so one halt can count two.
   const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
   if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
-  if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);
+  if (v.exit_reasons.HLT !== n(v, 'halt_exits')) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${n(v, 'halt_exits')}`);
+  const wfx = n(v, 'wfi_exit_stat') + n(v, 'wfe_exit_stat');
+  if (v.exit_reasons.ESR_ELx_EC_WFx !== wfx) fail('ESR_ELx_EC_WFx exits = wfi_exit_stat + wfe_exit_stat', `${v.exit_reasons.ESR_ELx_EC_WFx} vs ${wfx}`);
   for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
   // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
   // once (the last may still be pending), never early.

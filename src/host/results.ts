@@ -28,6 +28,15 @@ export interface VcpuResult {
   timer_lateness_ns: LatencySummary;
   /** Samples that would have been early (< 0): the model must never deliver a timer early. */
   timer_early_count: number;
+  /** The host scheduler's view of this vCPU thread against what its guest really did. */
+  sched: {
+    /** PELT-like utilisation (0..1) at the thread's end: what the scheduler thinks it needs. */
+    util: number;
+    /** Share of wall time the guest spent on its work (`compute`). */
+    guest_busy_share: number;
+    /** util - guest_busy_share: positive when the scheduler over-estimates (e.g. untrapped WFI). */
+    util_error: number;
+  };
   cpu: {
     thread_cpu_s: number;
     wall_s: number;
@@ -74,12 +83,18 @@ export interface RunResult {
     /** The merged timer-lateness distribution: [lower ns, upper ns, count] per non-empty log bucket (8 per power of two). */
     timer_lateness_hist: [number, number, number][];
     host_cpu_pct_per_vcpu: number;
+    /** Mean over vCPUs of |sched.util_error|. */
+    util_error_abs_mean: number;
+    /** Deep idle time summed over pCPUs / wall time, % (of one pCPU). */
+    deep_idle_pct: number;
   };
   host: {
     hrtimer_lateness_ns: LatencySummary;
     timers_fired: number;
     preemptions: number;
     pcpu_busy_pct: number[];
+    /** Per pCPU: time in each idle state (the power proxy), wakeups from each, exit latency paid. */
+    pcpu_idle: { shallow_s: number; deep_s: number; exits_shallow: number; exits_deep: number; exit_latency_s: number }[];
     /** irq-wake: interrupts the I/O thread raised, and EOIs it got back through the resamplefd. */
     device_interrupts_raised?: number;
     device_eois?: number;

@@ -20,7 +20,7 @@ import { readWorkQueue, WORK_QUEUE_REGION, workWakeWorkers } from './vmm/work-qu
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, setHostHardware, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
 import {
   kvmCreateIrqchip,
   kvmCreateVcpu,
@@ -29,6 +29,7 @@ import {
   KVM_X86_DISABLE_EXITS,
   KVM_X86_USERSPACE_EXIT,
 } from './kvm/caps.ts';
+import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, vcpuShared, VM_I } from './layout.ts';
 import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type SimResult, type VcpuResult } from './results.ts';
@@ -75,6 +76,7 @@ export interface LiveCounters {
   /** Seconds since the actors started running (0 before). */
   elapsed_s: number;
   exits: number;
+  /** Halts through kvm_vcpu_halt(): x86 HLT exits plus arm64 trapped WFIs. */
   halt_exits: number;
   halt_successful_poll: number;
   irq_injections: number;
@@ -110,9 +112,11 @@ export class Vm {
     this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, iothreads: this.iothreads, trace: recording });
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
-    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
+    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
     if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
     setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv });
+    writeArch(kvm, host.arch, host.arm64);
+    Scheduler.setCpuidle(this.mem, host.cpuidle);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.
@@ -210,7 +214,7 @@ export class Vm {
 
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
-    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
+    const sum = (name: 'exits' | 'halt_exits' | 'wfi_exit_stat' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
       let total = 0;
       for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
       return total;
@@ -218,7 +222,7 @@ export class Vm {
     return {
       elapsed_s: this.elapsedS(),
       exits: sum('exits'),
-      halt_exits: sum('halt_exits'),
+      halt_exits: sum('halt_exits') + sum('wfi_exit_stat'), // halts through kvm_vcpu_halt: x86 HLTs, arm64 trapped WFIs
       halt_successful_poll: sum('halt_successful_poll'),
       irq_injections: sum('irq_injections'),
       interrupts: sum('irq_injections') + sum('posted_interrupts'),
@@ -464,8 +468,8 @@ export class Vm {
         wall_s: wallS,
         phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
         vcpus: [],
-        total: { wake_latency_ns: none, timer_lateness_ns: none, timer_lateness_hist: [], host_cpu_pct_per_vcpu: 0 },
-        host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [] },
+        total: { wake_latency_ns: none, timer_lateness_ns: none, timer_lateness_hist: [], host_cpu_pct_per_vcpu: 0, util_error_abs_mean: 0, deep_idle_pct: 0 },
+        host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [], pcpu_idle: [] },
         threads: present.map((s, i) => ({ thread: `cpu${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
         block: {
           backend: w.backend,
@@ -538,6 +542,7 @@ export class Vm {
       const wall = s.wall_ns / 1e9;
       const cpu = s.thread_cpu_ns / 1e9;
       const lateness = decodeLatency(s.timer_lateness);
+      const busy = s.wall_ns > 0 ? s.guest_compute_ns / s.wall_ns : 0;
       vcpus.push({
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
@@ -546,6 +551,7 @@ export class Vm {
         guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
+        sched: { util: s.util, guest_busy_share: busy, util_error: s.util - busy },
         timer_early_count: s.timer_lateness.negative,
         cpu: {
           thread_cpu_s: cpu,
@@ -601,6 +607,8 @@ export class Vm {
         timer_lateness_ns: summarize(lateness),
         timer_lateness_hist: logBuckets(lateness),
         host_cpu_pct_per_vcpu: vcpus.length ? vcpus.reduce((a, v) => a + v.cpu.host_cpu_pct, 0) / vcpus.length : 0,
+        util_error_abs_mean: vcpus.length ? vcpus.reduce((a, v) => a + Math.abs(v.sched.util_error), 0) / vcpus.length : 0,
+        deep_idle_pct: host && host.wall_ns > 0 ? (100 * host.pcpu_idle.reduce((a, p) => a + p.deep_ns, 0)) / host.wall_ns : 0,
       },
       host: {
         hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
@@ -608,6 +616,13 @@ export class Vm {
         preemptions: host?.preemptions ?? 0,
         ...(io && { device_interrupts_raised: io.raised, device_eois: io.eois }),
         pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
+        pcpu_idle: (host?.pcpu_idle ?? []).map((p) => ({
+          shallow_s: p.shallow_ns / 1e9,
+          deep_s: p.deep_ns / 1e9,
+          exits_shallow: p.exits_shallow,
+          exits_deep: p.exits_deep,
+          exit_latency_s: p.exit_latency_ns / 1e9,
+        })),
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),

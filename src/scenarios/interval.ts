@@ -1,7 +1,7 @@
 /**
  * Each workload's "interval" knob, the one `--interval` (µs) and the demo's
  * interval control set: timer-latency's re-arm delta, a device's gap,
- * hrtimer-rearm's event interval, idle-tick's tick. dsync-io has none: its
+ * hrtimer-rearm's event interval, idle-tick's tick, overcommit's tick. dsync-io has none: its
  * guest writes back to back.
  */
 const INTERVAL_KNOB: Readonly<Record<string, string>> = {
@@ -12,6 +12,7 @@ const INTERVAL_KNOB: Readonly<Record<string, string>> = {
   'idle-tick': 'tick_ns',
   'deferred-work': 'gap_ns',
   'sim-loop': 'tick_ns',
+  overcommit: 'delta_ns',
 };
 
 export const intervalKnob = (workloadKind: string): string | null => INTERVAL_KNOB[workloadKind] ?? null;

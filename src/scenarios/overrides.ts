@@ -26,6 +26,15 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   sched_slice_ns: ['host', 'sched_slice_ns'],
   exit_cost_ns: ['host', 'exit_cost_ns'],
   apicv: ['host', 'apicv'],
+  arch: ['host', 'arch'],
+  wfi_trap_policy: ['host', 'arm64', 'wfi_trap_policy'],
+  wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],
+  direct_injection: ['host', 'arm64', 'direct_injection'],
+  wfx_rq_threshold: ['host', 'arm64', 'wfx_rq_threshold'],
+  cpuidle: ['host', 'cpuidle', 'enabled'],
+  shallow_exit_latency_ns: ['host', 'cpuidle', 'shallow_exit_latency_ns'],
+  deep_exit_latency_ns: ['host', 'cpuidle', 'deep_exit_latency_ns'],
+  deep_residency_ns: ['host', 'cpuidle', 'deep_residency_ns'],
   lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
   irqchip: ['host', 'irqchip'],
   disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],
@@ -52,6 +61,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   quantum_ns: ['workload', 'quantum_ns'],
   work_ns: ['workload', 'work_ns'],
   ...Object.fromEntries(['busy_ns', 'idle_ns', 'item_ns', 'workers', 'depth_per_worker', 'fallback_ns', 'vcpu_budget_ns'].map((k) => [k, ['workload', k]])),
+  wait: ['workload', 'wait'],
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
@@ -68,7 +78,7 @@ export function knobPath(knob: string): ScenarioPath {
 }
 
 /** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'irqchip']);
+const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'irqchip', 'arch', 'wfi_trap_policy', 'wfe_trap_policy', 'wait']);
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

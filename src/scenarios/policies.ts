@@ -28,6 +28,19 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
   apicv: { summary: 'posted interrupts (APICv/AVIC): an interrupt for a vCPU running guest code is taken without a VM exit', overrides: 'apicv=true' },
   'exit-cost-1us': { summary: 'every VM exit and re-entry costs 1 µs of busy time, about what hardware pays (the model’s default is 0)', overrides: 'exit_cost_ns=1000' },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+  'wfx-default': {
+    summary: 'arm64 mainline with no kvm-arm.wfi_trap_policy or wfe_trap_policy: WFE untrapped when alone on the runqueue, WFI trapped (no GICv4 direct injection)',
+    overrides: 'arch=arm64',
+  },
+  'wfx-trap': { summary: 'arm64 kvm-arm.wfi_trap_policy=trap kvm-arm.wfe_trap_policy=trap: every WFI halts in KVM, every WFE yields', overrides: 'arch=arm64,wfi_trap_policy=trap,wfe_trap_policy=trap' },
+  'wfx-notrap': {
+    summary: 'arm64 kvm-arm.wfi_trap_policy=notrap kvm-arm.wfe_trap_policy=notrap: WFI/WFE wait in the guest, the vCPU keeps its pCPU',
+    overrides: 'arch=arm64,wfi_trap_policy=notrap,wfe_trap_policy=notrap',
+  },
+  'wfx-rq-threshold': {
+    summary: 'PROPOSAL (2024, not merged): arm64 WFI/WFE trapped iff the pCPU’s runqueue has more than 1 task (KVM_CAP_ARM_WFX_TRAP_RUNQUEUE_DEPTH)',
+    overrides: 'arch=arm64,wfx_rq_threshold=1',
+  },
   'always-poll-2ms': {
     summary: 'the 2015 RFC as merged in Linux 4.0: every halt polls a fixed 2 ms (halt_poll_ns=2000000, the RFC’s value), no adaptive window',
     overrides: 'kernel=4.0,halt_poll_ns=2000000',

@@ -4,6 +4,8 @@ import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
 import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
+import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
+import { CPUIDLE_DEFAULTS } from '../host/sched/idle-states.ts';
 
 /**
  * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
@@ -108,6 +110,15 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     /** Re-arms per cycle, before the guest stops pushing and waits for the timer to fire. */
     rearms: z.int().min(1).max(10_000).default(50),
   }),
+  z.strictObject({
+    kind: z.literal('overcommit'),
+    /** The tick: re-armed this far ahead when the last one is handled. */
+    delta_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** Guest work after each tick. */
+    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
+    /** `idle`: wait in the idle loop (WFI on arm64); `wfe`: a spin-wait paused by WFE (arm64 only). */
+    wait: z.enum(['idle', 'wfe']).default('idle'),
+  }),
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
@@ -137,6 +148,29 @@ export const ScenarioSchema = z.strictObject({
       exit_cost_ns: z.int().min(0).max(100_000).default(0),
       /** Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd's avic default. */
       apicv: z.boolean().default(false),
+      /** Which KVM: x86 (HLT, VMX exits) or arm64 (WFI/WFE, exits by exception class). */
+      arch: z.enum(['x86', 'arm64']).default('x86'),
+      /** arm64 only: what decides whether WFI/WFE trap (reference §3.2). */
+      arm64: z
+        .strictObject({
+          /** kvm-arm.wfi_trap_policy / wfe_trap_policy; `default`: the parameter is absent (single-task rule). */
+          wfi_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
+          wfe_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
+          /** The VM's vCPUs use GICv4 direct injection (vLPI/vSGI): the default rule may then untrap WFI. */
+          direct_injection: z.boolean().default(false),
+          /** PROPOSAL (2024, not merged): trap WFx iff nr_running > this; null: mainline. */
+          wfx_rq_threshold: z.int().min(0).max(1024).nullable().default(null),
+        })
+        .prefault({}),
+      /** pCPU idle states (a shallow and a deep one) and their exit latencies. */
+      cpuidle: z
+        .strictObject({
+          enabled: z.boolean().default(CPUIDLE_DEFAULTS.enabled),
+          shallow_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.shallow_exit_latency_ns),
+          deep_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.deep_exit_latency_ns),
+          deep_residency_ns: z.int().min(0).max(1_000_000_000).default(CPUIDLE_DEFAULTS.deep_residency_ns),
+        })
+        .prefault({}),
       /** `kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM. */
       irqchip: z.enum(['kernel', 'userspace']).default('kernel'),
       /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */
@@ -195,6 +229,29 @@ export const ScenarioSchema = z.strictObject({
     .prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
 }).superRefine((s, ctx) => {
+  // Settings that would do nothing on the chosen architecture are errors, not silent no-ops.
+  const arm = s.host.arm64;
+  if (s.host.arch !== 'arm64') {
+    const set: string[] = (['wfi_trap_policy', 'wfe_trap_policy'] as const).filter((k) => arm[k] !== 'default');
+    if (arm.direct_injection) set.push('direct_injection');
+    if (arm.wfx_rq_threshold !== null) set.push('wfx_rq_threshold');
+    for (const k of set) ctx.addIssue({ code: 'custom', path: ['host', 'arm64', k], message: 'an arm64 setting: needs host.arch arm64' });
+    if (s.workload.kind === 'overcommit' && s.workload.wait === 'wfe') ctx.addIssue({ code: 'custom', path: ['workload', 'wait'], message: 'WFE is an arm64 instruction: needs host.arch arm64' });
+  } else {
+    if (s.guest.idle === 'haltpoll') ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'cpuidle-haltpoll is x86 only (MSR_KVM_POLL_CONTROL): not with host.arch arm64' });
+    if (s.guest.idle === 'mwait') ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'MONITOR/MWAIT are x86 instructions: not with host.arch arm64' });
+    const x86: [string[], boolean, string][] = [
+      [['host', 'irqchip'], s.host.irqchip !== 'kernel', 'a userspace irqchip (KVM_EXIT_HLT) is modelled for x86 only'],
+      [['host', 'kvm_cap_x86_disable_exits', 'hlt'], s.host.kvm_cap_x86_disable_exits.hlt, 'KVM_CAP_X86_DISABLE_EXITS is x86 only (arm64 leaves WFI untrapped by host.arm64.wfi_trap_policy)'],
+      [['host', 'kvm_cap_x86_disable_exits', 'mwait'], s.host.kvm_cap_x86_disable_exits.mwait, 'KVM_CAP_X86_DISABLE_EXITS is x86 only'],
+      [['host', 'proposals', 'lazy_tscdeadline'], s.host.proposals.lazy_tscdeadline, 'the lazy tscdeadline proposal is x86 PV only'],
+      [['host', 'proposals', 'userspace_exit', 'hlt'], s.host.proposals.userspace_exit.hlt, 'the userspace-exit proposal is x86 only'],
+      [['host', 'proposals', 'userspace_exit', 'mwait'], s.host.proposals.userspace_exit.mwait, 'the userspace-exit proposal is x86 only'],
+      [['host', 'proposals', 'userspace_exit', 'mwait_yield'], s.host.proposals.userspace_exit.mwait_yield, 'the userspace-exit proposal is x86 only'],
+    ];
+    for (const [path, on, why] of x86) if (on) ctx.addIssue({ code: 'custom', path, message: `${why}: not with host.arch arm64` });
+    if (s.workload.kind === 'hrtimer-rearm') ctx.addIssue({ code: 'custom', path: ['workload', 'kind'], message: 'hrtimer-rearm waits with sti; hlt and writes MSR_IA32_TSC_DEADLINE through its x86 clockevent: not with host.arch arm64' });
+  }
   if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle !== 'halt') {
     ctx.addIssue({
       code: 'custom',

@@ -15,6 +15,7 @@ function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[
     kicked: () => false,
     timerDue: () => false,
     interruptWindowRequested: () => false,
+    wfxTrapped: () => true,
     sample: (_c: string, v: number) => samples.push(v),
     eoi: () => host.eois++,
     hltInGuest: false,

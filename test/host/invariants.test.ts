@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { runViolations, vcpuViolations } from '../../src/host/invariants.ts';
 import type { RunResult, VcpuResult } from '../../src/host/results.ts';
-import { EXIT_REASONS } from '../../src/host/kvm/stats.ts';
+import { EXIT_REASONS, MODEL_COUNTERS } from '../../src/host/kvm/stats.ts';
 
 // The invariant checker must catch what it claims to: corrupt a good result and see it fail.
 
-const NO_NATIVE = { posted_interrupts: 0, hlt_in_guest: 0, mwait_in_guest: 0, kvm_exit_hlt: 0, kvm_exit_mwait: 0, mwait_yields: 0 };
+const zeroModel = Object.fromEntries(MODEL_COUNTERS.map((c) => [c.name, 0])) as VcpuResult['model'];
 const hist = (n: number) => [n, ...Array(31).fill(0)];
 function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
   const s = { halt_successful_poll: 5, halt_attempted_poll: 8, halt_exits: 10, halt_wakeup: 4, irq_injections: 10, exits: 20, ...over };
@@ -23,10 +23,12 @@ function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
       blocking: 0,
       irq_exits: 0,
       signal_exits: 1,
+      wfi_exit_stat: 0,
+      wfe_exit_stat: 0,
     },
     // Every reason at 0 but these two, whatever reasons the model counts.
     exit_reasons: { ...Object.fromEntries(EXIT_REASONS.map((r) => [r, 0])), HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits } as VcpuResult['exit_reasons'],
-    model: { ...NO_NATIVE, halt_calls: s.halt_exits, tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0, lazy_tscdeadline_rearms: 0 },
+    model: { ...zeroModel, halt_calls: s.halt_exits, tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_interrupts_injected: 10 },
     halt_poll_ns: 0,
     wake_latency_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: s.irq_injections },
     timer_lateness_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: 10 },
@@ -47,6 +49,21 @@ describe('the invariant checker', () => {
     expect(vcpuViolations(v).map((x) => x.invariant).join('\n')).toContain(invariant);
   });
 
+  it('bounds polls by kvm_vcpu_halt() calls, which trapped WFIs make (arm64), and checks WFx exits against their stats', () => {
+    const v = vcpu({ halt_exits: 0 });
+    v.exit_reasons.HLT = 0;
+    v.exit_reasons.MSR_WRITE = 10;
+    v.exit_reasons.ESR_ELx_EC_WFx = 10;
+    Object.assign(v.stats, { wfi_exit_stat: 10 });
+    v.model.halt_calls = 10;
+    expect(vcpuViolations(v)).toEqual([]);
+    Object.assign(v.stats, { wfe_exit_stat: 1 });
+    expect(vcpuViolations(v).map((x) => x.invariant)).toContain('ESR_ELx_EC_WFx exits = wfi_exit_stat + wfe_exit_stat');
+    Object.assign(v.stats, { wfi_exit_stat: 7, wfe_exit_stat: 3 });
+    v.model.halt_calls = 7;
+    expect(vcpuViolations(v).map((x) => x.invariant)).toContain('halt_successful_poll <= halt_attempted_poll <= kvm_vcpu_halt() calls');
+  });
+
   it('catches an early timer and an injection without its sample', () => {
     const v = vcpu();
     v.timer_early_count = 1;
@@ -59,7 +76,7 @@ describe('the invariant checker', () => {
   it('catches a device interrupt lost or delivered twice', () => {
     const v = vcpu();
     v.timer_lateness_ns.count = 0;
-    v.model = { ...NO_NATIVE, halt_calls: 10, tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10, lazy_tscdeadline_rearms: 0 };
+    v.model = { ...zeroModel, halt_calls: 10, device_interrupts_injected: 10 };
     const run = (raised: number, eois: number) =>
       runViolations({
         scenario: { vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } },

@@ -10,6 +10,8 @@ export interface GuestKernel {
   idle: GuestIdle;
   /** The cpuidle-haltpoll governor's parameters (used when idle is haltpoll). */
   haltpoll: HaltpollParams;
+  /** The architecture the guest kernel is built for: its default_idle is HLT on x86, WFI on arm64. */
+  arch?: 'x86' | 'arm64';
   /** KVM_FEATURE_LAZY_TSCDEADLINE found in CPUID at boot (the host opted in to that proposal). */
   pv_lazy_tscdeadline?: boolean;
 }
@@ -27,10 +29,10 @@ export interface GuestKernel {
  * (mainline's default) both exit and are NOPs, so the loop spins through exits.
  * r6 holds the flags word's address: this CPU's line of guest memory.
  */
-export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleLoop(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
   idleSetup(a, idle);
   a.label('idle');
-  return idleStep(a, idle).jmp('idle');
+  return idleStep(a, idle, arch).jmp('idle');
 }
 
 /**
@@ -44,11 +46,11 @@ export function idleSetup(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
 }
 
 /** One pass of the idle loop's body, for code that idles until its own condition holds (a wait loop). */
-export function idleStep(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleStep(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
   if (idle === 'mwait') return a.monitor(6).mwait();
   if (idle === 'poll') return a.pause();
   if (idle === 'haltpoll') return a.cpuidle();
-  return a.hlt();
+  return arch === 'arm64' ? a.wfi() : a.hlt(); // arm64's cpu_do_idle(): WFI
 }
 
 /** What a program carries about its guest kernel. */

@@ -17,7 +17,7 @@ export function deferredWorkGuest({ busy_ns, idle_ns, kernel }: { busy_ns: numbe
   a.sti();
   a.label('busy').compute(busy_ns).movi(5, 0).rdtsc(1).addi(1, 1, idle_ns).wrmsr(MSR_IA32_TSC_DEADLINE, 1);
   a.label('wait').jnz(5, 'busy');
-  idleStep(a, kernel?.idle).jmp('wait');
+  idleStep(a, kernel?.idle, kernel?.arch).jmp('wait');
   a.label('tick').rdtsc(2).sub(3, 2, 1).sample('timer_lateness', 3).movi(5, 1).eoi().iret().handler(LAPIC_TIMER_VECTOR, 'tick');
   return a.assemble('deferred-work', 'entry', kernelOf(kernel));
 }

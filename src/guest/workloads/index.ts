@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { overcommit } from './overcommit.ts';
 import { deferredWorkGuest } from './deferred-work.ts';
 import { simLoopGuest } from './sim-loop.ts';
 import { hrtimerRearm } from './hrtimer-rearm.ts';
@@ -38,6 +39,10 @@ export const WORKLOADS = {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
     source: 'timer-latency + irq-wake',
   },
+  overcommit: {
+    summary: 'arm64, 3 vCPUs on 2 pCPUs, each busy 200 µs then waiting 1 ms for its tick: WFx trapping vs wake latency, PELT utilisation error, deep idle',
+    source: 'WFx trapping by runqueue depth and its review (seeds/003, 2024); kvm_vcpu_should_clear_twi/twe (reference §3.2)',
+  },
   'hrtimer-rearm': {
     summary: 'a guest hrtimer pushed later on every event of a fast loop, then left to fire: many TSC-deadline rewrites per expiry (try --set lazy_tscdeadline=true)',
     source: 'lazy tscdeadline PV RFC, Wang Jianchao, July 2023 (seeds/004): guest clockevent set_next_event',
@@ -46,8 +51,8 @@ export const WORKLOADS = {
 
 /** The guest program a scenario's vCPUs run: its workload, on its guest kernel's idle loop. */
 export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'workload' | 'guest' | 'host'>): GuestProgram {
-  // The guest kernel sees the PV features the host advertises in CPUID.
-  const guest = { ...g, pv_lazy_tscdeadline: host.proposals.lazy_tscdeadline };
+  // The guest kernel sees the PV features the host advertises in CPUID, and is built for the host's architecture.
+  const guest = { ...g, arch: host.arch, pv_lazy_tscdeadline: host.proposals.lazy_tscdeadline };
   switch (w.kind) {
     case 'timer-latency':
       return timerLatency({ delta_ns: w.delta_ns, kernel: guest });
@@ -64,6 +69,8 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
       return timerLatency({ delta_ns: w.tick_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
+    case 'overcommit':
+      return overcommit({ delta_ns: w.delta_ns, busy_ns: w.busy_ns, wait: w.wait, kernel: guest });
     case 'hrtimer-rearm':
       return hrtimerRearm({ event_ns: w.event_ns, timeout_ns: w.timeout_ns, rearms: w.rearms, kernel: guest });
   }

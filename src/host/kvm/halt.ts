@@ -38,6 +38,8 @@ export interface HaltHost {
   /** kvm_arch_no_poll(): the guest has turned host polling off for this vCPU. */
   noPoll(): boolean;
   setRunState(state: number, at: number): void;
+  /** kvm_arch_vcpu_load after the blocked thread got a pCPU again. */
+  scheduledIn(): void;
 }
 
 const S = {
@@ -144,6 +146,7 @@ export class HaltPath {
     if (waited) {
       this.h.setRunState(RUN_STATE.RUNNABLE, now());
       sched.acquire(task); // scheduled back in: may queue behind other tasks on an overcommitted host
+      this.h.scheduledIn();
     }
     switchTimerToVcpu(vcpu);
     Atomics.store(vcpu.s.i32, S.blocking, 0);

@@ -54,7 +54,8 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
 
 /**
  * Wake whoever waits for this vCPU's next event outside kvm_vcpu_block()
- * (IDLE_WAIT): the guest in a native HLT/MWAIT, or the VMM's halt wait. Called
+ * (IDLE_WAIT): the guest in a native HLT/MWAIT or (arm64) an untrapped WFI/WFE,
+ * or the VMM's halt wait. Called
  * after the event is published; the waiter sets idle_wait before it reads the
  * kick word and re-checks, so no wake is lost. Returns whether one was waiting.
  */
@@ -69,7 +70,9 @@ export function wakeIdleWaiter(v: Record32x64): boolean {
  * Tell a vCPU that an interrupt was made pending (kvmSetIrqPending): the
  * delivery half of __vmx_deliver_posted_interrupt (reference §2.7). A vCPU
  * idling in guest mode (native HLT/MWAIT) gets the posted-interrupt
- * notification: it wakes and takes the interrupt without a VM exit. A VMM
+ * notification: it wakes and takes the interrupt without a VM exit. An arm64
+ * vCPU in an untrapped WFI/WFE is woken the same way; what it then does
+ * (direct injection, or an IRQ exit without GICv4) is its own (KvmVcpu.idleInGuest). A VMM
  * halted in userspace is woken (qemu_cpu_kick's halt_cond). With APICv/AVIC, a
  * vCPU running guest code gets the notification too (the ON bit) and takes the
  * interrupt in guest mode, without an exit. Anyone else gets kvm_vcpu_kick().
@@ -94,7 +97,7 @@ export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
 export function smpSendReschedule(vcpu: VcpuShared): void {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
-    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT with an exit
+    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT (or an untrapped WFI/WFE) with an exit
   }
 }
 

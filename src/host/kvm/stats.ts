@@ -15,7 +15,7 @@ export type StatKind = 'counter' | 'time_ns' | 'log2_hist' | 'instant';
 export interface StatDef {
   readonly name: string;
   readonly kind: StatKind;
-  readonly arch: 'generic' | 'x86' | 'model';
+  readonly arch: 'generic' | 'x86' | 'arm64' | 'model';
   readonly doc: string;
 }
 
@@ -37,10 +37,18 @@ export const VCPU_STATS = [
   { name: 'signal_exits', kind: 'counter', arch: 'x86', doc: 'KVM_RUN returns for a pending signal (KVM_EXIT_INTR)' },
   { name: 'irq_injections', kind: 'counter', arch: 'x86', doc: 'interrupts injected into the guest' },
   { name: 'io_exits', kind: 'counter', arch: 'x86', doc: 'exits for an I/O port access (here: handled in the kernel by an ioeventfd)' },
+  { name: 'wfi_exit_stat', kind: 'counter', arch: 'arm64', doc: 'trapped guest WFIs (kvm_handle_wfx): each goes through kvm_vcpu_halt()' },
+  { name: 'wfe_exit_stat', kind: 'counter', arch: 'arm64', doc: 'trapped guest WFEs (kvm_handle_wfx): each yields, never blocks' },
 ] as const satisfies readonly StatDef[];
 
-/** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION'] as const;
+/**
+ * VM-exit reasons as `perf kvm stat` names them: x86 (VMX basic exit reasons),
+ * then arm64 as its kvm_exit trace prints them (the exception class of a trap,
+ * ESR_ELx_EC_*, or IRQ for an exit taken for a physical interrupt).
+ */
+export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION'] as const;
+export const ARM64_EXIT_REASONS = ['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'ESR_ELx_EC_DABT_LOW', 'IRQ'] as const;
+export const EXIT_REASONS = [...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
@@ -52,6 +60,11 @@ export const MODEL_COUNTERS = [
   { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
   { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
   { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
+  { name: 'vcpu_loads', doc: 'kvm_arch_vcpu_load: the vCPU thread (re)acquired a pCPU (arm64: the WFx trap decision is taken)' },
+  { name: 'vcpu_loads_twi', doc: 'arm64: vcpu_loads that left WFI trapped (HCR_EL2.TWI set)' },
+  { name: 'vcpu_loads_twe', doc: 'arm64: vcpu_loads that left WFE trapped (HCR_EL2.TWE set)' },
+  { name: 'wfi_native', doc: 'arm64: WFIs executed untrapped (waited in guest mode, pCPU kept)' },
+  { name: 'wfe_native', doc: 'arm64: WFEs executed untrapped (a short wait in guest mode, pCPU kept)' },
   { name: 'lazy_tscdeadline_rearms', doc: 'proposal: expiries of the armed deadline that re-armed at the guest’s later pending one, injecting nothing' },
   { name: 'posted_interrupts', doc: 'interrupts delivered to a vCPU idling in guest mode without an exit (posted-interrupt-like; not irq_injections)' },
   { name: 'hlt_in_guest', doc: 'HLTs executed natively (KVM_X86_DISABLE_EXITS_HLT): no exit, no halt statistics' },

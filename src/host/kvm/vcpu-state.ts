@@ -22,17 +22,21 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  */
 export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
 
-/** What a vCPU thread (or an I/O thread: VMM, BLOCKED, POLLING) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
+/**
+ * What a vCPU thread (or an I/O thread: VMM, BLOCKED, POLLING) is doing, for timelines and the live view (not a KVM field); see thread-state.ts.
+ * native_idle: waiting in guest mode, the pCPU kept, in a native HLT/MWAIT (x86) or an untrapped WFI/WFE (arm64).
+ */
 export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7, NATIVE_IDLE: 8, VMM_HALTED: 9 } as const;
 export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped', 'native_idle', 'vmm_halted'] as const;
 
 /**
  * Who waits for this vCPU's next interrupt outside kvm_vcpu_block(), on the
- * kick word: the guest itself in a native HLT or MWAIT (guest mode, pCPU kept),
- * or the VMM in its own halt wait (userspace irqchip). A waker that sees a
- * value other than NONE bumps the kick word and notifies (kick.ts).
+ * kick word: the guest itself in a native HLT or MWAIT (x86, guest mode, pCPU
+ * kept) or an untrapped WFI/WFE (arm64, the same), or the VMM in its own halt
+ * wait (userspace irqchip). A waker that sees a value other than NONE bumps the
+ * kick word and notifies (kick.ts): one wake path for all of them.
  */
-export const IDLE_WAIT = { NONE: 0, HLT_IN_GUEST: 1, MWAIT_IN_GUEST: 2, VMM_HALTED: 3 } as const;
+export const IDLE_WAIT = { NONE: 0, HLT_IN_GUEST: 1, MWAIT_IN_GUEST: 2, VMM_HALTED: 3, WFI_IN_GUEST: 4, WFE_IN_GUEST: 5 } as const;
 
 /** Interrupt lines of the modelled LAPIC; each has its vector and its own "pending since" stamp. */
 export const IRQ_LINES = 8;

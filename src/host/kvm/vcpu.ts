@@ -7,7 +7,9 @@ import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { hostApicv, hostExitCostNs, irqfdResampleLines, lazyTscdeadlineAdvertised, type KvmVmRecord } from './vm-state.ts';
+import { hostApicv, hostExitCostNs, irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
+import { wfxTraps } from './wfx-trap.ts';
+import { T } from '../sched/task-state.ts';
 import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
 import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
@@ -49,6 +51,13 @@ const STAT = {
   signal_exits: statIndex('signal_exits'),
   irq_injections: statIndex('irq_injections'),
   io_exits: statIndex('io_exits'),
+  wfi_exit_stat: statIndex('wfi_exit_stat'),
+  wfe_exit_stat: statIndex('wfe_exit_stat'),
+  vcpu_loads: statIndex('vcpu_loads'),
+  vcpu_loads_twi: statIndex('vcpu_loads_twi'),
+  vcpu_loads_twe: statIndex('vcpu_loads_twe'),
+  wfi_native: statIndex('wfi_native'),
+  wfe_native: statIndex('wfe_native'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
   posted: statIndex('posted_interrupts'),
@@ -56,17 +65,51 @@ const STAT = {
   mwait_in_guest: statIndex('mwait_in_guest'),
   mwait_yields: statIndex('mwait_yields'),
 };
-const EXIT_STAT: Record<GuestExit, number | undefined> = {
-  [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
-  [GUEST_EXIT.MSR_WRITE]: statIndex('exit_MSR_WRITE'),
-  [GUEST_EXIT.EXTERNAL_INTERRUPT]: statIndex('exit_EXTERNAL_INTERRUPT'),
-  [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
-  [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
-  [GUEST_EXIT.IO_INSTRUCTION]: statIndex('exit_IO_INSTRUCTION'),
-  [GUEST_EXIT.MWAIT_INSTRUCTION]: statIndex('exit_MWAIT_INSTRUCTION'),
-  [GUEST_EXIT.MONITOR_INSTRUCTION]: statIndex('exit_MONITOR_INSTRUCTION'),
+const exitStat = (r: ExitReason): number => statIndex(`exit_${r}`);
+/** Each guest exit under its x86 (VMX) reason; undefined: no such exit on x86. */
+const X86_EXIT_STAT: Record<GuestExit, number | undefined> = {
+  [GUEST_EXIT.HLT]: exitStat('HLT'),
+  [GUEST_EXIT.MSR_WRITE]: exitStat('MSR_WRITE'),
+  [GUEST_EXIT.EXTERNAL_INTERRUPT]: exitStat('EXTERNAL_INTERRUPT'),
+  [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('PREEMPTION_TIMER'),
+  [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
+  [GUEST_EXIT.IO_INSTRUCTION]: exitStat('IO_INSTRUCTION'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: exitStat('MWAIT_INSTRUCTION'),
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: exitStat('MONITOR_INSTRUCTION'),
+  [GUEST_EXIT.WFI]: undefined,
+  [GUEST_EXIT.WFE]: undefined,
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
+/**
+ * The same exits as arm64's kvm_exit trace names them: a trap by its exception
+ * class, an exit for a physical interrupt (a kick's IPI, the vtimer) as IRQ.
+ * The deadline-register write stands for a trapped timer system register
+ * (SYS64), the port write for an MMIO doorbell (a data abort, DABT_LOW).
+ * arm64 has no interrupt window; the model's own is kept under its x86 name.
+ * MONITOR/MWAIT do not exist there.
+ */
+const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
+  [GUEST_EXIT.HLT]: undefined,
+  [GUEST_EXIT.MSR_WRITE]: exitStat('ESR_ELx_EC_SYS64'),
+  [GUEST_EXIT.EXTERNAL_INTERRUPT]: exitStat('IRQ'),
+  [GUEST_EXIT.PREEMPTION_TIMER]: exitStat('IRQ'),
+  [GUEST_EXIT.INTERRUPT_WINDOW]: exitStat('INTERRUPT_WINDOW'),
+  [GUEST_EXIT.IO_INSTRUCTION]: exitStat('ESR_ELx_EC_DABT_LOW'),
+  [GUEST_EXIT.MWAIT_INSTRUCTION]: undefined,
+  [GUEST_EXIT.MONITOR_INSTRUCTION]: undefined,
+  [GUEST_EXIT.WFI]: exitStat('ESR_ELx_EC_WFx'),
+  [GUEST_EXIT.WFE]: exitStat('ESR_ELx_EC_WFx'),
+  [GUEST_EXIT.SHUTDOWN]: undefined,
+};
+
+/**
+ * How long an untrapped WFE can wait with no event: Linux arm64 turns on the
+ * generic timer's event stream, one event every ARCH_TIMER_EVT_STREAM_PERIOD_US
+ * = 100 µs (include/clocksource/arm_arch_timer.h), so a WFE never sleeps longer.
+ */
+export const WFE_EVENT_STREAM_NS = 100_000;
+
+const IDLE_WAIT_OF = { hlt: IDLE_WAIT.HLT_IN_GUEST, mwait: IDLE_WAIT.MWAIT_IN_GUEST, wfi: IDLE_WAIT.WFI_IN_GUEST, wfe: IDLE_WAIT.WFE_IN_GUEST } as const;
 
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
@@ -93,6 +136,13 @@ export class KvmVcpu implements GuestHost {
    * then interrupts the guest (an external-interrupt exit). Reference §2.2.
    */
   private readonly hvTimer: boolean;
+  readonly arm64: boolean;
+  private readonly exitStats: Record<GuestExit, number | undefined>;
+  /** arm64: the vCPUs use GICv4 direct injection, so an interrupt reaches a vCPU in an untrapped WFI without an exit. */
+  private readonly directInjection: boolean;
+  /** HCR_EL2.TWI / TWE as the last vcpu_load set them (arm64). */
+  private twi = true;
+  private twe = true;
 
   constructor(
     readonly shared: VcpuShared,
@@ -116,6 +166,9 @@ export class KvmVcpu implements GuestHost {
     this.apicv = hostApicv(kvm);
     Atomics.store(this.v.i32, V.apicv, this.apicv ? 1 : 0);
     Atomics.store(this.v.i32, V.pi_on, 0);
+    this.arm64 = isArm64(kvm);
+    this.exitStats = this.arm64 ? ARM64_EXIT_STAT : X86_EXIT_STAT;
+    this.directInjection = this.arm64 && readWfxConfig(kvm).direct_injection;
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     Atomics.store(this.v.i32, V.monitor_line, -1);
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
@@ -129,7 +182,24 @@ export class KvmVcpu implements GuestHost {
       checkBlock: (at) => this.checkBlock(at),
       noPoll: () => Atomics.load(this.v.i32, V.poll_control) === 0, // kvm_arch_no_poll()
       setRunState: (state, at) => this.setRunState(state, at),
+      scheduledIn: () => this.vcpuLoad(),
     });
+  }
+
+  /**
+   * kvm_arch_vcpu_load: the thread (re)acquired a pCPU. On arm64 this is where
+   * the WFx traps are decided for as long as it stays there (reference §3.2),
+   * from that pCPU's runqueue depth now.
+   */
+  vcpuLoad(): void {
+    Atomics.add(this.s.i32, STAT.vcpu_loads, 1);
+    if (!this.arm64) return;
+    const cpu = Atomics.load(this.sched.tasks[this.task].i32, T.pcpu);
+    const traps = wfxTraps({ ...readWfxConfig(this.kvm), nr_running: cpu < 0 ? 1 : this.sched.nrRunning(cpu) });
+    this.twi = traps.twi;
+    this.twe = traps.twe;
+    if (traps.twi) Atomics.add(this.s.i32, STAT.vcpu_loads_twi, 1);
+    if (traps.twe) Atomics.add(this.s.i32, STAT.vcpu_loads_twe, 1);
   }
 
   /** KVM_RUN. The caller (the VMM's vCPU loop) holds a pCPU for this thread. */
@@ -137,6 +207,7 @@ export class KvmVcpu implements GuestHost {
     const v = this.v;
     // immediate_exit is polled once when KVM_RUN starts (api.rst).
     if (Atomics.load(v.i32, V.immediate_exit)) return this.exitIntr();
+    this.vcpuLoad(); // the ioctl's vcpu_load(): the caller has just (re)acquired its pCPU
     for (;;) {
       let r: KvmExit | 0;
       if (Atomics.load(v.i32, V.mp_state) === MP_STATE.RUNNABLE) r = this.enterGuest();
@@ -146,6 +217,7 @@ export class KvmVcpu implements GuestHost {
       if (this.sched.needResched(this.task)) {
         this.setRunState(RUN_STATE.RUNNABLE, now());
         this.sched.yield(this.task); // cond_resched(): preempted at the tick
+        this.vcpuLoad();
       }
     }
   }
@@ -174,20 +246,42 @@ export class KvmVcpu implements GuestHost {
   cpuId(): number {
     return this.shared.id;
   }
+  wfxTrapped(wfe: boolean): boolean {
+    if (!this.arm64) throw new Error(`vcpu${this.shared.id}: ${wfe ? 'WFE' : 'WFI'} on an x86 host (host.arch is x86)`);
+    return wfe ? this.twe : this.twi;
+  }
 
   /**
-   * A native HLT or MWAIT (KVM_X86_DISABLE_EXITS): the vCPU stays in guest mode
-   * and keeps its pCPU, its thread really blocked, without KVM's halt path (no
-   * polling, no halt statistics). It ends without an exit when an interrupt is
-   * posted to it (kvmVcpuKickForInterrupt) or, for MWAIT, when the monitored
-   * line is written; with an exit on a kick's IPI or its own timer.
+   * Idling in guest mode, the pCPU kept, the thread really blocked, without
+   * KVM's halt path (no polling, no halt statistics): x86's native HLT or MWAIT
+   * (KVM_X86_DISABLE_EXITS), or arm64's untrapped WFI/WFE (HCR_EL2.TWI/TWE
+   * clear at the last vcpu_load). One wait and one wake path for all four: the
+   * thread publishes idle_wait, then re-checks and waits on the kick word;
+   * kvmVcpuKickForInterrupt and kvm_vcpu_kick bump it once the event is
+   * published (kick.ts), so no wakeup is lost.
+   *
+   * It ends without an exit when an interrupt is delivered into it (posted,
+   * see below), for MWAIT when the monitored line is written, for WFE when the
+   * event stream ticks; with an exit on a kick's IPI or the vCPU's own timer.
+   *
+   * arm64 differs in two ways, both architectural. A pending interrupt is a
+   * WFI/WFE wakeup event even while the guest masks interrupts (PSTATE.I), so
+   * irr alone ends the wait. And delivery without an exit needs GICv4 direct
+   * injection (vLPI/vSGI, the only case in which mainline leaves WFI untrapped
+   * by default); without it (wfi_trap_policy=notrap, the 2024 proposal) the
+   * interrupt reaches the host as a physical IRQ: the wait ends with an IRQ
+   * exit and KVM injects it (list registers) at the next entry.
    */
-  idleInGuest(kind: 'hlt' | 'mwait', entering: boolean): GuestExit | 0 {
+  idleInGuest(kind: 'hlt' | 'mwait' | 'wfi' | 'wfe', entering: boolean): GuestExit | 0 {
     const v = this.v;
     const mwait = kind === 'mwait';
-    if (entering) Atomics.add(this.s.i32, mwait ? STAT.mwait_in_guest : STAT.hlt_in_guest, 1);
-    this.setRunState(RUN_STATE.NATIVE_IDLE, now());
-    Atomics.store(v.i32, V.idle_wait, mwait ? IDLE_WAIT.MWAIT_IN_GUEST : IDLE_WAIT.HLT_IN_GUEST);
+    const wfx = kind === 'wfi' || kind === 'wfe';
+    let at = now();
+    if (entering) Atomics.add(this.s.i32, STAT[`${kind}_${wfx ? 'native' : 'in_guest'}` as 'hlt_in_guest' | 'mwait_in_guest' | 'wfi_native' | 'wfe_native'], 1);
+    // WFI/WFE always complete on an exit (the interpreter moves past them), so each call is one instruction.
+    const bound = kind === 'wfe' ? at + WFE_EVENT_STREAM_NS : Infinity;
+    this.setRunState(RUN_STATE.NATIVE_IDLE, at);
+    Atomics.store(v.i32, V.idle_wait, IDLE_WAIT_OF[kind]);
     let exit: GuestExit | 0 = 0;
     for (;;) {
       const seen = Atomics.load(v.i32, V.kick);
@@ -195,22 +289,34 @@ export class KvmVcpu implements GuestHost {
         exit = GUEST_EXIT.EXTERNAL_INTERRUPT;
         break;
       }
-      if (this.hasEvents()) break;
-      const at = now();
+      if (wfx ? Atomics.load(v.i32, V.irr) !== 0 : this.hasEvents()) {
+        // arm64 without direct injection: an interrupt the guest can take came as a physical IRQ to
+        // the host, an exit. A masked one only ends the wait (haltlab: no exit, it waits in irr for
+        // the guest to unmask), so a guest idling masked cannot spin on IRQ exits.
+        if (wfx && !this.directInjection && this.hasEvents()) exit = GUEST_EXIT.EXTERNAL_INTERRUPT;
+        break;
+      }
+      at = now();
       if (timerDueOnVcpu(v, at)) {
         exit = GUEST_EXIT.PREEMPTION_TIMER;
         break;
       }
       if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
+      if (at >= bound) break; // WFE: the event stream's event
       // The pCPU's own timer bounds the wait, as the preemption timer counts in the HLT/MWAIT state.
-      const timed = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU;
-      futexWait(v.i32, V.kick, seen, timed ? v.f64[VF.tsc_deadline] - at : undefined);
+      const timer = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU ? v.f64[VF.tsc_deadline] : Infinity;
+      const until = Math.min(bound, timer);
+      futexWait(v.i32, V.kick, seen, until === Infinity ? undefined : until - at);
     }
     Atomics.store(v.i32, V.idle_wait, IDLE_WAIT.NONE);
     if (exit !== 0) return exit;
     if (mwait) Atomics.store(v.i32, V.monitor_armed, 0); // MWAIT's return disarms the monitor
-    // Taken after idle_wait is cleared: an interrupt whose sender saw us waiting is seen here.
-    if (this.hasEvents()) this.injectPending(true);
+    // Taken after idle_wait is cleared: an interrupt whose sender saw us waiting (and so only woke
+    // us, without flipping vcpu->mode) is seen here, never left pending in a running guest.
+    if (this.hasEvents()) {
+      if (wfx && !this.directInjection) return GUEST_EXIT.EXTERNAL_INTERRUPT; // arm64 without GICv4: an IRQ exit
+      this.injectPending(true);
+    }
     this.guestRuns(now());
     return 0;
   }
@@ -245,13 +351,30 @@ export class KvmVcpu implements GuestHost {
     const hrtimer = exit === GUEST_EXIT.PREEMPTION_TIMER && !this.hvTimer;
     const reason = hrtimer ? GUEST_EXIT.EXTERNAL_INTERRUPT : exit;
     this.tracer.emit(at, EV.EXIT, reason);
+    const stat = this.exitStats[reason];
+    if (stat === undefined) throw new Error(`vcpu${this.shared.id}: guest exit ${exit} does not exist on ${this.arm64 ? 'arm64' : 'x86'}`);
     Atomics.add(this.s.i32, STAT.exits, 1);
-    Atomics.add(this.s.i32, EXIT_STAT[reason]!, 1);
+    Atomics.add(this.s.i32, stat, 1);
     // What a VM exit and re-entry cost on real hardware, paid as real busy time (0: the model's own code only).
     if (this.exitCostNs > 0) for (const end = now() + this.exitCostNs; now() < end; );
     switch (exit) {
       case GUEST_EXIT.HLT:
         return this.emulateHalt();
+      case GUEST_EXIT.WFI:
+        // kvm_handle_wfx -> kvm_vcpu_wfi -> kvm_vcpu_halt(): poll, then block, in the kernel.
+        Atomics.add(this.s.i32, STAT.wfi_exit_stat, 1);
+        this.haltPath.halt();
+        this.setRunState(RUN_STATE.HOST, now());
+        return 0;
+      case GUEST_EXIT.WFE:
+        // kvm_handle_wfx -> kvm_vcpu_on_spin(): never blocks. haltlab has no directed yield
+        // (yield_to a chosen vCPU); this is a plain yield of the pCPU to whoever waits for it.
+        Atomics.add(this.s.i32, STAT.wfe_exit_stat, 1);
+        this.setRunState(RUN_STATE.RUNNABLE, now());
+        this.sched.yield(this.task);
+        this.vcpuLoad();
+        this.setRunState(RUN_STATE.HOST, now());
+        return 0;
       case GUEST_EXIT.MWAIT_INSTRUCTION:
         return this.emulateMwait();
       case GUEST_EXIT.MONITOR_INSTRUCTION:
@@ -343,6 +466,7 @@ export class KvmVcpu implements GuestHost {
       Atomics.add(this.s.i32, STAT.mwait_yields, 1);
       this.setRunState(RUN_STATE.RUNNABLE, now());
       this.sched.yield(this.task); // hands the pCPU over only if another task waits for it
+      this.vcpuLoad();
       this.setRunState(RUN_STATE.HOST, now());
     }
     return 0;

@@ -1,6 +1,39 @@
 import { struct } from '../../actors/shared-memory.ts';
 import { KVM_PARAMS, type KvmParams } from './params.ts';
 import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
+import { WFX_TRAP_POLICIES, type WfxTrapInput } from './wfx-trap.ts';
+
+export const ARCH = { x86: 0, arm64: 1 } as const;
+export type Arch = keyof typeof ARCH;
+
+export interface Arm64VmConfig {
+  wfi_trap_policy: WfxTrapInput['wfi_trap_policy'];
+  wfe_trap_policy: WfxTrapInput['wfe_trap_policy'];
+  direct_injection: boolean;
+  wfx_rq_threshold: number | null;
+}
+
+/** The host's architecture and, on arm64, what the WFx trap decision reads (boot parameters, the VM's GIC, the proposal's cap). */
+export function writeArch(rec: KvmVmRecord, arch: Arch, arm64: Arm64VmConfig): void {
+  Atomics.store(rec.i32, I.arch, ARCH[arch]);
+  Atomics.store(rec.i32, I.wfi_trap_policy, WFX_TRAP_POLICIES.indexOf(arm64.wfi_trap_policy));
+  Atomics.store(rec.i32, I.wfe_trap_policy, WFX_TRAP_POLICIES.indexOf(arm64.wfe_trap_policy));
+  Atomics.store(rec.i32, I.direct_injection, arm64.direct_injection ? 1 : 0);
+  Atomics.store(rec.i32, I.wfx_rq_threshold, arm64.wfx_rq_threshold ?? -1);
+}
+
+export const isArm64 = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.arch) === ARCH.arm64;
+
+/** The VM-wide inputs of the WFx trap decision, with the runqueue depth left for the caller. */
+export function readWfxConfig(rec: KvmVmRecord): Omit<WfxTrapInput, 'nr_running'> {
+  const t = Atomics.load(rec.i32, I.wfx_rq_threshold);
+  return {
+    wfi_trap_policy: WFX_TRAP_POLICIES[Atomics.load(rec.i32, I.wfi_trap_policy)],
+    wfe_trap_policy: WFX_TRAP_POLICIES[Atomics.load(rec.i32, I.wfe_trap_policy)],
+    direct_injection: Atomics.load(rec.i32, I.direct_injection) !== 0,
+    rq_threshold: t < 0 ? null : t,
+  };
+}
 
 /**
  * VM-wide state every vCPU reads on every halt: the kvm module parameters
@@ -22,6 +55,11 @@ export const KVM_VM = struct(
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
     'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
     'apicv', // posted interrupts (kvm_intel enable_apicv / kvm_amd avic)
+    'arch', // ARCH.*: which KVM this is
+    'wfi_trap_policy', // arm64 kvm-arm.wfi_trap_policy, as an index in WFX_TRAP_POLICIES
+    'wfe_trap_policy',
+    'direct_injection', // arm64: the vCPUs use GICv4 direct injection (vLPI/vSGI)
+    'wfx_rq_threshold', // the 2024 proposal's per-VM threshold, -1 when not enabled
   ],
   [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns', 'exit_cost_ns'],
 );

@@ -45,6 +45,7 @@ export interface HostActorSnapshot {
   wall_ns: number;
   timer_slack_ns: number | null;
   pcpu_busy_ns: number[];
+  pcpu_idle: ReturnType<Scheduler['idleStates']>;
 }
 
 export type HostActorApi = ReturnType<typeof makeHostActor>;
@@ -65,6 +66,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   let wallNs = 0;
   let slack: number | undefined;
   let busy: number[] = [];
+  let idle: ReturnType<Scheduler['idleStates']> = [];
   let firing = 0; // the vCPU whose timer hostTimerExpire is looking at
   let firedAt = 0;
   const onFire = (late: number) => {
@@ -117,6 +119,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
       wallNs = t1 - t0;
       cpuNs = threadCpuNs() - cpu0;
       busy = sched.busyNs(t1);
+      idle = sched.idleStates(t1);
     },
     snapshot(): HostActorSnapshot {
       return {
@@ -129,6 +132,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         wall_ns: wallNs,
         timer_slack_ns: slack ?? null,
         pcpu_busy_ns: busy,
+        pcpu_idle: idle,
       };
     },
   };

@@ -65,6 +65,10 @@ export interface VcpuThreadSnapshot {
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
   guest_haltpoll: GuestHaltpollResult | null;
+  /** The host scheduler's PELT-like utilisation of this thread at its end. */
+  util: number;
+  /** Time the guest spent in `compute`, ns. */
+  guest_compute_ns: number;
   guest_clockevent: GuestClockeventResult | null;
 }
 
@@ -125,8 +129,9 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
     ready: () => true,
     run(): void {
       publishThreadId(shared.t);
-      // A native HLT/MWAIT waits with its own timer as the timeout (the preemption timer): make it precise.
-      if (caps.hltInGuest || caps.mwaitInGuest) setThreadTimerSlackNs(1);
+      // A native HLT/MWAIT, or an untrapped WFI/WFE (arm64, whose timer is a hardware timer that wakes the
+      // core at once), waits with its own timer as the timeout (the preemption timer): make it precise.
+      if (caps.hltInGuest || caps.mwaitInGuest || kvm.arm64) setThreadTimerSlackNs(1);
       const cpu0 = threadCpuNs();
       const t0 = now();
       kvm.setRunState(RUN_STATE.RUNNABLE, t0);
@@ -195,6 +200,8 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
+        util: sched.util(id),
+        guest_compute_ns: guest.computeNs,
         guest_clockevent: guest.clockevent ? { kind: guest.clockevent.kind, ...guest.clockevent.counts } : null,
       };
     },
