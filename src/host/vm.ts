@@ -115,7 +115,9 @@ export class Vm {
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
     if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
     setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv });
-    writeArch(kvm, host.arch, host.arm64);
+    // sim-loop's exit on WFI is the arm64 request itself; on x86 its analogue is the RFC's HLT exit (setUpVm).
+    const simExitOnWfi = scenario.workload.kind === 'sim-loop' && scenario.workload.mode === 'exit-on-wfi';
+    writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && simExitOnWfi) });
     Scheduler.setCpuidle(this.mem, host.cpuidle);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
@@ -659,7 +661,7 @@ function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
   if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
   // The simulator's exit on WFI is the same ask as the x86 RFC's HLT exit: return to userspace
   // whenever the vCPU would otherwise block (seeds/001), which is what that bit does here.
-  const simExit = workload.kind === 'sim-loop' && workload.mode === 'exit-on-wfi';
+  const simExit = host.arch === 'x86' && workload.kind === 'sim-loop' && workload.mode === 'exit-on-wfi';
   const u = { ...host.proposals.userspace_exit, hlt: host.proposals.userspace_exit.hlt || simExit };
   if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
   for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);

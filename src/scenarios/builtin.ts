@@ -16,6 +16,8 @@ export interface BuiltinScenario {
 const SCENARIO_EXTRAS: Partial<Record<Workload['kind'], Partial<ScenarioInput>>> = {
   // More vCPU threads than pCPUs on an arm64 host with idle states, so that trapping matters.
   overcommit: { host: { arch: 'arm64', pcpus: 2, cpuidle: { enabled: true } }, vm: { vcpus: 3 } },
+  // The simulator of seeds/001 runs arm64 guests: its exit is the arm64 request's KVM_EXIT_WFX.
+  'sim-loop': { host: { arch: 'arm64' } },
 };
 
 export const BUILTIN_SCENARIOS: Readonly<Record<string, BuiltinScenario>> = Object.fromEntries(

@@ -31,6 +31,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],
   direct_injection: ['host', 'arm64', 'direct_injection'],
   wfx_rq_threshold: ['host', 'arm64', 'wfx_rq_threshold'],
+  exit_on_wfx: ['host', 'arm64', 'exit_on_wfx'],
   cpuidle: ['host', 'cpuidle', 'enabled'],
   shallow_exit_latency_ns: ['host', 'cpuidle', 'shallow_exit_latency_ns'],
   deep_exit_latency_ns: ['host', 'cpuidle', 'deep_exit_latency_ns'],

@@ -160,6 +160,8 @@ export const ScenarioSchema = z.strictObject({
           direct_injection: z.boolean().default(false),
           /** PROPOSAL (2024, not merged): trap WFx iff nr_running > this; null: mainline. */
           wfx_rq_threshold: z.int().min(0).max(1024).nullable().default(null),
+          /** PROPOSAL (2023, not merged): KVM_CAP_EXIT_ON_WFX: WFx forced to trap, a WFI that would block returns KVM_EXIT_WFX to the VMM. */
+          exit_on_wfx: z.boolean().default(false),
         })
         .prefault({}),
       /** pCPU idle states (a shallow and a deep one) and their exit latencies. */
@@ -235,6 +237,7 @@ export const ScenarioSchema = z.strictObject({
     const set: string[] = (['wfi_trap_policy', 'wfe_trap_policy'] as const).filter((k) => arm[k] !== 'default');
     if (arm.direct_injection) set.push('direct_injection');
     if (arm.wfx_rq_threshold !== null) set.push('wfx_rq_threshold');
+    if (arm.exit_on_wfx) set.push('exit_on_wfx');
     for (const k of set) ctx.addIssue({ code: 'custom', path: ['host', 'arm64', k], message: 'an arm64 setting: needs host.arch arm64' });
     if (s.workload.kind === 'overcommit' && s.workload.wait === 'wfe') ctx.addIssue({ code: 'custom', path: ['workload', 'wait'], message: 'WFE is an arm64 instruction: needs host.arch arm64' });
   } else {

@@ -53,6 +53,23 @@ describe('sim-loop', () => {
     expect(s.blocked_share).toBeGreaterThan(0.3);
   });
 
+  it('on arm64 the exit is the 2023 request’s KVM_EXIT_WFX, taken only by a WFI that would block', async () => {
+    const r = await createVm(parseScenario({ duration_s: 0.8, host: { arch: 'arm64' }, vm: { vcpus: 1 }, workload: { kind: 'sim-loop', mode: 'exit-on-wfi' } })).run();
+    expectCompleted(r);
+    const [v] = r.vcpus;
+    expect(v.model.kvm_exit_wfx).toBeGreaterThan(100);
+    expect(v.model.kvm_exit_wfx).toBeLessThanOrEqual(v.stats.wfi_exit_stat as number);
+    expect(v.stats.halt_attempted_poll).toBe(0); // never blocked in kvm_vcpu_wfi
+    expect(r.sim!.sim_per_wall).toBeGreaterThan(1.5);
+  });
+
+  it('a VMM with KVM_CAP_EXIT_ON_WFX waits for the next interrupt itself, and loses none', async () => {
+    const r = await createVm(parseScenario({ duration_s: 0.8, host: { arch: 'arm64', arm64: { exit_on_wfx: true } }, vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } })).run();
+    expectCompleted(r);
+    expect(r.vcpus[0].model.kvm_exit_wfx).toBeGreaterThan(100);
+    expect(r.vcpus[0].stats.halt_attempted_poll).toBe(0);
+  });
+
   it('plain KVM: real time, the timer in the kernel', async () => {
     const r = await run('kernel');
     expectCompleted(r);

@@ -63,7 +63,7 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
     case 'deferred-work':
       return deferredWorkGuest({ busy_ns: w.busy_ns, idle_ns: w.idle_ns, kernel: guest });
     case 'sim-loop':
-      return simLoopGuest({ work_ns: w.work_ns, tick_ns: w.tick_ns, periodic: w.mode === 'kernel' });
+      return simLoopGuest({ work_ns: w.work_ns, tick_ns: w.tick_ns, periodic: w.mode === 'kernel', kernel: guest });
     case 'idle-tick':
       // The guest's tick is the TSC-deadline timer re-armed one period ahead, as timer-latency does.
       return timerLatency({ delta_ns: w.tick_ns, kernel: guest });

@@ -53,6 +53,7 @@ export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
 export const MODEL_COUNTERS = [
+  { name: 'kvm_exit_wfx', doc: 'PROPOSAL (arm64, 2023): KVM_RUN returns with KVM_EXIT_WFX (a WFI that would have blocked), counted by the VMM' },
   { name: 'halt_calls', doc: 'kvm_vcpu_halt() calls: each halt_exit, and each KVM_RUN that finds the vCPU still halted (after KVM_EXIT_INTR)' },
   { name: 'tsc_deadline_writes', doc: 'guest writes of MSR_IA32_TSC_DEADLINE' },
   { name: 'timer_fired_in_guest', doc: 'deadline timer expiries taken on the vCPU’s own pCPU (preemption timer, or hrtimer while polling)' },

@@ -7,7 +7,7 @@ import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
 import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { hostApicv, hostExitCostNs, irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
+import { exitOnWfx, hostApicv, hostExitCostNs, irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
 import { wfxTraps } from './wfx-trap.ts';
 import { T } from '../sched/task-state.ts';
 import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
@@ -29,7 +29,8 @@ import { futexWait } from '../../actors/futex.ts';
  */
 
 /** KVM_EXIT_MWAIT is the 2023 RFC's proposed code (never merged). */
-export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8, MWAIT: 38 } as const;
+// KVM_EXIT_WFX is the 2023 arm64 request's exit; it had no number upstream, haltlab picks 39.
+export const KVM_EXIT = { HLT: 5, INTR: 10, SHUTDOWN: 8, MWAIT: 38, WFX: 39 } as const;
 export type KvmExit = (typeof KVM_EXIT)[keyof typeof KVM_EXIT];
 
 /**
@@ -126,6 +127,8 @@ export class KvmVcpu implements GuestHost {
   /** The host's VM exit + entry cost, paid as busy time; posted interrupts on. */
   private readonly exitCostNs: number;
   private readonly apicv: boolean;
+  /** PROPOSAL: KVM_CAP_EXIT_ON_WFX (arm64, 2023). */
+  private readonly exitOnWfx: boolean;
   /** The VM's irqchip and exit capabilities, fixed before this vCPU was created. */
   private readonly caps: VmExitConfig;
   readonly hltInGuest: boolean;
@@ -163,6 +166,7 @@ export class KvmVcpu implements GuestHost {
     this.mwaitInGuest = this.caps.mwaitInGuest;
     this.hvTimer = !this.caps.mwaitInGuest;
     this.exitCostNs = hostExitCostNs(kvm);
+    this.exitOnWfx = exitOnWfx(kvm);
     this.apicv = hostApicv(kvm);
     Atomics.store(this.v.i32, V.apicv, this.apicv ? 1 : 0);
     Atomics.store(this.v.i32, V.pi_on, 0);
@@ -196,8 +200,9 @@ export class KvmVcpu implements GuestHost {
     if (!this.arm64) return;
     const cpu = Atomics.load(this.sched.tasks[this.task].i32, T.pcpu);
     const traps = wfxTraps({ ...readWfxConfig(this.kvm), nr_running: cpu < 0 ? 1 : this.sched.nrRunning(cpu) });
-    this.twi = traps.twi;
-    this.twe = traps.twe;
+    // The proposal forces WFx traps while its cap is enabled, so that a WFI can exit at all.
+    this.twi = traps.twi || this.exitOnWfx;
+    this.twe = traps.twe || this.exitOnWfx;
     if (traps.twi) Atomics.add(this.s.i32, STAT.vcpu_loads_twi, 1);
     if (traps.twe) Atomics.add(this.s.i32, STAT.vcpu_loads_twe, 1);
   }
@@ -363,6 +368,12 @@ export class KvmVcpu implements GuestHost {
       case GUEST_EXIT.WFI:
         // kvm_handle_wfx -> kvm_vcpu_wfi -> kvm_vcpu_halt(): poll, then block, in the kernel.
         Atomics.add(this.s.i32, STAT.wfi_exit_stat, 1);
+        // PROPOSAL (2023): return to userspace instead, but only when the WFI would block
+        // ("whenever you would otherwise yield", seeds/001); with an event there it completes.
+        if (this.exitOnWfx) {
+          if (this.checkBlock(at)) return 0;
+          return KVM_EXIT.WFX;
+        }
         this.haltPath.halt();
         this.setRunState(RUN_STATE.HOST, now());
         return 0;

@@ -11,6 +11,7 @@ export interface Arm64VmConfig {
   wfe_trap_policy: WfxTrapInput['wfe_trap_policy'];
   direct_injection: boolean;
   wfx_rq_threshold: number | null;
+  exit_on_wfx?: boolean;
 }
 
 /** The host's architecture and, on arm64, what the WFx trap decision reads (boot parameters, the VM's GIC, the proposal's cap). */
@@ -20,9 +21,16 @@ export function writeArch(rec: KvmVmRecord, arch: Arch, arm64: Arm64VmConfig): v
   Atomics.store(rec.i32, I.wfe_trap_policy, WFX_TRAP_POLICIES.indexOf(arm64.wfe_trap_policy));
   Atomics.store(rec.i32, I.direct_injection, arm64.direct_injection ? 1 : 0);
   Atomics.store(rec.i32, I.wfx_rq_threshold, arm64.wfx_rq_threshold ?? -1);
+  if (arch === 'arm64' && arm64.exit_on_wfx) enableExitOnWfx(rec);
 }
 
 export const isArm64 = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.arch) === ARCH.arm64;
+
+/** KVM_ENABLE_CAP(KVM_CAP_EXIT_ON_WFX), the 2023 request's second version (seeds/001, reference §3.3). */
+export function enableExitOnWfx(rec: KvmVmRecord): void {
+  Atomics.store(rec.i32, I.exit_on_wfx, 1);
+}
+export const exitOnWfx = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.exit_on_wfx) !== 0;
 
 /** The VM-wide inputs of the WFx trap decision, with the runqueue depth left for the caller. */
 export function readWfxConfig(rec: KvmVmRecord): Omit<WfxTrapInput, 'nr_running'> {
@@ -55,6 +63,7 @@ export const KVM_VM = struct(
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
     'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
     'apicv', // posted interrupts (kvm_intel enable_apicv / kvm_amd avic)
+    'exit_on_wfx', // PROPOSAL (2023, arm64): KVM_CAP_EXIT_ON_WFX enabled: WFx forced to trap, a WFI that would block returns KVM_EXIT_WFX
     'arch', // ARCH.*: which KVM this is
     'wfi_trap_policy', // arm64 kvm-arm.wfi_trap_policy, as an index in WFX_TRAP_POLICIES
     'wfe_trap_policy',

@@ -2,8 +2,9 @@ import { now } from '../../actors/clock.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, type VcpuShared } from '../kvm/kick.ts';
 import { KVM_EXIT, type KvmExit } from '../kvm/vcpu.ts';
-import { LINE, MP_STATE, RUN_STATE, V } from '../kvm/vcpu-state.ts';
+import { LINE, RUN_STATE, V } from '../kvm/vcpu-state.ts';
 import { readRunStates } from '../thread-state.ts';
+import { statIndex } from '../kvm/stats.ts';
 import { armAlarm, disarmAlarm } from './alarm.ts';
 
 /**
@@ -17,9 +18,9 @@ import { armAlarm, disarmAlarm } from './alarm.ts';
  * event. Without that exit, an idle guest blocks in the kernel until the
  * watchdog: wall time spent for nothing.
  *
- * Virtual time advances by the time the guest ran code, plus, when it idled,
- * either the jump to the next event (exit on WFI) or the rest of the quantum
- * (the watchdog: the simulator cannot know when the guest went idle).
+ * Virtual time advances by the time the guest ran code, plus either the jump
+ * to the next event (exit on WFI) or, when the watchdog ends KVM_RUN, the rest
+ * of the quantum (the simulator cannot know when the guest went idle).
  */
 
 export type SimMode = 'exit-on-wfi' | 'watchdog';
@@ -54,6 +55,7 @@ export interface SimVcpu {
 }
 
 const GUEST = RUN_STATE.GUEST;
+const KVM_EXIT_WFX_COUNT = statIndex('kvm_exit_wfx');
 
 export function runSimLoop(cfg: SimConfig, kvm: SimVcpu, vcpu: VcpuShared, host: Record32x64, stopping: () => boolean): SimSnapshot {
   const s: SimSnapshot = { mode: cfg.mode, simulated_ns: 0, wall_ns: 0, blocked_in_kernel_ns: 0, guest_ns: 0, quanta: 0, watchdog_kicks: 0, idle_exits: 0, skips: 0, ticks: 0, ticks_coalesced: 0 };
@@ -87,16 +89,17 @@ export function runSimLoop(cfg: SimConfig, kvm: SimVcpu, vcpu: VcpuShared, host:
     if (exit === KVM_EXIT.SHUTDOWN) break;
     if (exit === KVM_EXIT.INTR) Atomics.store(vcpu.v.i32, V.signal_pending, 0); // the signal has been taken
     if (fired) s.watchdog_kicks++;
-    const halted = Atomics.load(vcpu.v.i32, V.mp_state) === MP_STATE.HALTED;
-    if (exit === KVM_EXIT.HLT) {
+    if (exit === KVM_EXIT.HLT || exit === KVM_EXIT.WFX) {
       // Exit on WFI: idle with nothing pending. Skip forward to the next timer event.
       s.idle_exits++;
+      if (exit === KVM_EXIT.WFX) Atomics.add(vcpu.s.i32, KVM_EXIT_WFX_COUNT, 1);
       if (nextTick > s.simulated_ns) {
         s.simulated_ns = nextTick;
         s.skips++;
       }
-    } else if (fired && halted) {
-      // The watchdog found the vCPU idle: the rest of the quantum passed in virtual time too.
+    } else if (fired) {
+      // The budget is spent: the whole quantum passed in virtual time, however much of it the
+      // guest idled (the simulator cannot tell when a vCPU blocked in the kernel went idle).
       s.simulated_ns = Math.max(s.simulated_ns, quantumStart + cfg.quantum_ns);
     }
   }

@@ -34,6 +34,7 @@ import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 const KVM_EXIT_HLT_COUNT = statIndex('kvm_exit_hlt');
 const KVM_EXIT_MWAIT_COUNT = statIndex('kvm_exit_mwait');
+const KVM_EXIT_WFX_COUNT = statIndex('kvm_exit_wfx');
 
 export interface VcpuThreadConfig {
   id: number;
@@ -155,6 +156,14 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
               vmmHaltWait({ vcpu: shared, task: id, sched, host, hasEvents: () => kvm.hasEvents(), setRunState: (s, at) => kvm.setRunState(s, at) });
               kvm.setRunState(RUN_STATE.VMM, now());
             }
+            continue;
+          }
+          if (exit === KVM_EXIT.WFX) {
+            // The WFI is done as far as the guest knows: the VMM must wait for the next event itself.
+            Atomics.add(shared.s.i32, KVM_EXIT_WFX_COUNT, 1);
+            idleExitWork();
+            vmmHaltWait({ vcpu: shared, task: id, sched, host, hasEvents: () => kvm.hasEvents(), setRunState: (s, at) => kvm.setRunState(s, at) });
+            kvm.setRunState(RUN_STATE.VMM, now());
             continue;
           }
           if (exit === KVM_EXIT.MWAIT) {
