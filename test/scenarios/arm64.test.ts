@@ -21,7 +21,7 @@ describe('arm64 scenarios', () => {
   it('defaults to x86 with mainline WFx rules and idle states off', () => {
     const s = parseScenario({});
     expect(s.host.arch).toBe('x86');
-    expect(s.host.arm64).toEqual({ wfi_trap_policy: 'default', wfe_trap_policy: 'default', direct_injection: false, wfx_rq_threshold: null });
+    expect(s.host.arm64).toEqual({ wfi_trap_policy: 'default', wfe_trap_policy: 'default', direct_injection: false, wfx_rq_threshold: null, exit_on_wfx: false });
     expect(s.host.cpuidle.enabled).toBe(false);
   });
 
