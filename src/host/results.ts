@@ -18,6 +18,8 @@ export interface VcpuResult {
   model: Record<ModelCounter, number>;
   /** vcpu->halt_poll_ns at the end of the run. */
   halt_poll_ns: number;
+  /** The LAPIC timer's adaptive advance at the end of the run (debugfs lapic_timer_advance_ns; 0: off, or arm64). */
+  lapic_timer_advance_ns: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
   /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */

@@ -114,7 +114,7 @@ export class Vm {
     const kvm = this.mem.record('kvm', 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
     if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
-    setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv });
+    setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv, lapic_timer_advance: host.lapic_timer_advance });
     // sim-loop's exit on WFI is the arm64 request itself; on x86 its analogue is the RFC's HLT exit (setUpVm).
     const simExitOnWfi = scenario.workload.kind === 'sim-loop' && scenario.workload.mode === 'exit-on-wfi';
     writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && simExitOnWfi) });
@@ -549,6 +549,7 @@ export class Vm {
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
+        lapic_timer_advance_ns: s.lapic_timer_advance_ns,
         guest_haltpoll: s.guest_haltpoll,
         guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),

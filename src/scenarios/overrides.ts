@@ -26,6 +26,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   sched_slice_ns: ['host', 'sched_slice_ns'],
   exit_cost_ns: ['host', 'exit_cost_ns'],
   apicv: ['host', 'apicv'],
+  lapic_timer_advance: ['host', 'lapic_timer_advance'],
   arch: ['host', 'arch'],
   wfi_trap_policy: ['host', 'arm64', 'wfi_trap_policy'],
   wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],

@@ -148,6 +148,8 @@ export const ScenarioSchema = z.strictObject({
       exit_cost_ns: z.int().min(0).max(100_000).default(0),
       /** Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd's avic default. */
       apicv: z.boolean().default(false),
+      /** kvm.lapic_timer_advance (x86, 0444, default on): the deadline timer fires early by an adaptive advance, then waits to the deadline. */
+      lapic_timer_advance: z.boolean().default(true),
       /** Which KVM: x86 (HLT, VMX exits) or arm64 (WFI/WFE, exits by exception class). */
       arch: z.enum(['x86', 'arm64']).default('x86'),
       /** arm64 only: what decides whether WFI/WFE trap (reference §3.2). */

@@ -22,14 +22,18 @@ const FIRED_AT_WRITE = statIndex('timer_fired_at_write');
 const DEADLINE_WRITES = statIndex('tsc_deadline_writes');
 
 /** A guest write of MSR_IA32_TSC_DEADLINE, handled on the vCPU thread. */
+/** When the armed deadline timer expires: timer_advance_ns before the deadline (the hrtimer or preemption timer is armed that early). */
+export const timerExpiry = (v: Record32x64): number => v.f64[VF.tsc_deadline] - v.f64[VF.timer_advance_ns];
+
 export function writeTscDeadline(vcpu: VcpuShared, value: number, at: number): void {
   Atomics.add(vcpu.s.i32, DEADLINE_WRITES, 1);
   // Writing 0 disarms; the vCPU owns the timer here (it is running), so no race with the host.
   Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.DISARMED);
   kvmLazyTscdeadlineUpdate(vcpu.v, value);
   if (value === 0) return;
-  if (value <= at) {
-    // Already expired (start_sw_tscdeadline with timer_advance_ns = 0): pending at once, no timer.
+  if (value - at <= vcpu.v.f64[VF.timer_advance_ns]) {
+    // Already expired (start_sw_tscdeadline: not more than timer_advance_ns ahead): pending at once, no timer.
+    vcpu.v.f64[VF.expired_tscdeadline] = value;
     Atomics.add(vcpu.s.i32, FIRED_AT_WRITE, 1);
     kvmLazyTscdeadlineClear(vcpu.v);
     kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
@@ -41,7 +45,7 @@ export function writeTscDeadline(vcpu: VcpuShared, value: number, at: number): v
 
 /** On the vCPU's own pCPU: is its timer due at `at`? */
 export function timerDueOnVcpu(v: Record32x64, at: number): boolean {
-  return Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU && at >= v.f64[VF.tsc_deadline];
+  return Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU && at >= timerExpiry(v);
 }
 
 /**
@@ -58,6 +62,7 @@ export function fireTimerOnVcpu(vcpu: VcpuShared, at: number): boolean {
     return false;
   }
   Atomics.add(vcpu.s.i32, FIRED_IN_GUEST, 1);
+  vcpu.v.f64[VF.expired_tscdeadline] = vcpu.v.f64[VF.tsc_deadline];
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
   return true;
 }
@@ -71,7 +76,7 @@ export function switchTimerToHost(vcpu: VcpuShared, host: Record32x64): void {
   if (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU, TIMER.ON_HOST) !== TIMER.ON_VCPU) return;
   // Dekker with the host actor: it publishes next_expiry then bumps expiry_gen, then scans timer_mode.
   Atomics.load(host.i32, H.expiry_gen);
-  if (vcpu.v.f64[VF.tsc_deadline] < host.f64[HF.next_expiry]) {
+  if (timerExpiry(vcpu.v) < host.f64[HF.next_expiry]) {
     Atomics.add(host.i32, H.doorbell, 1);
     Atomics.notify(host.i32, H.doorbell);
   }
@@ -98,24 +103,26 @@ export function switchTimerToVcpu(vcpu: VcpuShared): void {
 export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: number) => void): number {
   const v = vcpu.v;
   if (Atomics.load(v.i32, V.timer_mode) !== TIMER.ON_HOST) return Infinity;
-  const deadline = v.f64[VF.tsc_deadline];
-  if (at < deadline) return deadline;
+  const expiry = timerExpiry(v);
+  if (at < expiry) return expiry;
   if (Atomics.compareExchange(v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.HOST_FIRING) !== TIMER.ON_HOST) return Infinity;
   // Read the deadline again now that it cannot change: between the first read and the CAS the
   // vCPU may have taken the timer back, fired it, armed a later one and slept (ON_HOST again).
   const armed = v.f64[VF.tsc_deadline];
-  if (at < armed) {
+  const advance = v.f64[VF.timer_advance_ns];
+  if (at < armed - advance) {
     Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
-    return armed;
+    return armed - advance;
   }
   const next = kvmLazyTscdeadlineKick(vcpu, at);
   if (next !== 0) {
     v.f64[VF.tsc_deadline] = next;
     Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST); // HRTIMER_RESTART
-    return next;
+    return next - advance;
   }
   Atomics.add(vcpu.s.i32, FIRED_BY_HOST, 1);
-  onFire(at - armed);
+  onFire(at - (armed - advance)); // the hrtimer's own lateness, from when it was armed to fire
+  v.f64[VF.expired_tscdeadline] = armed;
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
   Atomics.store(v.i32, V.timer_mode, TIMER.DISARMED);
   kvmVcpuKickForInterrupt(vcpu);

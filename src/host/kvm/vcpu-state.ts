@@ -80,6 +80,8 @@ export const VCPU_BLOCK = struct(
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
     'alarm_at', // the VMM's watchdog timer for this vCPU thread (sim-loop): when it signals the thread (vmm/alarm.ts)
+    'timer_advance_ns', // lapic_timer.timer_advance_ns (debugfs lapic_timer_advance_ns): the timer fires this early
+    'expired_tscdeadline', // lapic_timer.expired_tscdeadline: the deadline that fired, for __kvm_wait_lapic_expire (0: none)
     // proposal: the guest's struct kvm_lazy_tscdeadline page (guest memory the host maps), TSC values, 0 = none
     'lazy_armed', // written by the host only: the deadline armed in a host timer
     'lazy_pending', // written by the guest only: the latest deadline its clockevent asked for

@@ -5,9 +5,10 @@ import { MSR_IA32_TSC_DEADLINE, MSR_KVM_LAZY_TSCDEADLINE, MSR_KVM_POLL_CONTROL, 
 import type { Scheduler } from '../sched/scheduler.ts';
 import { HaltPath } from './halt.ts';
 import type { VcpuShared } from './kick.ts';
-import { fireTimerOnVcpu, timerDueOnVcpu, writeTscDeadline } from './lapic-timer.ts';
+import { fireTimerOnVcpu, timerDueOnVcpu, timerExpiry, writeTscDeadline } from './lapic-timer.ts';
+import { adjustLapicTimerAdvance, LAPIC_TIMER_ADVANCE_NS_INIT } from './timer-advance.ts';
 import { statIndex, type ExitReason } from './stats.ts';
-import { exitOnWfx, hostApicv, hostExitCostNs, irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
+import { exitOnWfx, hostApicv, hostExitCostNs, lapicTimerAdvance, irqfdResampleLines, isArm64, lazyTscdeadlineAdvertised, readWfxConfig, type KvmVmRecord } from './vm-state.ts';
 import { wfxTraps } from './wfx-trap.ts';
 import { T } from '../sched/task-state.ts';
 import { kvmLazyTscdeadlineSetMsr } from './lazy-tscdeadline.ts';
@@ -166,6 +167,9 @@ export class KvmVcpu implements GuestHost {
     this.mwaitInGuest = this.caps.mwaitInGuest;
     this.hvTimer = !this.caps.mwaitInGuest;
     this.exitCostNs = hostExitCostNs(kvm);
+    // kvm.lapic_timer_advance (default on): each vCPU starts at LAPIC_TIMER_ADVANCE_NS_INIT and adapts.
+    this.v.f64[VF.timer_advance_ns] = lapicTimerAdvance(kvm) && !isArm64(kvm) ? LAPIC_TIMER_ADVANCE_NS_INIT : 0; // x86's LAPIC only
+    this.v.f64[VF.expired_tscdeadline] = 0;
     this.exitOnWfx = exitOnWfx(kvm);
     this.apicv = hostApicv(kvm);
     Atomics.store(this.v.i32, V.apicv, this.apicv ? 1 : 0);
@@ -309,7 +313,7 @@ export class KvmVcpu implements GuestHost {
       if (mwait && Atomics.load(v.i32, V.monitor_armed) === 0) break; // written, or never armed: MWAIT falls through
       if (at >= bound) break; // WFE: the event stream's event
       // The pCPU's own timer bounds the wait, as the preemption timer counts in the HLT/MWAIT state.
-      const timer = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU ? v.f64[VF.tsc_deadline] : Infinity;
+      const timer = Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU ? timerExpiry(v) : Infinity;
       const until = Math.min(bound, timer);
       futexWait(v.i32, V.kick, seen, until === Infinity ? undefined : until - at);
     }
@@ -338,6 +342,7 @@ export class KvmVcpu implements GuestHost {
     let at = now();
     if (timerDueOnVcpu(v, at)) this.fireOwnTimer(at);
     this.injectPending();
+    if (this.injectedLine === LINE.LAPIC_TIMER) this.waitLapicExpire();
     Atomics.store(v.i32, V.mode, MODE.IN_GUEST_MODE);
     // A kick or signal that raced with entry: cancel it (vcpu->mode re-check after entering guest mode).
     if (Atomics.load(v.i32, V.signal_pending) || this.sched.needResched(this.task)) {
@@ -438,8 +443,28 @@ export class KvmVcpu implements GuestHost {
     if (!this.apicv || Atomics.load(v.i32, V.mode) !== MODE.IN_GUEST_MODE || Atomics.load(v.i32, V.pi_on) === 0) return false;
     Atomics.store(v.i32, V.pi_on, 0);
     this.injectPending(true);
+    if (this.injectedLine === LINE.LAPIC_TIMER) this.waitLapicExpire();
     this.guestRuns(now());
     return true;
+  }
+
+  /**
+   * __kvm_wait_lapic_expire(), as the deadline timer's interrupt is about to
+   * enter the guest: tune timer_advance_ns by how early or late this is, then
+   * busy-wait to the deadline if it is still ahead. haltlab waits all of it
+   * (KVM caps the wait at timer_advance_ns), so the guest never sees it early.
+   */
+  private waitLapicExpire(): void {
+    const v = this.v;
+    const deadline = v.f64[VF.expired_tscdeadline];
+    v.f64[VF.expired_tscdeadline] = 0;
+    const advance = v.f64[VF.timer_advance_ns];
+    if (deadline === 0 || advance === 0) return;
+    const at = now();
+    v.f64[VF.timer_advance_ns] = adjustLapicTimerAdvance(advance, at - deadline);
+    while (now() < deadline) {
+      // __delay(): the interrupt is held until the deadline
+    }
   }
 
   /** The guest runs from here: an injected interrupt's wake-latency sample ends now. */

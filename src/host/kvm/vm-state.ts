@@ -63,6 +63,7 @@ export const KVM_VM = struct(
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
     'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
     'apicv', // posted interrupts (kvm_intel enable_apicv / kvm_amd avic)
+    'lapic_timer_advance', // kvm.lapic_timer_advance: the adaptive LAPIC timer advance is on
     'exit_on_wfx', // PROPOSAL (2023, arm64): KVM_CAP_EXIT_ON_WFX enabled: WFx forced to trap, a WFI that would block returns KVM_EXIT_WFX
     'arch', // ARCH.*: which KVM this is
     'wfi_trap_policy', // arm64 kvm-arm.wfi_trap_policy, as an index in WFX_TRAP_POLICIES
@@ -96,10 +97,13 @@ export function enableCapHaltPoll(rec: KvmVmRecord, maxNs: number): void {
  * exit_cost_ns, the busy time a VM exit and re-entry cost beyond the model's
  * own code; apicv, posted interrupts into a vCPU running guest code.
  */
-export function setHostHardware(rec: KvmVmRecord, o: { exit_cost_ns: number; apicv: boolean }): void {
+export function setHostHardware(rec: KvmVmRecord, o: { exit_cost_ns: number; apicv: boolean; lapic_timer_advance: boolean }): void {
   rec.f64[F.exit_cost_ns] = o.exit_cost_ns;
   Atomics.store(rec.i32, I.apicv, o.apicv ? 1 : 0);
+  Atomics.store(rec.i32, I.lapic_timer_advance, o.lapic_timer_advance ? 1 : 0);
 }
+
+export const lapicTimerAdvance = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.lapic_timer_advance) !== 0;
 
 export const hostExitCostNs = (rec: KvmVmRecord): number => rec.f64[F.exit_cost_ns];
 export const hostApicv = (rec: KvmVmRecord): boolean => Atomics.load(rec.i32, I.apicv) !== 0;

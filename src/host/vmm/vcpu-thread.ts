@@ -65,6 +65,7 @@ export interface VcpuThreadSnapshot {
   runnable_wait_ns: number;
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
+  lapic_timer_advance_ns: number;
   guest_haltpoll: GuestHaltpollResult | null;
   /** The host scheduler's PELT-like utilisation of this thread at its end. */
   util: number;
@@ -208,6 +209,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
+        lapic_timer_advance_ns: shared.v.f64[VF.timer_advance_ns],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
         util: sched.util(id),
         guest_compute_ns: guest.computeNs,
