@@ -25,7 +25,7 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
     summary: 'PROPOSAL, not merged (x86 PV lazy tscdeadline RFC, 2023): a later deadline only updates a shared page, no MSR exit; the host re-arms at it when the armed one expires',
     overrides: 'lazy_tscdeadline=true',
   },
-  'proposal-exit-on-wfx': { summary: 'PROPOSAL (arm64, 2023 request, unmerged): KVM_CAP_EXIT_ON_WFX, a WFI that would block returns KVM_EXIT_WFX to the VMM ', overrides: 'arch=arm64,exit_on_wfx=true' },
+  'proposal-exit-on-wfx': { summary: 'PROPOSAL (arm64, 2023 request, unmerged): KVM_CAP_EXIT_ON_WFX, a WFI that would block returns KVM_EXIT_WFX to the VMM', overrides: 'arch=arm64,exit_on_wfx=true' },
   apicv: { summary: 'posted interrupts (APICv/AVIC): an interrupt for a vCPU running guest code is taken without a VM exit', overrides: 'apicv=true' },
   'exit-cost-1us': { summary: 'every VM exit and re-entry costs 1 µs of busy time, about what hardware pays (the model’s default is 0)', overrides: 'exit_cost_ns=1000' },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
