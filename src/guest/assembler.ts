@@ -66,6 +66,18 @@ export class Assembler {
   out(port: number, rs: Reg): this {
     return this.emit({ op: 'out', port, rs });
   }
+  cmpxchg(rd: Reg, addr: number, ra: Reg, rs: Reg): this {
+    return this.emit({ op: 'cmpxchg', rd, addr, ra, rs });
+  }
+  xadd(rd: Reg, addr: number, rs: Reg): this {
+    return this.emit({ op: 'xadd', rd, addr, rs });
+  }
+  ld(rd: Reg, addr: number): this {
+    return this.emit({ op: 'ld', rd, addr });
+  }
+  st(addr: number, rs: Reg): this {
+    return this.emit({ op: 'st', addr, rs });
+  }
   jmp(label: string): this {
     this.code.push({ op: 'jmp', label });
     return this;

@@ -1,5 +1,6 @@
 import { now } from '../actors/clock.ts';
 import type { GuestProgram, Insn, SampleChannel } from './isa.ts';
+import { checkGuestAddress } from './guest-ram.ts';
 import { CPUIDLE_STATE, haltpollReflect, haltpollSelect, newHaltpollCpu, type HaltpollCpu } from './kernel/haltpoll.ts';
 
 /**
@@ -16,6 +17,7 @@ export const GUEST_EXIT = {
   SHUTDOWN: 5, // ran off the end of the program
   INTERRUPT_WINDOW: 6, // IF became 1 while KVM had an interrupt waiting to inject
   IO_INSTRUCTION: 7, // OUT to an I/O port
+  PAUSE_INSTRUCTION: 8, // PAUSE-loop exiting: a spin loop outlasted the PLE window
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -35,6 +37,11 @@ export interface GuestHost {
   eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
+  /**
+   * The VMX PAUSE-loop-exiting control, asked at each PAUSE: `cycles` is the
+   * guest's retired-cycle count (the gap's measure), `at` the time. True: exit.
+   */
+  pauseLoopExit(cycles: number, at: number): boolean;
 }
 
 interface Frame {
@@ -55,6 +62,10 @@ export class GuestCpu {
   private computeLeft = Number.NaN;
   private readonly frames: Frame[] = [];
   private readonly code: readonly Insn[];
+  /** Guest RAM shared by the VM's vCPUs (guest-ram.ts), or null when the VM has none. */
+  private readonly ram: Int32Array | null;
+  /** Guest cycles retired: one per instruction, plus each compute's ns (what the PLE gap counts). */
+  retired = 0;
   /** Interrupts delivered so far (what ends a cpuidle poll: need_resched after a wakeup). */
   private interrupts = 0;
   /** The cpuidle-haltpoll governor's per-CPU state, when the guest loaded it. */
@@ -64,7 +75,10 @@ export class GuestCpu {
     private readonly program: GuestProgram,
     /** This vCPU's number, as the guest kernel knows it (RDPID). */
     private readonly cpu = 0,
+    ram: Int32Array | null = null,
   ) {
+    this.ram = ram;
+    for (const i of program.code) if ('addr' in i) checkGuestAddress(i.addr, program.name);
     this.code = program.code;
     this.pc = program.entry;
     this.haltpoll = program.haltpoll ? newHaltpollCpu(program.haltpoll) : null;
@@ -88,6 +102,7 @@ export class GuestCpu {
       if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
       const i = code[this.pc];
       if (i === undefined) return GUEST_EXIT.SHUTDOWN;
+      this.retired++;
       switch (i.op) {
         case 'compute': {
           const left = Number.isNaN(this.computeLeft) ? i.ns : this.computeLeft;
@@ -105,6 +120,7 @@ export class GuestCpu {
             }
           }
           this.computeLeft = Number.NaN;
+          this.retired += i.ns;
           this.pc++;
           break;
         }
@@ -116,9 +132,28 @@ export class GuestCpu {
           if (r !== 0) return r;
           break;
         }
-        case 'pause':
+        case 'pause': {
           // A spinning guest still takes its own pCPU's deadline timer (the preemption timer exit).
-          if (host.timerDue(now())) return GUEST_EXIT.PREEMPTION_TIMER;
+          const t = now();
+          if (host.timerDue(t)) return GUEST_EXIT.PREEMPTION_TIMER;
+          this.pc++; // KVM skips the PAUSE after a PLE exit (kvm_skip_emulated_instruction)
+          if (host.pauseLoopExit(this.retired, t)) return GUEST_EXIT.PAUSE_INSTRUCTION;
+          break;
+        }
+        case 'cmpxchg':
+          r[i.rd] = Atomics.compareExchange(this.memory(), i.addr, r[i.ra], r[i.rs]);
+          this.pc++;
+          break;
+        case 'xadd':
+          r[i.rd] = Atomics.add(this.memory(), i.addr, r[i.rs]);
+          this.pc++;
+          break;
+        case 'ld':
+          r[i.rd] = Atomics.load(this.memory(), i.addr);
+          this.pc++;
+          break;
+        case 'st':
+          Atomics.store(this.memory(), i.addr, r[i.rs]);
           this.pc++;
           break;
         case 'sti':
@@ -228,6 +263,11 @@ export class GuestCpu {
     }
     haltpollReflect(g.dev, CPUIDLE_STATE.POLL, 0, g.params);
     return this.endIdle(g);
+  }
+
+  private memory(): Int32Array {
+    if (!this.ram) throw new Error(`guest ${this.program.name} touches guest RAM, but its VM has none`);
+    return this.ram;
   }
 
   private endIdle(g: HaltpollCpu): 0 {

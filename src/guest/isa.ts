@@ -19,7 +19,7 @@ export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 export type Insn =
   | { op: 'compute'; ns: number } // guest work for ns of wall time; interruptible, resumes where it stopped
   | { op: 'hlt' }
-  | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
+  | { op: 'pause' } // cpu_relax() in a spin loop: exits (PAUSE_INSTRUCTION) when the loop outlasts the PLE window
   | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }
   | { op: 'cli' }
@@ -34,7 +34,12 @@ export type Insn =
   | { op: 'jnz'; rs: Reg; to: number } // jump if the register is not 0
   | { op: 'rdpid'; rd: Reg } // this CPU's number (RDPID reads IA32_TSC_AUX, which Linux sets to it)
   | { op: 'sample'; channel: SampleChannel; rs: Reg }
-  | { op: 'jmp'; to: number };
+  | { op: 'jmp'; to: number }
+  // Guest RAM (guest-ram.ts), by word address: LOCK CMPXCHG (rd = old; store rs if old == ra), LOCK XADD (rd = old; add rs), MOV load and store.
+  | { op: 'cmpxchg'; rd: Reg; addr: number; ra: Reg; rs: Reg }
+  | { op: 'xadd'; rd: Reg; addr: number; rs: Reg }
+  | { op: 'ld'; rd: Reg; addr: number }
+  | { op: 'st'; addr: number; rs: Reg };
 
 export interface GuestProgram {
   readonly name: string;

@@ -43,6 +43,12 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
   if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
   if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);
+  // kvm_vcpu_on_spin() runs once per PLE exit: at most one successful yield each, and each yield_to() either succeeded, failed (< 0) or returned 0.
+  const m = v.model;
+  if (m.on_spin_yield_successful > v.exit_reasons.PAUSE_INSTRUCTION) fail('one directed yield at most per PLE exit', `${m.on_spin_yield_successful} yields, ${v.exit_reasons.PAUSE_INSTRUCTION} PLE exits`);
+  if (m.on_spin_yield_successful + m.on_spin_yield_failed > m.on_spin_yield_attempted) {
+    fail('successful + failed yields <= yields attempted', `${m.on_spin_yield_successful} + ${m.on_spin_yield_failed} > ${m.on_spin_yield_attempted}`);
+  }
   for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
   // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
   // once (the last may still be pending), never early.
@@ -83,6 +89,10 @@ export function runViolations(r: RunResult): Violation[] {
     if (raised - injected > 1) fail('every device interrupt delivered (one may be in flight)', `${raised} raised, ${injected} delivered`);
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
+  }
+  if (r.scenario.host.kvm_intel.ple_gap === 0) {
+    const ple = r.vcpus.reduce((a, v) => a + v.exit_reasons.PAUSE_INSTRUCTION, 0);
+    if (ple !== 0) fail('no PLE exits with ple_gap=0 (pause_in_guest)', `${ple} PAUSE_INSTRUCTION exits`);
   }
   if (r.block) {
     // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.

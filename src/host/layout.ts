@@ -10,6 +10,7 @@ import { THREAD, THREAD_REGION } from './thread-state.ts';
 import { AIO, AIO_REGION } from './vmm/aio-context.ts';
 import { vcpuSlot } from './actor-slots.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
+import { GUEST_RAM, GUEST_RAM_REGION } from '../guest/guest-ram.ts';
 
 /** Per vCPU, its wake-latency samples as live histogram buckets (live-histogram.ts). */
 export const WAKE_LIVE = struct([['buckets', LIVE_BUCKETS]], []);
@@ -48,7 +49,8 @@ export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }:
     .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
     .struct(AIO_REGION, AIO, Math.max(1, iothreads))
     .struct(FAULTS_REGION, FAULTS, actors)
-    .struct(THREAD_REGION, THREAD, actors);
+    .struct(THREAD_REGION, THREAD, actors)
+    .struct(GUEST_RAM_REGION, GUEST_RAM, 1);
   return (trace ? addTraceRegion(b, actors) : b).build();
 }
 
@@ -66,4 +68,9 @@ export function allocateVm(shape: VmShape): SharedMemory {
 
 export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
   return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id), t: mem.record(THREAD_REGION, vcpuSlot(id)) };
+}
+
+/** The VM's guest RAM words (guest-ram.ts), shared by every vCPU. */
+export function guestRam(mem: SharedMemory): Int32Array {
+  return mem.record(GUEST_RAM_REGION, 0).i32;
 }

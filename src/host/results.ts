@@ -18,6 +18,8 @@ export interface VcpuResult {
   model: Record<ModelCounter, number>;
   /** vcpu->halt_poll_ns at the end of the run. */
   halt_poll_ns: number;
+  /** vmx->ple_window at the end of the run, cycles (= ns). */
+  ple_window: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
   /** From an interrupt becoming pending to the vCPU running guest code again. */

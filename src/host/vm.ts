@@ -252,7 +252,7 @@ export class Vm {
     const program = guestProgram(scenario);
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, ple: scenario.host.kvm_intel, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -392,6 +392,7 @@ export class Vm {
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
+        ple_window: s.ple_window,
         guest_haltpoll: s.guest_haltpoll,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),

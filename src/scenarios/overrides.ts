@@ -1,4 +1,5 @@
 import { KVM_PARAMS } from '../host/kvm/params.ts';
+import { KVM_INTEL_PLE_PARAMS } from '../host/kvm/ple.ts';
 import { ScenarioError, type ScenarioInput } from './schema.ts';
 
 /**
@@ -20,6 +21,7 @@ export interface Override {
 /** Short knob names and where they live in a scenario. */
 export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   ...Object.fromEntries(KVM_PARAMS.map((p) => [p.name, ['host', 'kvm', p.name]])),
+  ...Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, ['host', 'kvm_intel', p.name]])),
   kvm_cap_halt_poll: ['host', 'kvm_cap_halt_poll'],
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],

@@ -4,6 +4,7 @@ import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
 import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
+import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
 
 /**
  * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
@@ -18,6 +19,11 @@ const uint = nonNegInt.max(UINT_MAX);
 const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, uint.optional().describe(p.doc)])) as Record<
   KvmParamName,
   z.ZodOptional<z.ZodInt>
+>;
+
+const kvmIntelShape = Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, uint.default(p.default).describe(p.doc)])) as Record<
+  PleParamName,
+  z.ZodDefault<z.ZodInt>
 >;
 
 export const WorkloadSchema = z.discriminatedUnion('kind', [
@@ -72,6 +78,8 @@ export const ScenarioSchema = z.strictObject({
       pcpus: z.int().min(1).max(MAX_PCPUS).default(2),
       kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL),
       kvm: z.strictObject(kvmParamsShape).prefault({}),
+      /** kvm_intel module parameters: PAUSE-loop exiting (reference §2.5); ple_gap=0 turns it off. */
+      kvm_intel: z.strictObject(kvmIntelShape).prefault({}),
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),

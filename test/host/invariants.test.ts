@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runViolations, vcpuViolations } from '../../src/host/invariants.ts';
 import type { RunResult, VcpuResult } from '../../src/host/results.ts';
 import { EXIT_REASONS } from '../../src/host/kvm/stats.ts';
+import { PLE_DEFAULTS } from '../../src/host/kvm/ple.ts';
 
 // The invariant checker must catch what it claims to: corrupt a good result and see it fail.
 
@@ -25,7 +26,7 @@ function vcpu(over: Partial<Record<string, number>> = {}): VcpuResult {
     },
     // Every reason at 0 but these two, whatever reasons the model counts.
     exit_reasons: { ...Object.fromEntries(EXIT_REASONS.map((r) => [r, 0])), HLT: s.halt_exits, MSR_WRITE: s.exits - s.halt_exits } as VcpuResult['exit_reasons'],
-    model: { tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0 },
+    model: { tsc_deadline_writes: 10, timer_fired_in_guest: 6, timer_fired_by_host: 4, timer_fired_at_write: 0, timer_interrupts_injected: 10, device_interrupts_injected: 0, on_spin_yield_attempted: 0, on_spin_yield_successful: 0, on_spin_yield_failed: 0 },
     halt_poll_ns: 0,
     wake_latency_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: s.irq_injections },
     timer_lateness_ns: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, min: 1, mean: 1, count: 10 },
@@ -58,15 +59,28 @@ describe('the invariant checker', () => {
   it('catches a device interrupt lost or delivered twice', () => {
     const v = vcpu();
     v.timer_lateness_ns.count = 0;
-    v.model = { tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10 };
+    v.model = { tsc_deadline_writes: 0, timer_fired_in_guest: 0, timer_fired_by_host: 0, timer_fired_at_write: 0, timer_interrupts_injected: 0, device_interrupts_injected: 10, on_spin_yield_attempted: 0, on_spin_yield_successful: 0, on_spin_yield_failed: 0 };
     const run = (raised: number, eois: number) =>
       runViolations({
-        scenario: { vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } },
+        scenario: { vm: { vcpus: 1 }, host: { kvm_intel: PLE_DEFAULTS }, workload: { kind: 'irq-wake' } },
         vcpus: [v],
         host: { timers_fired: 0, device_interrupts_raised: raised, device_eois: eois },
       } as unknown as RunResult).map((x) => x.invariant);
     expect(run(10, 10)).toEqual([]);
     expect(run(12, 10)).toContain('every device interrupt delivered (one may be in flight)');
     expect(run(9, 9)).toContain('no device interrupt delivered twice');
+  });
+
+  it('catches PLE exits with ple_gap=0 and directed yields that do not add up', () => {
+    const v = vcpu();
+    v.exit_reasons = { ...v.exit_reasons, PAUSE_INSTRUCTION: 2, MSR_WRITE: v.exit_reasons.MSR_WRITE - 2 };
+    v.model = { ...v.model, on_spin_yield_attempted: 4, on_spin_yield_successful: 3, on_spin_yield_failed: 2 };
+    const found = vcpuViolations(v).map((x) => x.invariant);
+    expect(found).toContain('one directed yield at most per PLE exit');
+    expect(found).toContain('successful + failed yields <= yields attempted');
+    const run = (ple_gap: number) =>
+      runViolations({ scenario: { vm: { vcpus: 1 }, host: { kvm_intel: { ...PLE_DEFAULTS, ple_gap } }, workload: { kind: 'timer-latency' } }, vcpus: [v], host: { timers_fired: 4 } } as unknown as RunResult).map((x) => x.invariant);
+    expect(run(128)).not.toContain('no PLE exits with ple_gap=0 (pause_in_guest)');
+    expect(run(0)).toContain('no PLE exits with ple_gap=0 (pause_in_guest)');
   });
 });

@@ -40,7 +40,7 @@ export const VCPU_STATS = [
 ] as const satisfies readonly StatDef[];
 
 /** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION'] as const;
+export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'PAUSE_INSTRUCTION'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
@@ -51,6 +51,11 @@ export const MODEL_COUNTERS = [
   { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
   { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
   { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
+  // kvm_vcpu_on_spin() counts nothing in KVM: x86's directed_yield_attempted/_successful count the
+  // PV KVM_HC_SCHED_YIELD hypercall (kvm_sched_yield), which the guest here never makes.
+  { name: 'on_spin_yield_attempted', doc: 'yield_to() calls made by kvm_vcpu_on_spin() after a PLE exit' },
+  { name: 'on_spin_yield_successful', doc: 'of those, yields that gave the pCPU to the candidate (yield_to() > 0)' },
+  { name: 'on_spin_yield_failed', doc: 'of those, yields that were pointless (yield_to() < 0, -ESRCH): each uses one of the 3 tries' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

@@ -52,11 +52,14 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
+    'in_spin_loop', // vcpu->spin_loop.in_spin_loop: inside kvm_vcpu_on_spin()
+    'dy_eligible', // vcpu->spin_loop.dy_eligible: toggled by other spinners (kvm_vcpu_eligible_for_directed_yield)
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
+    'ple_window', // vmx->ple_window, cycles (= ns on the 1 GHz TSC)
   ],
 );
 export const V = VCPU_BLOCK.i32.index;

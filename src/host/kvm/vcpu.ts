@@ -12,6 +12,9 @@ import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { enterRunState, resetRunStates } from '../thread-state.ts';
+import { growPleWindow, kvmPauseInGuest, PLE_DEFAULTS, PauseLoopDetector, shrinkPleWindow, type PleParams } from './ple.ts';
+import { kvmVcpuOnSpin, type OnSpinVm } from './directed-yield.ts';
+import { lastBoostedVcpu, setLastBoostedVcpu } from './vm-state.ts';
 
 /**
  * The kernel half of a vCPU thread: KVM_RUN (kvm_arch_vcpu_ioctl_run ->
@@ -44,6 +47,10 @@ const STAT = {
   io_exits: statIndex('io_exits'),
   timer_injections: statIndex('timer_interrupts_injected'),
   device_injections: statIndex('device_interrupts_injected'),
+  blocking: statIndex('blocking'),
+  yield_attempted: statIndex('on_spin_yield_attempted'),
+  yield_successful: statIndex('on_spin_yield_successful'),
+  yield_failed: statIndex('on_spin_yield_failed'),
 };
 const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.HLT]: statIndex('exit_HLT' satisfies `exit_${ExitReason}`),
@@ -52,8 +59,17 @@ const EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.PREEMPTION_TIMER]: statIndex('exit_PREEMPTION_TIMER'),
   [GUEST_EXIT.INTERRUPT_WINDOW]: statIndex('exit_INTERRUPT_WINDOW'),
   [GUEST_EXIT.IO_INSTRUCTION]: statIndex('exit_IO_INSTRUCTION'),
+  [GUEST_EXIT.PAUSE_INSTRUCTION]: statIndex('exit_PAUSE_INSTRUCTION'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
 };
+
+/** What PAUSE-loop exiting and directed yield need beyond the vCPU itself. */
+export interface VcpuSpinConfig {
+  /** kvm_intel's ple_* parameters (read once: they are 0444). */
+  ple: PleParams;
+  /** Every vCPU of the VM, by index (= its task id): kvm_vcpu_on_spin()'s candidates. */
+  vcpus: readonly VcpuShared[];
+}
 
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
@@ -67,6 +83,13 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  private readonly ple: PleParams;
+  /** kvm->arch.pause_in_guest: no PAUSE-loop exiting for this VM. */
+  private readonly pauseInGuest: boolean;
+  private readonly pauseLoop = new PauseLoopDetector();
+  /** The scheduler's sched-in count when this vCPU was last loaded: a change means it was scheduled out. */
+  private loadedAt = 0;
+  private readonly onSpinVm: OnSpinVm;
 
   constructor(
     readonly shared: VcpuShared,
@@ -77,10 +100,15 @@ export class KvmVcpu implements GuestHost {
     guest: GuestCpu,
     private readonly observer: VcpuObserver,
     private readonly tracer: Tracer = NO_TRACE,
+    spin: VcpuSpinConfig = { ple: PLE_DEFAULTS, vcpus: [shared] },
   ) {
     this.v = shared.v;
     this.s = shared.s;
     this.guest = guest;
+    this.ple = spin.ple;
+    this.pauseInGuest = kvmPauseInGuest(spin.ple);
+    this.v.f64[VF.ple_window] = spin.ple.ple_window; // vmx_vcpu_create(): vmx->ple_window = ple_window
+    this.onSpinVm = this.spinView(spin.vcpus);
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
     this.haltPath = new HaltPath({
@@ -127,6 +155,9 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  pauseLoopExit(cycles: number, at: number): boolean {
+    return !this.pauseInGuest && this.pauseLoop.pause(cycles, at, this.ple.ple_gap, this.v.f64[VF.ple_window]);
+  }
   /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
   eoi(): void {
     const line = this.inService.pop();
@@ -136,6 +167,7 @@ export class KvmVcpu implements GuestHost {
   /** vcpu_enter_guest(): inject, enter, run guest code until an exit, handle it. 0 = stay in the kernel. */
   private enterGuest(): KvmExit | 0 {
     const v = this.v;
+    this.vcpuLoad();
     let at = now();
     if (timerDueOnVcpu(v, at)) this.fireOwnTimer(at);
     this.injectPending();
@@ -153,6 +185,7 @@ export class KvmVcpu implements GuestHost {
       this.observer.injected(this.injectedLine, this.injectedSince, at);
       this.injectedLine = -1;
     }
+    this.pauseLoop.enter();
     const exit = this.guest.run(this);
     Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
     at = now();
@@ -174,6 +207,9 @@ export class KvmVcpu implements GuestHost {
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
         Atomics.add(this.s.i32, STAT.irq_exits, 1);
         return 0;
+      case GUEST_EXIT.PAUSE_INSTRUCTION:
+        this.handlePause();
+        return 0;
       case GUEST_EXIT.IO_INSTRUCTION: {
         Atomics.add(this.s.i32, STAT.io_exits, 1);
         const { exitPort, exitValue } = this.guest;
@@ -183,6 +219,56 @@ export class KvmVcpu implements GuestHost {
       }
     }
     return 0;
+  }
+
+  /**
+   * vmx_vcpu_load(): a vCPU loaded again after it was scheduled out (blocked,
+   * preempted or yielded: vcpu->scheduled_out) shrinks its PLE window
+   * (6.11+; sched_in before). Checked before each entry, which is when the
+   * window is next used.
+   */
+  private vcpuLoad(): void {
+    const n = this.sched.schedIns(this.task);
+    if (n === this.loadedAt) return;
+    const wasOut = this.loadedAt !== 0;
+    this.loadedAt = n;
+    if (wasOut && !this.pauseInGuest) this.v.f64[VF.ple_window] = shrinkPleWindow(this.v.f64[VF.ple_window], this.ple);
+  }
+
+  /** handle_pause(): grow the window, kvm_vcpu_on_spin(vcpu, true); the PAUSE is already skipped. */
+  private handlePause(): void {
+    if (!this.pauseInGuest) this.v.f64[VF.ple_window] = growPleWindow(this.v.f64[VF.ple_window], this.ple);
+    const r = kvmVcpuOnSpin(this.onSpinVm, this.shared.id, true);
+    if (r.tried.length) Atomics.add(this.s.i32, STAT.yield_attempted, r.tried.length);
+    if (r.boosted >= 0) {
+      Atomics.add(this.s.i32, STAT.yield_successful, 1);
+      this.setRunState(RUN_STATE.HOST, now()); // back on a pCPU after the yield
+    }
+    if (r.failed) Atomics.add(this.s.i32, STAT.yield_failed, r.failed);
+  }
+
+  /** kvm_vcpu_on_spin()'s view of the VM: the other vCPUs' shared words and their tasks in the host scheduler. */
+  private spinView(vcpus: readonly VcpuShared[]): OnSpinVm {
+    const { sched, kvm } = this;
+    const me = this.task;
+    const flag = (idx: number, f: number) => Atomics.load(vcpus[idx].v.i32, f) !== 0;
+    const set = (idx: number, f: number, b: boolean) => Atomics.store(vcpus[idx].v.i32, f, b ? 1 : 0);
+    return {
+      nrVcpus: vcpus.length,
+      getLastBoosted: () => lastBoostedVcpu(kvm),
+      setLastBoosted: (idx) => setLastBoostedVcpu(kvm, idx),
+      ready: (idx) => sched.isQueued(idx), // runnable without a pCPU: preempted, or woken and waiting
+      isBlocking: (idx) => Atomics.load(vcpus[idx].s.i32, STAT.blocking) !== 0,
+      dyRunnable: (idx) => Atomics.load(vcpus[idx].v.i32, V.irr) !== 0, // KVM_REQ_EVENT: an interrupt is pending
+      preempted: (idx) => sched.wasPreempted(idx),
+      dyHasPendingInterrupt: () => false, // no APICv: no posted interrupts in the model
+      preemptedInKernel: () => true, // the guest is all kernel code: CPL 0
+      inSpinLoop: (idx) => flag(idx, V.in_spin_loop),
+      dyEligible: (idx) => flag(idx, V.dy_eligible),
+      setInSpinLoop: (idx, b) => set(idx, V.in_spin_loop, b),
+      setDyEligible: (idx, b) => set(idx, V.dy_eligible, b),
+      yieldTo: (idx) => sched.yieldTo(me, idx, () => this.setRunState(RUN_STATE.RUNNABLE, now())),
+    };
   }
 
   /** __kvm_emulate_halt with the in-kernel LAPIC: halt unless an event is already there. */

@@ -7,7 +7,7 @@ import type { HaltPollCap, HaltPollParams } from './halt-poll.ts';
  * (writable at runtime, re-read with READ_ONCE on each halt) and the VM's
  * KVM_CAP_HALT_POLL override.
  */
-export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
+export const KVM_VM = struct(['override_halt_poll_ns', 'resample_lines', 'ioeventfd_port', 'ioeventfd_aio', 'ioeventfd_queues', 'last_boosted_vcpu'], [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns']);
 const I = KVM_VM.i32.index;
 const F = KVM_VM.f64.index;
 
@@ -51,4 +51,13 @@ export function enableIrqfdResample(rec: KvmVmRecord, line: number): void {
 
 export function irqfdResampleLines(rec: KvmVmRecord): number {
   return Atomics.load(rec.i32, I.resample_lines);
+}
+
+/** kvm->last_boosted_vcpu: where kvm_vcpu_on_spin()'s round robin starts (after it). */
+export function lastBoostedVcpu(rec: KvmVmRecord): number {
+  return Atomics.load(rec.i32, I.last_boosted_vcpu);
+}
+
+export function setLastBoostedVcpu(rec: KvmVmRecord, idx: number): void {
+  Atomics.store(rec.i32, I.last_boosted_vcpu, idx);
 }

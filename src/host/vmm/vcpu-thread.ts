@@ -14,7 +14,8 @@ import { publishThreadId, runStatesByName } from '../thread-state.ts';
 import { liveRecord } from '../../actors/live-histogram.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
-import { tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
+import { guestRam, tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
+import type { PleParams } from '../kvm/ple.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
 /**
@@ -26,6 +27,8 @@ import { checkFault, FAULTS_REGION } from '../faults.ts';
 export interface VcpuThreadConfig {
   id: number;
   program: GuestProgram;
+  /** kvm_intel's PLE parameters, as the module was loaded. */
+  ple: PleParams;
   /** This thread's index among the VM's actors: its trace ring and its fault word. */
   slot: number;
 }
@@ -42,6 +45,7 @@ export interface VcpuThreadSnapshot {
   runnable_wait_ns: number;
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
+  ple_window: number;
   guest_haltpoll: GuestHaltpollResult | null;
 }
 
@@ -56,7 +60,7 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, slot } = start.config;
+  const { id, program, slot, ple } = start.config;
   const shared = vcpuShared(mem, id);
   const tracer = tracerFor(mem, slot);
   const fault = mem.record(FAULTS_REGION, slot);
@@ -68,14 +72,15 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   let cpuNs = 0;
   let wallNs = 0;
 
-  const guest = new GuestCpu(program, id);
+  const guest = new GuestCpu(program, id, guestRam(mem));
+  const vcpus = Array.from({ length: mem.count('vcpu') }, (_, i) => (i === id ? shared : vcpuShared(mem, i)));
   const kvm = new KvmVcpu(shared, id, sched, mem.record('host', 0), mem.record('kvm', 0), guest, {
     injected: (_line, since, at) => {
       wake.record(at - since);
       liveRecord(wakeLive.i32, 0, at - since);
     },
     sample: (channel, value) => samples[channel].record(value),
-  }, tracer);
+  }, tracer, { ple, vcpus });
   kvm.ioBus = kvmIoBus(mem, mem.record('kvm', 0));
 
   return {
@@ -126,6 +131,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         runnable_wait_ns: sched.tasks[id].f64[TF.runnable_wait_ns],
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
+        ple_window: shared.v.f64[VF.ple_window],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
       };
     },
