@@ -13,7 +13,7 @@ export const TSC_KHZ = 1_000_000;
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** The guest's own measurement buffers (kvm-unit-tests keeps such arrays in guest memory). */
-export const SAMPLE_CHANNELS = ['timer_lateness', 'io_latency'] as const;
+export const SAMPLE_CHANNELS = ['timer_lateness', 'io_latency', 'spin_time'] as const;
 export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 
 export type Insn =

@@ -94,6 +94,15 @@ export function runViolations(r: RunResult): Violation[] {
     const ple = r.vcpus.reduce((a, v) => a + v.exit_reasons.PAUSE_INSTRUCTION, 0);
     if (ple !== 0) fail('no PLE exits with ple_gap=0 (pause_in_guest)', `${ple} PAUSE_INSTRUCTION exits`);
   }
+  if (r.spinlock) {
+    const { acquisitions, releases, mutual_exclusion_violations: bad } = r.spinlock;
+    if (bad !== 0) fail('mutual exclusion (checked by the guest)', `${bad} violations`);
+    // The run stops at an instruction boundary: at most one vCPU may be holding the lock.
+    if (releases > acquisitions || acquisitions - releases > 1) fail('every acquisition released (one may be held at the stop)', `${acquisitions} acquired, ${releases} released`);
+    // Each vCPU samples its spin time just before it counts its acquisition.
+    const sampled = r.spinlock.spin_time_ns.count;
+    if (sampled < acquisitions || sampled - acquisitions > r.vcpus.length) fail('one spin-time sample per acquisition', `${sampled} samples, ${acquisitions} acquisitions`);
+  }
   if (r.block) {
     // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.
     const q = r.vcpus.length;

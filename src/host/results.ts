@@ -79,6 +79,16 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** spinlock: the guest's own books, read from guest RAM after the run. */
+  spinlock?: {
+    acquisitions: number;
+    releases: number;
+    acquisitions_per_s: number;
+    /** Entries into the critical section while another vCPU was inside, or with the lock word not its own: always 0. */
+    mutual_exclusion_violations: number;
+    /** Per acquisition, from the first attempt to holding the lock, measured by the guest. */
+    spin_time_ns: LatencySummary;
+  };
   /** dsync-io: the virtio-blk device, its I/O thread and backend. */
   block?: {
     backend: 'file' | 'synthetic';

@@ -18,7 +18,8 @@ import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
 import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
-import { allocateVm, vcpuShared, VM_I } from './layout.ts';
+import { allocateVm, guestRam, vcpuShared, VM_I } from './layout.ts';
+import { SPINLOCK_RAM } from '../guest/workloads/spinlock.ts';
 import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
@@ -428,6 +429,18 @@ export class Vm {
           },
         }
       : undefined;
+    const ram = guestRam(mem);
+    const word = (addr: number) => Atomics.load(ram, addr);
+    const spinlockResult =
+      w.kind === 'spinlock'
+        ? {
+            acquisitions: word(SPINLOCK_RAM.ACQUIRED),
+            releases: word(SPINLOCK_RAM.RELEASED),
+            acquisitions_per_s: wallS > 0 ? word(SPINLOCK_RAM.ACQUIRED) / wallS : 0,
+            mutual_exclusion_violations: word(SPINLOCK_RAM.VIOLATIONS),
+            spin_time_ns: summarize(mergeLatency(present.map((s) => s.spin_time))),
+          }
+        : undefined;
     return {
       haltlab: { version: haltlabVersion() },
       machine: machineFacts(host?.timer_slack_ns ?? null),
@@ -453,6 +466,7 @@ export class Vm {
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),
+      ...(spinlockResult && { spinlock: spinlockResult }),
     };
   }
 }

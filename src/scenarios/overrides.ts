@@ -39,6 +39,8 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   backend: ['workload', 'backend'],
   block_size: ['workload', 'block_size'],
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
+  hold_ns: ['workload', 'hold_ns'],
+  think_ns: ['workload', 'think_ns'],
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],

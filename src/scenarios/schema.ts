@@ -58,6 +58,13 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     /** The synthetic device's service time per request. */
     synthetic_latency_ns: z.int().min(1_000).max(100_000_000).default(50_000),
   }),
+  z.strictObject({
+    kind: z.literal('spinlock'),
+    /** Work inside the critical section (guest compute), ns. */
+    hold_ns: z.int().min(0).max(100_000_000).default(5_000),
+    /** Work outside it between two acquisitions, ns. */
+    think_ns: z.int().min(0).max(100_000_000).default(5_000),
+  }),
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */

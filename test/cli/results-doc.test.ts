@@ -21,7 +21,7 @@ function keys(v: unknown, out = new Set<string>()): Set<string> {
 describe('docs/results.md', () => {
   it('documents every key a run result has', async () => {
     const seen = new Set<string>();
-    for (const workload of [{ kind: 'timer-latency' }, { kind: 'irq-wake' }, { kind: 'dsync-io', backend: 'synthetic' }] as const) {
+    for (const workload of [{ kind: 'timer-latency' }, { kind: 'irq-wake' }, { kind: 'dsync-io', backend: 'synthetic' }, { kind: 'spinlock' }] as const) {
       const r = await createVm(parseScenario({ duration_s: 0.4, vm: { vcpus: 1 }, workload })).run();
       expect(r.status).toBe('completed');
       keys(r, seen);

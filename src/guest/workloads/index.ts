@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { spinlock } from './spinlock.ts';
 import type { Scenario, Workload } from '../../scenarios/schema.ts';
 
 /** The built-in workloads: what each shows and where it comes from, one line each for `haltlab list`. */
@@ -18,6 +19,10 @@ export const WORKLOADS = {
   'dsync-io': {
     summary: 'one synchronous 4 KiB write outstanding per vCPU: virtio-blk, an I/O thread, O_DSYNC writes to a temp file on a thread pool; requests/s',
     source: 'the halt-polling RFC’s dd oflag=dsync benchmark (seeds/002); QEMU virtio-blk + IOThread + thread pool',
+  },
+  spinlock: {
+    summary: 'vCPUs contend for one guest spinlock (CMPXCHG, spin with PAUSE); overcommitted, preempted holders make waiters spin: PLE exits + directed yield; acquisitions/s',
+    source: 'lock-holder preemption; PAUSE-loop exiting and kvm_vcpu_on_spin (arch/x86/kvm/vmx/vmx.c, virt/kvm/kvm_main.c)',
   },
   mixed: {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
@@ -36,5 +41,7 @@ export function guestProgram({ workload: w, guest }: Pick<Scenario, 'workload' |
       return mixed({ delta_ns: w.delta_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
+    case 'spinlock':
+      return spinlock({ hold_ns: w.hold_ns, think_ns: w.think_ns });
   }
 }

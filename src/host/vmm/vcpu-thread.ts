@@ -38,6 +38,7 @@ export interface VcpuThreadSnapshot {
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
   io_latency: EncodedLatency;
+  spin_time: EncodedLatency;
   thread_cpu_ns: number;
   /** V8 heap in use by this thread's isolate, bytes. */
   heap_used_bytes: number;
@@ -68,7 +69,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
   const wakeLive = mem.record(WAKE_LIVE_REGION, id);
-  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder(), io_latency: new LatencyRecorder() };
+  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder(), io_latency: new LatencyRecorder(), spin_time: new LatencyRecorder() };
   let cpuNs = 0;
   let wallNs = 0;
 
@@ -125,6 +126,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
         io_latency: samples.io_latency.encode(),
+        spin_time: samples.spin_time.encode(),
         thread_cpu_ns: cpuNs,
         heap_used_bytes: getHeapStatistics().used_heap_size,
         wall_ns: wallNs,
