@@ -15,7 +15,7 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
   'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
   'cap-off': { summary: 'KVM_CAP_HALT_POLL=0: polling disabled for this VM whatever halt_poll_ns says', overrides: 'kvm_cap_halt_poll=0' },
   'guest-idle-poll': {
-    summary: 'the guest boots with idle=poll: its idle loop spins and never halts (no exits while idle, a full core per vCPU)',
+    summary: 'the guest boots with idle=poll: its idle loop spins with PAUSE and never halts (a full core per vCPU; PLE exits until the vCPU’s window outgrows its idle periods)',
     overrides: 'idle=poll',
   },
   'guest-haltpoll': {

@@ -15,7 +15,8 @@ export interface GuestKernel {
  * `halt`: default_idle, HLT with interrupts enabled, forever: each idle period
  * is a HLT exit, and KVM's halt path decides whether to poll or sleep.
  * `poll`: the `idle=poll` boot parameter: the idle loop spins (cpu_relax) and
- * never executes HLT; no exits while idle, a full core burnt, the fastest wake.
+ * never executes HLT; a full core burnt, the fastest wake. Its PAUSE loop meets
+ * PLE exits until the vCPU's PLE window has grown longer than its idle periods.
  * `haltpoll`: the cpuidle-haltpoll driver and governor: the guest polls in
  * guest mode for an adaptive window, then halts. Loading the driver writes
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
