@@ -21,7 +21,7 @@ export const WORKLOADS = {
     source: 'the halt-polling RFC’s dd oflag=dsync benchmark (seeds/002); QEMU virtio-blk + IOThread + thread pool',
   },
   spinlock: {
-    summary: 'vCPUs contend for one guest spinlock (CMPXCHG, spin with PAUSE); overcommitted, preempted holders make waiters spin: PLE exits + directed yield; acquisitions/s',
+    summary: '4 vCPUs on 2 pCPUs contend for one guest spinlock (CMPXCHG, spin with PAUSE); preempted holders make waiters spin: PLE exits + directed yield; acquisitions/s',
     source: 'lock-holder preemption; PAUSE-loop exiting and kvm_vcpu_on_spin (arch/x86/kvm/vmx/vmx.c, virt/kvm/kvm_main.c)',
   },
   mixed: {
