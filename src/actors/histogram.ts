@@ -1,4 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
+import { liveBucket, liveBucketLow } from './live-histogram.ts';
 
 /**
  * Latency histograms (HdrHistogram, 3 significant digits, 1 ns to 60 s),
@@ -66,4 +67,21 @@ export function summarize(h: hdr.Histogram): LatencySummary {
     mean: count ? Math.round(h.mean) : 0,
     count,
   };
+}
+
+/**
+ * A histogram's distribution as log buckets, 8 per power of two (the live
+ * view's buckets, live-histogram.ts): [lower ns, upper ns, count] for each
+ * non-empty bucket. Small enough to keep in a result and chart.
+ */
+export function logBuckets(h: hdr.Histogram): [number, number, number][] {
+  const counts = new Map<number, number>();
+  const it = (h as unknown as { recordedValuesIterator: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAtValueIteratedTo: number } } }).recordedValuesIterator;
+  it.reset();
+  while (it.hasNext()) {
+    const v = it.next();
+    const b = liveBucket(v.valueIteratedTo);
+    counts.set(b, (counts.get(b) ?? 0) + v.countAtValueIteratedTo);
+  }
+  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([b, n]) => [Math.round(liveBucketLow(b)), Math.round(liveBucketLow(b + 1)), n]);
 }

@@ -1,5 +1,5 @@
 import type { RunResult } from '../host/results.ts';
-import { EXIT_REASONS } from '../host/kvm/stats.ts';
+import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
 import { parseScenario, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
@@ -32,9 +32,13 @@ export interface CompareResult {
 }
 
 const perSecond = (n: number, r: RunResult) => (r.wall_s > 0 ? n / r.wall_s : 0);
+const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
 const sumStat = (r: RunResult, k: string) => r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[k] as number), 0);
 /** A time stat summed over the vCPUs, as % of each vCPU's wall time. */
 const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
+/** A vCPU run state's share of each vCPU's wall time, mean over vCPUs. */
+const stateShare = (r: RunResult, state: string) =>
+  r.vcpus.length ? (100 * r.vcpus.reduce((a, v) => a + (v.cpu.wall_s > 0 ? (v.cpu.state_s[state] ?? 0) / v.cpu.wall_s : 0), 0)) / r.vcpus.length : 0;
 const totalCpuPct = (r: RunResult) => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
 
 interface MetricDef {
@@ -43,9 +47,13 @@ interface MetricDef {
   unit: string;
   better: Better;
   value: (r: RunResult) => number | null;
-  /** Only when the workload has it. */
+  /** Only when the workload has it (in the base scenario or in any policy's). */
   when?: (s: Scenario) => boolean;
 }
+
+const isArm64 = (s: Scenario) => s.host.arch === 'arm64';
+const meanVcpu = (r: RunResult, f: (v: RunResult['vcpus'][number]) => number) => r.vcpus.reduce((a, v) => a + f(v), 0) / Math.max(1, r.vcpus.length);
+const idleShare = (r: RunResult, k: 'shallow_s' | 'deep_s') => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p[k], 0)) / r.wall_s / Math.max(1, r.host.pcpu_idle.length) : 0);
 
 const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wake_latency_ns'] | null, when?: MetricDef['when']): MetricDef[] =>
   (['p50', 'p90', 'p99', 'p999', 'max'] as const).map((p) => ({
@@ -62,22 +70,42 @@ const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wa
 
 export const COMPARE_METRICS: MetricDef[] = [
   ...latency('wake latency', (r) => r.total.wake_latency_ns),
-  ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency'),
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
+  ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm' || s.workload.kind === 'idle-tick'),
   ...latency('spinlock spin time', (r) => r.spinlock?.spin_time_ns ?? null, (s) => s.workload.kind === 'spinlock'),
   { section: 'throughput', metric: 'lock acquisitions', unit: '/s', better: 'higher', value: (r) => r.spinlock?.acquisitions_per_s ?? null, when: (s) => s.workload.kind === 'spinlock' },
-  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections'), r) },
+  ...latency('deferred work: queue wait', (r) => r.deferred?.wait_ns.all ?? null, (s) => s.workload.kind === 'deferred-work'),
+  ...(['workers', 'vcpus', 'fallback'] as const).map(
+    (by): MetricDef => ({
+      section: 'deferred work: run by',
+      metric: by === 'vcpus' ? 'idle vCPUs' : by === 'workers' ? 'workqueue threads' : 'fallback timer',
+      unit: '% items',
+      better: null,
+      value: (r) => {
+        const d = r.deferred;
+        if (!d) return null;
+        const all = d.done.workers + d.done.vcpus + d.done.fallback;
+        return all ? (100 * d.done[by]) / all : 0;
+      },
+      when: (s) => s.workload.kind === 'deferred-work',
+    }),
+  ),
+  { section: 'simulation loop', metric: 'simulated time per wall second', unit: '×', better: 'higher', value: (r) => r.sim?.sim_per_wall ?? null, when: (s) => s.workload.kind === 'sim-loop' },
+  { section: 'simulation loop', metric: 'wall time blocked in the kernel', unit: '% wall', better: null, value: (r) => (r.sim ? 100 * r.sim.blocked_share : null), when: (s) => s.workload.kind === 'sim-loop' },
+  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts'), r) },
+  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'posted_interrupts'), r) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },
   { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'exits'), r) },
-  ...EXIT_REASONS.map(
+  ...[...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS].map(
     (reason): MetricDef => ({
       section: 'exits',
       metric: reason,
       unit: '/s',
       better: null,
       value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0), r),
+      when: (ARM64_EXIT_REASONS as readonly string[]).includes(reason) ? isArm64 : reason === 'INTERRUPT_WINDOW' ? undefined : (s) => !isArm64(s),
     }),
   ),
   ...(['on_spin_yield_attempted', 'on_spin_yield_successful', 'on_spin_yield_failed'] as const).map(
@@ -91,6 +119,27 @@ export const COMPARE_METRICS: MetricDef[] = [
     }),
   ),
   { section: 'directed yield (kvm_vcpu_on_spin)', metric: 'ple_window (mean at end)', unit: 'cycles', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.ple_window, 0) / Math.max(1, r.vcpus.length), when: (s) => s.workload.kind === 'spinlock' },
+  {
+    section: 'exits',
+    metric: 'lazy tscdeadline re-arms',
+    unit: '/s',
+    better: null,
+    value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0), r),
+    when: (s) => s.workload.kind === 'hrtimer-rearm',
+  },
+  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfi_exit_stat'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfe_exit_stat'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfi_native'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfe_native'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'native_idle (pCPU kept)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'loads with WFI trapped', unit: '%', better: null, value: (r) => (sumModel(r, 'vcpu_loads') ? (100 * sumModel(r, 'vcpu_loads_twi')) / sumModel(r, 'vcpu_loads') : null), when: isArm64 },
+  { section: 'scheduler', metric: 'PELT util (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.util) },
+  { section: 'scheduler', metric: 'guest busy (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.guest_busy_share) },
+  { section: 'scheduler', metric: '|util error| (mean)', unit: '% pts', better: 'lower', value: (r) => 100 * r.total.util_error_abs_mean },
+  { section: 'scheduler', metric: 'runnable, waiting for a pCPU', unit: '% wall', better: 'lower', value: (r) => stateShare(r, 'runnable') },
+  { section: 'pCPU idle', metric: 'shallow', unit: '% wall', better: null, value: (r) => idleShare(r, 'shallow_s') },
+  { section: 'pCPU idle', metric: 'deep (power saved)', unit: '% wall', better: 'higher', value: (r) => idleShare(r, 'deep_s') },
+  { section: 'pCPU idle', metric: 'exit latency paid', unit: '% wall', better: 'lower', value: (r) => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p.exit_latency_s, 0)) / r.wall_s : 0), when: (s) => s.host.cpuidle.enabled },
   { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_exits'), r) },
   { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_attempted_poll'), r) },
   { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_successful_poll'), r) },
@@ -117,10 +166,16 @@ export const COMPARE_METRICS: MetricDef[] = [
     value: (r) => shareOfWall(r, 'halt_wait_ns'),
   },
   { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length) },
+  // The x86 HLT/MWAIT family: where idle time went outside KVM's halt path, and what reached the VMM.
+  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: (s) => !isArm64(s) },
+  { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: (r) => stateShare(r, 'vmm_halted') },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_hlt'), r) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_mwait'), r) },
+  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'mwait_yields'), r) },
 ];
 
 export function compareRows(scenario: Scenario, results: RunResult[]): CompareRow[] {
-  return COMPARE_METRICS.filter((m) => !m.when || m.when(scenario)).map((m) => {
+  return COMPARE_METRICS.filter((m) => !m.when || m.when(scenario) || results.some((r) => m.when!(r.scenario))).map((m) => {
     const values = results.map((r) => m.value(r));
     const present = values.filter((v): v is number => v !== null);
     let best: number[] = [];

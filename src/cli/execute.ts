@@ -46,12 +46,12 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
     timer = setInterval(() => {
       const c = vm.live();
       if (c.elapsed_s === 0) return;
-      const rate = (c.irq_injections - last.injections) / Math.max(1e-3, c.elapsed_s - last.t);
-      last = { t: c.elapsed_s, injections: c.irq_injections };
+      const rate = (c.interrupts - last.injections) / Math.max(1e-3, c.elapsed_s - last.t);
+      last = { t: c.elapsed_s, injections: c.interrupts };
       const polled = c.halt_exits ? (100 * c.halt_successful_poll) / c.halt_exits : 0;
       process.stderr.write(
         `\r\x1b[K${opts.label ? `${opts.label} · ` : ''}${c.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ` +
-          `${c.irq_injections} interrupts (${Math.round(rate)}/s) · ${c.halt_exits} halts, ${polled.toFixed(0)}% woken while polling`,
+          `${c.interrupts} interrupts (${Math.round(rate)}/s) · ${c.halt_exits} halts, ${polled.toFixed(0)}% woken while polling`,
       );
     }, 250);
   }

@@ -289,6 +289,35 @@ Examples:
     });
 
   program
+    .command('findings')
+    .description('re-measure each seed message’s claim and write the report (docs/findings.md and its charts); a few minutes, run it alone')
+    .option('--out <file>', 'the report', 'docs/findings.md')
+    .option('--quick', 'every run 15% as long (a smoke test of the report, not its figures)')
+    .option('--only <ids>', 'only these findings, comma-separated (dsync-io, timer-latency, idle-cost, mwait, deferred-work, sim-loop, wfx-trap, lazy-tscdeadline)')
+    .addHelpText('after', '\nExample:\n  npm run findings')
+    .action(async (flags: { out: string; quick?: boolean; only?: string }) => {
+      if (validateOnly) return;
+      const { writeFindings } = await import('../findings/report.ts');
+      const session = sigintSession();
+      try {
+        const tty = progressWanted(false);
+        const r = await writeFindings({
+          out: flags.out,
+          scale: flags.quick ? 0.15 : 1,
+          only: flags.only?.split(',').map((s) => s.trim()),
+          signal: session.signal,
+          progress: (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
+        });
+        if (tty) process.stderr.write('\r\x1b[K');
+        if (r.failed) process.stderr.write(`haltlab: ${r.failed} findings could not be measured (see the report)\n`);
+        process.stderr.write(`haltlab: ${r.findings} findings from ${r.runs} runs in ${r.seconds.toFixed(0)} s written to ${flags.out}${r.status === 'interrupted' ? ' (interrupted: partial)' : ''}\n`);
+        process.exitCode = r.status === 'interrupted' ? 130 : r.failed ? 1 : 0;
+      } finally {
+        session.dispose();
+      }
+    });
+
+  program
     .command('bench')
     .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')
     .option('--json', 'print one JSON object')

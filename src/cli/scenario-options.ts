@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KVM_PARAMS } from '../host/kvm/params.ts';
+import { KERNEL_PRESETS, KVM_PARAMS } from '../host/kvm/params.ts';
+import { intervalKnob } from '../scenarios/interval.ts';
+import { ScenarioError } from '../scenarios/error.ts';
 import { parseOverrides, type Override, knobPath } from '../scenarios/overrides.ts';
 import type { ScenarioInput } from '../scenarios/schema.ts';
 
@@ -35,14 +37,13 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--vcpus <n>', 'vCPUs in the VM (one thread each)', number('--vcpus'))
     .option('--pcpus <n>', 'pCPUs the host scheduler owns', number('--pcpus'))
     .option('--duration <seconds>', 'how long to run', number('--duration'))
-    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s re-arm delta, the device’s mean gap after each EOI (irq-wake, mixed)', number('--interval'))
-    .addOption(new Option('--kernel <version>', 'host kernel whose kvm module defaults apply').choices(['6.11', '6.10']))
+    .option('--interval <us>', 'the workload’s interval in µs: timer-latency’s (and overcommit’s) re-arm delta, hrtimer-rearm’s event interval, the device’s mean gap after each EOI (irq-wake, mixed), idle-tick’s tick', number('--interval'))
+    .addOption(new Option('--kernel <version>', 'host kernel whose kvm halt polling applies: 6.11, 6.10 (shrink 0), 4.0 (no adaptive window: every halt polls halt_poll_ns)').choices(Object.keys(KERNEL_PRESETS)))
     .addOption(
-      new Option('--guest-idle <mode>', 'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT)').choices([
-        'halt',
-        'poll',
-        'haltpoll',
-      ]),
+      new Option(
+        '--guest-idle <mode>',
+        'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT), mwait (intel_idle: MONITOR/MWAIT)',
+      ).choices(['halt', 'poll', 'haltpoll', 'mwait']),
     )
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {
@@ -52,6 +53,7 @@ export function addScenarioOptions(cmd: Command): Command {
   return cmd;
 }
 
+/** What --interval sets, per workload (the device's gap for the others). */
 /** The flags as overrides, in the order a later one wins. */
 export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Override[] {
   const out: Override[] = [];
@@ -62,7 +64,11 @@ export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Over
   add('kernel', f.kernel);
   add('kvm_cap_halt_poll', f.capHaltPoll);
   add('idle', f.guestIdle);
-  if (f.interval !== undefined) add(workloadKind === 'timer-latency' ? 'delta_ns' : 'gap_ns', Math.round(f.interval * 1000));
+  if (f.interval !== undefined) {
+    const knob = intervalKnob(workloadKind);
+    if (!knob) throw new ScenarioError([`--interval: the ${workloadKind} workload has no interval`], '--interval', 'invalid option');
+    add(knob, Math.round(f.interval * 1000));
+  }
   for (const p of KVM_PARAMS) add(p.name, f[camel(p.name)]);
   for (const s of f.set ?? []) out.push(...parseOverrides(s));
   return out;

@@ -67,7 +67,7 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
     }
     if (showProgress) {
       process.stderr.write(
-        `\r\x1b[Kstress · ${live.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ${live.irq_injections} interrupts · ` +
+        `\r\x1b[Kstress · ${live.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ${live.interrupts} interrupts · ` +
           `${live.halt_exits} halts · RSS ${(rss / 2 ** 20).toFixed(0)} MB · watchdog ${found.length ? 'FOUND A PROBLEM' : 'ok'}`,
       );
     }

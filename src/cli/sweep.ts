@@ -150,7 +150,8 @@ export async function runSweep(
     const o: Override = { knob: spec.knob, path, value: v };
     return parseScenario(applyOverrides(base, [o]), `${source} with ${spec.knob}=${v}`);
   });
-  const metric = scenarios[0].workload.kind === 'timer-latency' ? 'timer_lateness' : 'wake_latency';
+  const kind = scenarios[0].workload.kind;
+  const metric = kind === 'timer-latency' || kind === 'hrtimer-rearm' ? 'timer_lateness' : 'wake_latency';
   const out: SweepResult = {
     status: 'completed',
     knob: spec.knob,

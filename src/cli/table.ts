@@ -30,6 +30,24 @@ function latencyRows(label: (i: number) => string, items: LatencySummary[], tota
   return [...items.map((l, i) => row(label(i), l)), ...(items.length > 1 ? [row('all', total)] : [])];
 }
 
+/** dsync-io's block device: throughput, request latency, the I/O thread's polling. */
+function blockLines(r: RunResult): string[] {
+  const b = r.block;
+  if (!b) return [];
+  const out: string[] = [];
+  const what = `${b.block_size}-byte ${b.backend === 'file' ? 'O_DSYNC writes' : 'synthetic requests'}`;
+  out.push('', `block I/O${b.bare_metal ? ' on bare metal (no VM)' : ''}: ${b.requests_completed} ${what} completed, ${b.requests_per_s.toFixed(0)}/s`);
+  out.push(grid(['request latency, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => (b.bare_metal ? 'in the write' : 'guest-measured'), [b.io_latency_ns], b.io_latency_ns)));
+  if (b.iothread) {
+    const p = b.iothread.aio_poll;
+    out.push(
+      `iothread0: ${pct(b.iothread.cpu_pct)} % CPU; aio_poll ${p.ready} ready, ${p.polled} caught while polling, ${p.blocked} slept; ` +
+        `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
+    );
+  }
+  return out;
+}
+
 export function renderRun(r: RunResult): string {
   const s = r.scenario;
   const kvm = { ...s.host.kvm };
@@ -38,11 +56,18 @@ export function renderRun(r: RunResult): string {
     `haltlab ${r.haltlab.version} · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ` +
       `${r.wall_s.toFixed(2)} s · kernel ${s.host.kernel} defaults` +
       (Object.keys(kvm).length ? ` + ${Object.entries(kvm).map(([k, v]) => `${k}=${v}`).join(' ')}` : '') +
-      (s.host.kvm_cap_halt_poll !== null ? ` · KVM_CAP_HALT_POLL=${s.host.kvm_cap_halt_poll}` : ''),
+      (s.host.kvm_cap_halt_poll !== null ? ` · KVM_CAP_HALT_POLL=${s.host.kvm_cap_halt_poll}` : '') +
+      (s.host.proposals.lazy_tscdeadline ? ' · PROPOSAL lazy_tscdeadline (not in mainline)' : ''),
   );
   out.push(`machine: ${r.machine.cores} cores, ${r.machine.cpu_model}, Node ${r.machine.node}`);
   if (r.status !== 'completed') out.push(`STATUS: ${r.status}${r.failure ? ` — ${r.failure.message}` : ''} (partial results)`);
   for (const w of r.warnings) out.push(`warning: ${w}`);
+  if (r.vcpus.length === 0) {
+    // A bare-metal run: no VM, only its threads.
+    out.push(...blockLines(r), '', 'host CPU (thread CPU time from the OS; % of one core)');
+    out.push(grid(['thread', 'cpu s', 'cpu %'], r.threads.map((t) => [t.thread, t.cpu_s.toFixed(3), pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0)])));
+    return out.join('\n');
+  }
   const head = ['', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'];
   out.push('', 'wake latency, µs (interrupt pending -> guest runs again)');
   out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.wake_latency_ns), r.total.wake_latency_ns)));
@@ -50,14 +75,24 @@ export function renderRun(r: RunResult): string {
     out.push('', 'timer lateness, µs (guest handler entry - programmed TSC deadline)');
     out.push(grid(head, latencyRows((i) => `vcpu${r.vcpus[i].id}`, r.vcpus.map((v) => v.timer_lateness_ns), r.total.timer_lateness_ns)));
   }
-  if (r.block) {
-    const b = r.block;
-    const p = b.iothread.aio_poll;
-    out.push('', `block I/O: ${b.requests_completed} ${b.block_size}-byte ${b.backend === 'file' ? 'O_DSYNC writes' : 'synthetic requests'} completed, ${b.requests_per_s.toFixed(0)}/s`);
-    out.push(grid(['request latency, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => 'guest-measured', [b.io_latency_ns], b.io_latency_ns)));
+  out.push(...blockLines(r));
+  const arm64 = r.scenario.host.arch === 'arm64';
+  if (arm64) {
+    out.push('', 'arm64 WFx (trapped: KVM stats; untrapped: waited in guest mode, pCPU kept)');
     out.push(
-      `iothread0: ${pct(b.iothread.cpu_pct)} % CPU; aio_poll ${p.ready} ready, ${p.polled} caught while polling, ${p.blocked} slept; ` +
-        `poll-max-ns ${b.iothread.poll_max_ns}, poll time ${p.poll_ns} ns at the end`,
+      grid(
+        ['', 'wfi_exit_stat', 'wfe_exit_stat', 'WFI untrapped', 'WFE untrapped', 'loads WFI trapped', 'PELT util', 'guest busy'],
+        r.vcpus.map((v) => [
+          `vcpu${v.id}`,
+          v.stats.wfi_exit_stat as number,
+          v.stats.wfe_exit_stat as number,
+          v.model.wfi_native,
+          v.model.wfe_native,
+          `${v.model.vcpu_loads_twi}/${v.model.vcpu_loads}`,
+          v.sched.util.toFixed(2),
+          v.sched.guest_busy_share.toFixed(2),
+        ]),
+      ),
     );
   }
   if (r.spinlock) {
@@ -88,15 +123,47 @@ export function renderRun(r: RunResult): string {
       ]),
     ),
   );
+  out.push('', 'exits and timer (counts; exits/s per vCPU)');
+  // Each architecture's own exit reasons (arm64 as its kvm_exit trace names them).
+  const exitCols = arm64
+    ? (['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'IRQ', 'ESR_ELx_EC_DABT_LOW'] as const)
+    : (['HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'EXTERNAL_INTERRUPT'] as const);
+  out.push(
+    grid(
+      ['', 'exits/s', 'exits', ...exitCols, 'timer injected', 'lazy re-arms', 'set_next_event', 'pending only'],
+      r.vcpus.map((v) => [
+        `vcpu${v.id}`,
+        Math.round(v.cpu.wall_s > 0 ? (v.stats.exits as number) / v.cpu.wall_s : 0),
+        v.stats.exits as number,
+        ...exitCols.map((c) => v.exit_reasons[c]),
+        v.model.timer_interrupts_injected,
+        v.model.lazy_tscdeadline_rearms,
+        v.guest_clockevent?.set_next_event ?? '',
+        v.guest_clockevent?.pending_only ?? '',
+      ]),
+    ),
+  );
   out.push('', 'host CPU (thread CPU time from the OS; % of one core)');
+  // Idle in guest mode, the pCPU kept: arm64's untrapped WFI/WFE, x86's native HLT/MWAIT.
+  const dx = r.scenario.host.kvm_cap_x86_disable_exits;
+  const nativeIdle = arm64 || dx.hlt || dx.mwait;
   const byThread = new Map(r.vcpus.map((v) => [`vcpu${v.id}`, v]));
   out.push(
     grid(
-      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %'],
+      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %', ...(nativeIdle ? ['native_idle %'] : [])],
       r.threads.map((t) => {
         const v = byThread.get(t.thread);
         const share = (k: string) => (v && v.cpu.wall_s > 0 ? pct((100 * (v.cpu.state_s[k] ?? 0)) / v.cpu.wall_s) : '');
-        return [t.thread, t.cpu_s.toFixed(3), pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0), share('guest'), share('polling'), share('blocked'), share('runnable')];
+        return [
+          t.thread,
+          t.cpu_s.toFixed(3),
+          pct(t.wall_s > 0 ? (100 * t.cpu_s) / t.wall_s : 0),
+          share('guest'),
+          share('polling'),
+          share('blocked'),
+          share('runnable'),
+          ...(nativeIdle ? [share('native_idle')] : []),
+        ];
       }),
     ),
   );
@@ -104,6 +171,8 @@ export function renderRun(r: RunResult): string {
     '',
     `host: ${r.host.timers_fired} hrtimer expiries for sleeping vCPUs (lateness p50 ${us(r.host.hrtimer_lateness_ns.p50)} µs, ` +
       `p99 ${us(r.host.hrtimer_lateness_ns.p99)} µs), ${r.host.preemptions} tick preemptions; pCPU busy ${r.host.pcpu_busy_pct.map(pct).join(' / ')} %`,
+    `pCPU idle (s): ${r.host.pcpu_idle.map((p) => `shallow ${p.shallow_s.toFixed(3)} deep ${p.deep_s.toFixed(3)}`).join(' / ')}` +
+      (r.scenario.host.cpuidle.enabled ? `; exit latency paid ${r.host.pcpu_idle.map((p) => (p.exit_latency_s * 1000).toFixed(1)).join(' / ')} ms` : ' (idle states off: no exit latency)'),
   );
   return out.join('\n');
 }

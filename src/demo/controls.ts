@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { knobPath, type Override } from '../scenarios/overrides.ts';
 import { workloadKind } from '../cli/scenario-options.ts';
+import { intervalKnob } from '../scenarios/interval.ts';
+
+export { intervalKnob };
 import type { ScenarioInput } from '../scenarios/schema.ts';
 
 /**
@@ -46,7 +49,7 @@ export function effectOf(c: Control): Effect {
   }
 }
 
-/** The scenario overrides a control stands for (none for pause and resume). */
+/** The scenario overrides a control stands for (none for pause and resume); throws when it has no meaning here. */
 export function controlOverrides(c: Control, scenario: ScenarioInput): Override[] {
   const o = (knob: string, value: unknown): Override[] => [{ knob, path: knobPath(knob), value }];
   switch (c.kind) {
@@ -56,13 +59,19 @@ export function controlOverrides(c: Control, scenario: ScenarioInput): Override[
       return o('kvm_cap_halt_poll', c.value);
     case 'guest_idle':
       return o('idle', c.value);
-    case 'interval_us':
+    case 'interval_us': {
+      const knob = intervalKnob(workloadKind(scenario));
+      if (!knob) throw new ControlError(`the ${workloadKind(scenario)} workload has no interval`);
       // A number in µs becomes the field's ns; anything else goes as it came, for the schema to refuse.
-      return o(workloadKind(scenario) === 'timer-latency' ? 'delta_ns' : 'gap_ns', typeof c.value === 'number' ? Math.round(c.value * 1000) : c.value);
+      return o(knob, typeof c.value === 'number' ? Math.round(c.value * 1000) : c.value);
+    }
     default:
       return [];
   }
 }
+
+/** A well-formed control that does not apply to this VM. */
+export class ControlError extends Error {}
 
 /** A message that is not a control at all: what was wrong with it, in one line. */
 export function describeControlError(e: z.ZodError): string {

@@ -8,6 +8,7 @@ import { KVM_PARAMS } from '../host/kvm/params.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { LiveSampler, type Frame } from './telemetry.ts';
 import type { DemoSession } from './session.ts';
+import { intervalKnob } from './controls.ts';
 
 /**
  * The demo's web server: the page, a Server-Sent Events stream of frames
@@ -36,11 +37,13 @@ export interface DemoConfig {
   kvm: Record<string, number>;
   kvm_cap_halt_poll: number | null;
   guest_idle: string;
-  interval_us: number;
+  /** The workload's interval in µs, or null when it has none. */
+  interval_us: number | null;
 }
 
 export function demoConfig(s: Scenario): DemoConfig {
-  const w = s.workload as { kind: string; delta_ns?: number; gap_ns?: number };
+  const w = s.workload as { kind: string } & Record<string, unknown>;
+  const knob = intervalKnob(w.kind);
   return {
     scenario: s.name,
     workload: w.kind,
@@ -49,7 +52,7 @@ export function demoConfig(s: Scenario): DemoConfig {
     kvm: Object.fromEntries(KVM_PARAMS.map((p) => [p.name, s.host.kvm[p.name] ?? p.default])),
     kvm_cap_halt_poll: s.host.kvm_cap_halt_poll,
     guest_idle: s.guest.idle,
-    interval_us: ((w.kind === 'timer-latency' ? w.delta_ns : w.gap_ns) ?? 0) / 1000,
+    interval_us: knob ? Number(w[knob]) / 1000 : null,
   };
 }
 

@@ -3,7 +3,7 @@ import type { FaultSpec } from '../host/faults.ts';
 import type { RunResult } from '../host/results.ts';
 import { applyOverrides } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
-import { ControlSchema, controlOverrides, describeControlError, effectOf, type Effect } from './controls.ts';
+import { ControlError, ControlSchema, controlOverrides, describeControlError, effectOf, type Effect } from './controls.ts';
 
 /**
  * One demo VM at a time, running until stopped. Controls change it in place
@@ -86,12 +86,14 @@ export class DemoSession {
       else vm.resume();
       return { ok: true, effect, scenario: this.scenario };
     }
-    const input = applyOverrides(this.input, controlOverrides(c, this.input));
+    let input: ScenarioInput;
     let next: Scenario;
     try {
+      input = applyOverrides(this.input, controlOverrides(c, this.input));
       next = parseScenario(input, 'control');
     } catch (e) {
       if (e instanceof ScenarioError) return { ok: false, error: e.issues.join('; ') };
+      if (e instanceof ControlError) return { ok: false, error: e.message };
       throw e;
     }
     this.input = input;

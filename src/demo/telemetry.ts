@@ -1,7 +1,7 @@
 import { now } from '../actors/clock.ts';
 import { threadCpuNsOf } from '../actors/cpu-time.ts';
 import { LIVE_BUCKETS, liveBucketLow, livePercentile, liveRead } from '../actors/live-histogram.ts';
-import { EXIT_REASONS, readVcpuStats } from '../host/kvm/stats.ts';
+import { ARM64_EXIT_REASONS, X86_EXIT_REASONS, readVcpuStats } from '../host/kvm/stats.ts';
 import { RUN_STATE_NAMES, VF } from '../host/kvm/vcpu-state.ts';
 import { readRunStates, threadIdOf, THREAD_REGION } from '../host/thread-state.ts';
 import { vcpuShared, WAKE_LIVE_REGION } from '../host/layout.ts';
@@ -112,7 +112,10 @@ export class LiveSampler {
       return {
         id,
         exits,
-        exit_reasons: Object.fromEntries(EXIT_REASONS.map((r) => [r, exit_reasons[r]])),
+        // The VM's architecture's own exit names (arm64 keeps the model's interrupt window too).
+        exit_reasons: Object.fromEntries(
+          (vm.scenario.host.arch === 'arm64' ? [...ARM64_EXIT_REASONS, 'INTERRUPT_WINDOW' as const] : X86_EXIT_REASONS).map((r) => [r, exit_reasons[r]]),
+        ),
         halt_exits: stats.halt_exits as number,
         halt_attempted_poll: stats.halt_attempted_poll as number,
         halt_successful_poll: stats.halt_successful_poll as number,

@@ -24,6 +24,28 @@ export class Assembler {
   hlt(): this {
     return this.emit({ op: 'hlt' });
   }
+  wfi(): this {
+    return this.emit({ op: 'wfi' });
+  }
+  wfe(): this {
+    return this.emit({ op: 'wfe' });
+  }
+  monitor(ra: Reg): this {
+    return this.emit({ op: 'monitor', ra });
+  }
+  mwait(): this {
+    return this.emit({ op: 'mwait' });
+  }
+  /** st r[rs] at guest address r[ra]. */
+  st(ra: Reg, rs: Reg): this {
+    return this.emit({ op: 'st', ra, addr: 0, rs });
+  }
+  rdpid(rd: Reg): this {
+    return this.emit({ op: 'rdpid', rd });
+  }
+  shli(rd: Reg, rs: Reg, imm: number): this {
+    return this.emit({ op: 'shli', rd, rs, imm });
+  }
   cpuidle(): this {
     return this.emit({ op: 'cpuidle' });
   }
@@ -57,11 +79,11 @@ export class Assembler {
   wrmsr(msr: number, rs: Reg): this {
     return this.emit({ op: 'wrmsr', msr, rs });
   }
+  setNextEvent(rs: Reg): this {
+    return this.emit({ op: 'set_next_event', rs });
+  }
   sample(channel: SampleChannel, rs: Reg): this {
     return this.emit({ op: 'sample', channel, rs });
-  }
-  rdpid(rd: Reg): this {
-    return this.emit({ op: 'rdpid', rd });
   }
   out(port: number, rs: Reg): this {
     return this.emit({ op: 'out', port, rs });
@@ -72,10 +94,16 @@ export class Assembler {
   xadd(rd: Reg, addr: number, rs: Reg): this {
     return this.emit({ op: 'xadd', rd, addr, rs });
   }
-  ld(rd: Reg, addr: number): this {
+  /** ld at an absolute address in shared guest RAM (the one ld op, no base register). */
+  ldAt(rd: Reg, addr: number): this {
     return this.emit({ op: 'ld', rd, addr });
   }
-  st(addr: number, rs: Reg): this {
+  /** ld from guest address r[ra]. */
+  ld(rd: Reg, ra: Reg): this {
+    return this.emit({ op: 'ld', rd, ra, addr: 0 });
+  }
+  /** st at an absolute address in shared guest RAM (the one st op, no base register). */
+  stAt(addr: number, rs: Reg): this {
     return this.emit({ op: 'st', addr, rs });
   }
   jmp(label: string): this {
@@ -87,7 +115,7 @@ export class Assembler {
     return this;
   }
 
-  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll'> = {}): GuestProgram {
+  assemble(name: string, entry = 'entry', extra: Pick<GuestProgram, 'haltpoll' | 'clockevent'> = {}): GuestProgram {
     const at = (label: string) => {
       const pc = this.labels.get(label);
       if (pc === undefined) throw new Error(`${name}: undefined label ${label}`);

@@ -24,8 +24,10 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const successful = n(v, 'halt_successful_poll');
   const attempted = n(v, 'halt_attempted_poll');
   const halts = n(v, 'halt_exits');
-  if (!(successful <= attempted && attempted <= halts)) {
-    fail('halt_successful_poll <= halt_attempted_poll <= halt_exits', `${successful} / ${attempted} / ${halts}`);
+  // A VMM re-entering a vCPU still halted (after KVM_EXIT_INTR) halts again without a new HLT exit.
+  const calls = v.model.halt_calls;
+  if (!(successful <= attempted && attempted <= calls)) {
+    fail('halt_successful_poll <= halt_attempted_poll <= kvm_vcpu_halt() calls', `${successful} / ${attempted} / ${calls}`);
   }
   // Each log2 histogram holds one entry per event. A halt that polled either succeeded or slept
   // ("success" means it never called schedule()); one that did not poll may find its wake
@@ -35,14 +37,16 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
     fail('halt_poll_fail_hist sums to failed polls', `${histSum(v, 'halt_poll_fail_hist')} vs ${attempted - successful}`);
   }
   const waited = histSum(v, 'halt_wait_hist');
-  if (!(waited >= attempted - successful && waited <= halts - successful)) {
-    fail('failed polls <= halts that slept <= halts not polled successfully', `${attempted - successful} <= ${waited} <= ${halts - successful}`);
+  if (!(waited >= attempted - successful && waited <= calls - successful)) {
+    fail('failed polls <= halts that slept <= halts not polled successfully', `${attempted - successful} <= ${waited} <= ${calls - successful}`);
   }
   // No bound on halt_wakeup: as in KVM, a waker that finds the task TASK_INTERRUPTIBLE in the
   // window where it re-checks before sleeping counts a wakeup, so one halt can count two.
   const byReason = EXIT_REASONS.reduce((a, r) => a + v.exit_reasons[r], 0);
   if (byReason !== n(v, 'exits')) fail('exits by reason add up to exits', `${byReason} vs ${n(v, 'exits')}`);
-  if (v.exit_reasons.HLT !== halts) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${halts}`);
+  if (v.exit_reasons.HLT !== n(v, 'halt_exits')) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${n(v, 'halt_exits')}`);
+  const wfx = n(v, 'wfi_exit_stat') + n(v, 'wfe_exit_stat');
+  if (v.exit_reasons.ESR_ELx_EC_WFx !== wfx) fail('ESR_ELx_EC_WFx exits = wfi_exit_stat + wfe_exit_stat', `${v.exit_reasons.ESR_ELx_EC_WFx} vs ${wfx}`);
   // kvm_vcpu_on_spin() runs once per PLE exit: at most one successful yield each, and each yield_to() either succeeded, failed (< 0) or returned 0.
   const m = v.model;
   if (m.on_spin_yield_successful > v.exit_reasons.PAUSE_INSTRUCTION) fail('one directed yield at most per PLE exit', `${m.on_spin_yield_successful} yields, ${v.exit_reasons.PAUSE_INSTRUCTION} PLE exits`);
@@ -55,9 +59,18 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   const fired = v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write;
   if (fired > v.model.tsc_deadline_writes) fail('timers fired <= deadlines armed', `${fired} > ${v.model.tsc_deadline_writes}`);
   if (v.timer_early_count !== 0) fail('no timer early', `${v.timer_early_count} early samples`);
-  const injected = n(v, 'irq_injections');
+  // Posted interrupts (into a vCPU idling in guest mode) are deliveries without a KVM injection.
+  const injected = n(v, 'irq_injections') + v.model.posted_interrupts;
   if (injected - v.wake_latency_ns.count < 0 || injected - v.wake_latency_ns.count > 1) {
     fail('one wake-latency sample per injection', `${v.wake_latency_ns.count} samples for ${injected} injections`);
+  }
+  if (v.model.timer_interrupts_injected + v.model.device_interrupts_injected !== injected) {
+    fail('timer + device deliveries = irq_injections + posted_interrupts', `${v.model.timer_interrupts_injected} + ${v.model.device_interrupts_injected} vs ${injected}`);
+  }
+  // KVM_EXIT_HLT reaches the VMM only for an emulated HLT.
+  if (v.model.kvm_exit_hlt > halts) fail('KVM_EXIT_HLT returns <= halt_exits', `${v.model.kvm_exit_hlt} > ${halts}`);
+  if (v.model.kvm_exit_mwait + v.model.mwait_yields > v.exit_reasons.MWAIT_INSTRUCTION) {
+    fail('KVM_EXIT_MWAIT returns + MWAIT yields <= MWAIT exits', `${v.model.kvm_exit_mwait} + ${v.model.mwait_yields} > ${v.exit_reasons.MWAIT_INSTRUCTION}`);
   }
   return out;
 }
@@ -69,6 +82,11 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
 export function runViolations(r: RunResult): Violation[] {
   const out = r.vcpus.flatMap(vcpuViolations);
   const fail = (invariant: string, detail: string) => out.push({ vcpu: null, invariant, detail });
+  if (r.block?.bare_metal) {
+    // No VM: only the write loop's own books.
+    if (r.block.io_latency_ns.count !== r.block.requests_completed) fail('one latency sample per write', `${r.block.io_latency_ns.count} for ${r.block.requests_completed}`);
+    return out;
+  }
   if (r.vcpus.length !== r.scenario.vm.vcpus) fail('every vCPU returned results', `${r.vcpus.length} of ${r.scenario.vm.vcpus}`);
   const timerInjections = r.vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0);
   const timerHandled = r.vcpus.reduce((a, v) => a + v.timer_lateness_ns.count, 0);
@@ -90,9 +108,9 @@ export function runViolations(r: RunResult): Violation[] {
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
   }
-  if (r.scenario.host.kvm_intel.ple_gap === 0) {
+  if (r.scenario.host.kvm_intel.ple_gap === 0 || r.scenario.host.kvm_cap_x86_disable_exits.pause) {
     const ple = r.vcpus.reduce((a, v) => a + v.exit_reasons.PAUSE_INSTRUCTION, 0);
-    if (ple !== 0) fail('no PLE exits with ple_gap=0 (pause_in_guest)', `${ple} PAUSE_INSTRUCTION exits`);
+    if (ple !== 0) fail('no PLE exits with ple_gap=0 or KVM_X86_DISABLE_EXITS_PAUSE (pause_in_guest)', `${ple} PAUSE_INSTRUCTION exits`);
   }
   if (r.spinlock) {
     const { acquisitions, releases, mutual_exclusion_violations: bad } = r.spinlock;
@@ -102,6 +120,21 @@ export function runViolations(r: RunResult): Violation[] {
     // Each vCPU samples its spin time just before it counts its acquisition.
     const sampled = r.spinlock.spin_time_ns.count;
     if (sampled < acquisitions || sampled - acquisitions > r.vcpus.length) fail('one spin-time sample per acquisition', `${sampled} samples, ${acquisitions} acquisitions`);
+  }
+  if (r.sim) {
+    const { ticks, ticks_injected: taken } = r.sim;
+    if (taken > ticks || ticks - taken > r.vcpus.length) fail('every simulated timer tick taken once (one per vCPU may be pending)', `${ticks} raised, ${taken} taken`);
+  }
+  if (r.deferred) {
+    // Every item queued is run exactly once, or still queued at the end.
+    const d = r.deferred;
+    const done = d.done.workers + d.done.vcpus + d.done.fallback;
+    if (done + d.left !== d.created) fail('every work item run exactly once or still queued', `${d.created} created, ${done} run, ${d.left} left`);
+    if (d.overflows !== 0) fail('the work queue never overflows', `${d.overflows} refused`);
+    const byVcpus = d.vcpu_items.reduce((a, b) => a + b, 0);
+    if (byVcpus !== d.done.vcpus) fail('items run by vCPUs add up', `${byVcpus} vs ${d.done.vcpus}`);
+    const waited = d.wait_ns.workers.count + d.wait_ns.vcpus.count + d.wait_ns.fallback.count;
+    if (waited !== done) fail('one queue-wait sample per item run', `${waited} for ${done}`);
   }
   if (r.block) {
     // One request outstanding per vCPU: each notify is a request taken; each completion one interrupt.

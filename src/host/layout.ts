@@ -4,13 +4,14 @@ import { HOST, pcpuStruct, TASK } from './sched/task-state.ts';
 import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
 import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
 import { KVM_VM } from './kvm/vm-state.ts';
+import { GuestMemory, guestMemStruct, guestMemWords } from './guest-memory.ts';
 import type { VcpuShared } from './kvm/kick.ts';
 import { FAULTS, FAULTS_REGION } from './faults.ts';
 import { THREAD, THREAD_REGION } from './thread-state.ts';
 import { AIO, AIO_REGION } from './vmm/aio-context.ts';
+import { WORK_QUEUE, WORK_QUEUE_REGION } from './vmm/work-queue.ts';
 import { vcpuSlot } from './actor-slots.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
-import { GUEST_RAM, GUEST_RAM_REGION } from '../guest/guest-ram.ts';
 
 /** Per vCPU, its wake-latency samples as live histogram buckets (live-histogram.ts). */
 export const WAKE_LIVE = struct([['buckets', LIVE_BUCKETS]], []);
@@ -48,9 +49,10 @@ export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }:
     .struct('vmm', VMM, 1)
     .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
     .struct(AIO_REGION, AIO, Math.max(1, iothreads))
+    .struct('guest_mem', guestMemStruct(vcpus), 1)
+    .struct(WORK_QUEUE_REGION, WORK_QUEUE, 1)
     .struct(FAULTS_REGION, FAULTS, actors)
-    .struct(THREAD_REGION, THREAD, actors)
-    .struct(GUEST_RAM_REGION, GUEST_RAM, 1);
+    .struct(THREAD_REGION, THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();
 }
 
@@ -70,7 +72,8 @@ export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
   return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id), t: mem.record(THREAD_REGION, vcpuSlot(id)) };
 }
 
-/** The VM's guest RAM words (guest-ram.ts), shared by every vCPU. */
-export function guestRam(mem: SharedMemory): Int32Array {
-  return mem.record(GUEST_RAM_REGION, 0).i32;
+/** The VM's guest memory as one thread sees it. */
+export function guestMemory(mem: SharedMemory): GuestMemory {
+  const vcpus = mem.records('vcpu');
+  return new GuestMemory(mem.record('guest_mem', 0).i32, guestMemWords(vcpus.length), vcpus);
 }

@@ -6,7 +6,7 @@ import type { LatencySummary } from '../actors/histogram.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import type { ExitReason, ModelCounter, VcpuStatName } from './kvm/stats.ts';
 import type { RunStatus } from '../actors/supervisor.ts';
-import type { GuestHaltpollResult } from './vmm/vcpu-thread.ts';
+import type { GuestClockeventResult, GuestHaltpollResult } from './vmm/vcpu-thread.ts';
 
 /** The results of one run: stable keys, documented in docs/results.md. Times in ns unless the key says otherwise. */
 export interface VcpuResult {
@@ -22,12 +22,23 @@ export interface VcpuResult {
   ple_window: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
+  /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */
+  guest_clockevent: GuestClockeventResult | null;
   /** From an interrupt becoming pending to the vCPU running guest code again. */
   wake_latency_ns: LatencySummary;
   /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */
   timer_lateness_ns: LatencySummary;
   /** Samples that would have been early (< 0): the model must never deliver a timer early. */
   timer_early_count: number;
+  /** The host scheduler's view of this vCPU thread against what its guest really did. */
+  sched: {
+    /** PELT-like utilisation (0..1) at the thread's end: what the scheduler thinks it needs. */
+    util: number;
+    /** Share of wall time the guest spent on its work (`compute`). */
+    guest_busy_share: number;
+    /** util - guest_busy_share: positive when the scheduler over-estimates (e.g. untrapped WFI). */
+    util_error: number;
+  };
   cpu: {
     thread_cpu_s: number;
     wall_s: number;
@@ -68,12 +79,24 @@ export interface RunResult {
   phases: { startup_s: number; teardown_s: number };
   vcpus: VcpuResult[];
   /** All vCPUs merged. */
-  total: { wake_latency_ns: LatencySummary; timer_lateness_ns: LatencySummary; host_cpu_pct_per_vcpu: number };
+  total: {
+    wake_latency_ns: LatencySummary;
+    timer_lateness_ns: LatencySummary;
+    /** The merged timer-lateness distribution: [lower ns, upper ns, count] per non-empty log bucket (8 per power of two). */
+    timer_lateness_hist: [number, number, number][];
+    host_cpu_pct_per_vcpu: number;
+    /** Mean over vCPUs of |sched.util_error|. */
+    util_error_abs_mean: number;
+    /** Deep idle time summed over pCPUs / wall time, % (of one pCPU). */
+    deep_idle_pct: number;
+  };
   host: {
     hrtimer_lateness_ns: LatencySummary;
     timers_fired: number;
     preemptions: number;
     pcpu_busy_pct: number[];
+    /** Per pCPU: time in each idle state (the power proxy), wakeups from each, exit latency paid. */
+    pcpu_idle: { shallow_s: number; deep_s: number; exits_shallow: number; exits_deep: number; exit_latency_s: number }[];
     /** irq-wake: interrupts the I/O thread raised, and EOIs it got back through the resamplefd. */
     device_interrupts_raised?: number;
     device_eois?: number;
@@ -89,16 +112,22 @@ export interface RunResult {
     /** Per acquisition, from the first attempt to holding the lock, measured by the guest. */
     spin_time_ns: LatencySummary;
   };
+  /** sim-loop: the simulator's virtual time against wall time. */
+  sim?: SimResult;
+  /** deferred-work: the VMM's work queue. */
+  deferred?: DeferredResult;
   /** dsync-io: the virtio-blk device, its I/O thread and backend. */
   block?: {
     backend: 'file' | 'synthetic';
     block_size: number;
+    /** The same write loop on plain threads, no VM (then iothread is null and vcpus is empty). */
+    bare_metal: boolean;
     requests_submitted: number;
     requests_completed: number;
     requests_per_s: number;
     /** Submit (before the notify) to the guest seeing the completion, measured by the guest. */
     io_latency_ns: LatencySummary;
-    iothread: {
+    iothread: null | {
       poll_max_ns: number;
       poll_grow: number;
       poll_shrink: number;
@@ -106,6 +135,44 @@ export interface RunResult {
       aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
     };
   };
+}
+
+export interface DeferredResult {
+  /** Work items the VMM main loop queued, and per second. */
+  created: number;
+  created_per_s: number;
+  /** Items run, by who ran them: workqueue threads, vCPU threads on idle exits, the main loop's fallback timer. */
+  done: { workers: number; vcpus: number; fallback: number };
+  /** Still queued at the end. */
+  left: number;
+  /** Items refused for a full ring (always 0). */
+  overflows: number;
+  /** How long items waited in the queue before someone started them, all and by who ran them. */
+  wait_ns: { all: LatencySummary; workers: LatencySummary; vcpus: LatencySummary; fallback: LatencySummary };
+  /** Items each vCPU thread ran, in vCPU order. */
+  vcpu_items: number[];
+}
+
+/** sim-loop: per vCPU thread, averaged over the vCPUs. */
+export interface SimResult {
+  mode: 'exit-on-wfi' | 'watchdog' | 'kernel';
+  /** Virtual time the simulator advanced (plain KVM: real time). */
+  simulated_s: number;
+  wall_s: number;
+  sim_per_wall: number;
+  /** Wall time polling or asleep in kvm_vcpu_block, waiting for the watchdog (plain KVM: the guest's idle). */
+  blocked_in_kernel_s: number;
+  blocked_share: number;
+  /** KVM_RUN calls, those ended by the watchdog signal, those ended by an idle exit, virtual-time jumps, timer ticks, all summed over vCPUs. */
+  quanta: number;
+  watchdog_kicks: number;
+  idle_exits: number;
+  skips: number;
+  ticks: number;
+  /** Ticks due while the previous one was still pending, merged into it (not in `ticks`). */
+  ticks_coalesced: number;
+  /** Timer ticks the guest took (each tick once; one per vCPU may be pending at the stop). */
+  ticks_injected: number;
 }
 
 export function haltlabVersion(): string {

@@ -1,10 +1,10 @@
 import { spawnActor, type Actor } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
-import { decodeLatency, mergeLatency, summarize } from '../actors/histogram.ts';
+import { decodeLatency, logBuckets, mergeLatency, summarize } from '../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import type { SharedMemory } from '../actors/shared-memory.ts';
 import { guestProgram } from '../guest/workloads/index.ts';
-import { hasBlockDevice, hasDevice, iothreadsOf, ScenarioError, type Scenario } from '../scenarios/schema.ts';
+import { hasBlockDevice, hasDevice, hasWorkQueue, iothreadsOf, ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { actorBundle } from '../actors/bundle.ts';
@@ -13,14 +13,27 @@ import { kvmIoeventfd } from './kvm/ioeventfd.ts';
 import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
 import { createBlockBackend } from './vmm/block-backend.ts';
 import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
-import { kvmParamDefaults, type KvmParams } from './kvm/params.ts';
+import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
+import type { VmmMainApi, VmmMainConfig, VmmMainSnapshot } from './vmm/vmm-main.ts';
+import type { WorkqueueThreadApi, WorkqueueThreadConfig, WorkqueueThreadSnapshot } from './vmm/workqueue-thread.ts';
+import { readWorkQueue, WORK_QUEUE_REGION, workWakeWorkers } from './vmm/work-queue.ts';
+import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
 import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { enableCapHaltPoll, enableIrqfdResample, writeKvmParams } from './kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
+import {
+  kvmCreateIrqchip,
+  kvmCreateVcpu,
+  kvmEnableCapDisableExits,
+  kvmEnableCapUserspaceExits,
+  KVM_X86_DISABLE_EXITS,
+  KVM_X86_USERSPACE_EXIT,
+} from './kvm/caps.ts';
+import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
-import { allocateVm, guestRam, vcpuShared, VM_I } from './layout.ts';
+import { allocateVm, guestMemory, vcpuShared, VM_I } from './layout.ts';
 import { SPINLOCK_RAM } from '../guest/workloads/spinlock.ts';
-import { haltlabVersion, machineFacts, type RunResult, type VcpuResult } from './results.ts';
+import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type SimResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
@@ -53,6 +66,9 @@ const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
 const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
 const IOTHREAD_MODULE = new URL('./vmm/iothread.ts', import.meta.url);
 const BLOCK_WORKER_MODULE = new URL('./vmm/block-worker.ts', import.meta.url);
+const BARE_METAL_MODULE = new URL('./bare-metal.ts', import.meta.url);
+const VMM_MAIN_MODULE = new URL('./vmm/vmm-main.ts', import.meta.url);
+const WORKQUEUE_MODULE = new URL('./vmm/workqueue-thread.ts', import.meta.url);
 /** QEMU's thread pool grows to 64 threads; one request per vCPU is outstanding here. */
 const BLOCK_POOL_MAX_THREADS = 64;
 const TICK_NS = 1_000_000;
@@ -61,9 +77,12 @@ export interface LiveCounters {
   /** Seconds since the actors started running (0 before). */
   elapsed_s: number;
   exits: number;
+  /** Halts through kvm_vcpu_halt(): x86 HLT exits plus arm64 trapped WFIs. */
   halt_exits: number;
   halt_successful_poll: number;
   irq_injections: number;
+  /** Interrupts delivered: irq_injections plus posted ones (into a vCPU idling in guest mode). */
+  interrupts: number;
 }
 
 export interface VmOptions {
@@ -80,6 +99,8 @@ export class Vm {
   private readonly iothreads: number;
   private readonly collector: TraceCollector | null;
   private span = { t0: 0, t1: 0 };
+  /** The 2023 proposal's kvm_run->userspace_exits every vCPU thread sets before KVM_RUN. */
+  private readonly userspaceExits: number;
 
   constructor(
     readonly scenario: Scenario,
@@ -92,12 +113,18 @@ export class Vm {
     this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, iothreads: this.iothreads, trace: recording });
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
     const kvm = this.mem.record('kvm', 0);
-    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel), ...host.kvm });
+    writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
+    if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
+    setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv });
+    writeArch(kvm, host.arch, host.arm64);
+    Scheduler.setCpuidle(this.mem, host.cpuidle);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+    if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
     // The device learns of each EOI through its irqfd's resamplefd.
     if (hasDevice(scenario.workload)) enableIrqfdResample(kvm, LINE.DEVICE0);
     // virtio-blk: the queue-notify register is an ioeventfd of I/O thread 0's context.
     if (hasBlockDevice(scenario.workload)) kvmIoeventfd(kvm, VIRTIO_BLK_NOTIFY_PORT, 0, vm.vcpus);
+    this.userspaceExits = setUpVm(kvm, scenario);
   }
 
   get stopRequested(): boolean {
@@ -112,6 +139,7 @@ export class Vm {
     Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
     Atomics.notify(vmm.i32, VM_I.paused); // and, in a paused VM, every thread waits on this
     for (let i = 0; i < this.iothreads; i++) aioNotify(mem.record(AIO_REGION, i)); // an I/O thread asleep in aio_poll
+    workWakeWorkers(mem.record(WORK_QUEUE_REGION, 0), Infinity); // workqueue threads asleep on the queue
     for (let i = 0; i < this.scenario.vm.vcpus; i++) {
       vmmSignalVcpu(vcpuShared(mem, i));
       irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
@@ -187,7 +215,7 @@ export class Vm {
 
   /** Counters summed over the vCPUs, read from shared memory while the run goes on (for a progress line). */
   live(): LiveCounters {
-    const sum = (name: 'exits' | 'halt_exits' | 'halt_successful_poll' | 'irq_injections') => {
+    const sum = (name: 'exits' | 'halt_exits' | 'wfi_exit_stat' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
       let total = 0;
       for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
       return total;
@@ -195,9 +223,10 @@ export class Vm {
     return {
       elapsed_s: this.elapsedS(),
       exits: sum('exits'),
-      halt_exits: sum('halt_exits'),
+      halt_exits: sum('halt_exits') + sum('wfi_exit_stat'), // halts through kvm_vcpu_halt: x86 HLTs, arm64 trapped WFIs
       halt_successful_poll: sum('halt_successful_poll'),
       irq_injections: sum('irq_injections'),
+      interrupts: sum('irq_injections') + sum('posted_interrupts'),
     };
   }
 
@@ -236,6 +265,7 @@ export class Vm {
 
   async run(opts: RunOptions = {}): Promise<RunResult> {
     const { scenario, mem } = this;
+    if (hasBlockDevice(scenario.workload) && scenario.workload.bare_metal) return this.runBareMetal(scenario.workload, opts);
     const names = this.actorNames();
     for (const f of opts.faults ?? []) {
       if (!names.includes(f.actor)) throw new ScenarioError([`no actor "${f.actor}" in this VM: it has ${names.join(', ')}`], '--fault', 'invalid fault');
@@ -251,9 +281,16 @@ export class Vm {
       slot: this.slots.host,
     };
     const program = guestProgram(scenario);
+    const wq = scenario.workload;
+    const deferred = hasWorkQueue(wq) ? { item_ns: wq.item_ns, vcpu_budget_ns: wq.vcpu_budget_ns } : null;
+    const sim = wq.kind === 'sim-loop' && wq.mode !== 'kernel' ? { mode: wq.mode, quantum_ns: wq.quantum_ns, tick_ns: wq.tick_ns } : null;
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, ple: scenario.host.kvm_intel, slot: this.slots.vcpu(id) } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, {
+        ...base,
+        name: `vcpu${id}`,
+        config: { id, program, ple: scenario.host.kvm_intel, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred, sim } satisfies VcpuThreadConfig,
+      }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -291,7 +328,27 @@ export class Vm {
             } satisfies IothreadConfig,
           })
         : undefined;
-    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi>[] = [hostActor, ...vcpus, ...(irqSource ? [irqSource] : []), ...(blockIo ? [blockIo] : [])];
+    // deferred-work: the VMM main loop (iothread0) and its workqueue threads (iothread1..).
+    const vmmMain = hasWorkQueue(w)
+      ? spawnActor<VmmMainApi>(VMM_MAIN_MODULE, {
+          ...base,
+          name: 'iothread0',
+          config: { gap_ns: w.gap_ns, jitter: w.jitter, seed: w.seed, item_ns: w.item_ns, workers: w.workers, depth_per_worker: w.depth_per_worker, fallback_ns: w.fallback_ns, slot: this.slots.iothread(0) } satisfies VmmMainConfig,
+        })
+      : undefined;
+    const workers = hasWorkQueue(w)
+      ? Array.from({ length: w.workers }, (_, i) =>
+          spawnActor<WorkqueueThreadApi>(WORKQUEUE_MODULE, { ...base, name: `iothread${i + 1}`, config: { item_ns: w.item_ns, slot: this.slots.iothread(i + 1) } satisfies WorkqueueThreadConfig }),
+        )
+      : [];
+    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi | VmmMainApi | WorkqueueThreadApi>[] = [
+      hostActor,
+      ...vcpus,
+      ...(irqSource ? [irqSource] : []),
+      ...(blockIo ? [blockIo] : []),
+      ...(vmmMain ? [vmmMain] : []),
+      ...workers,
+    ];
     try {
     let outcome: RunOutcome;
     let t0 = now();
@@ -346,17 +403,114 @@ export class Vm {
     const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
     const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
     const blockSnap = blockIo ? await snap<IothreadSnapshot>(blockIo) : undefined;
+    const mainSnap = vmmMain ? await snap<VmmMainSnapshot>(vmmMain) : undefined;
+    const workerSnaps = await Promise.all(workers.map((a) => snap<WorkqueueThreadSnapshot>(a)));
     await Promise.all(actors.map((a) => a.terminate()));
     clearInterval(draining);
     this.collector?.drain();
     this.span = { t0, t1 };
-    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap, blockSnap);
+    const result = this.results(startedAt, outcome, (t1 - t0) / 1e9, hostSnap, vcpuSnaps, ioSnap, blockSnap, mainSnap ? { main: mainSnap, workers: workerSnaps } : undefined);
     result.warnings.unshift(...faultWarnings, ...lost);
     result.phases = { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 };
     return result;
     } finally {
       backend?.remove();
     }
+  }
+
+  /**
+   * dsync-io with no VM: one plain thread per vCPU of the scenario runs the
+   * write loop itself (bare-metal.ts). Same backend, same clock, same result
+   * keys where they mean something; no vCPUs, no I/O thread.
+   */
+  private async runBareMetal(w: Extract<Scenario['workload'], { kind: 'dsync-io' }>, opts: RunOptions): Promise<RunResult> {
+    const { scenario, mem } = this;
+    if (opts.faults?.length) throw new ScenarioError(['fault injection is for VMs; a bare-metal run has no actors to fault'], '--fault', 'invalid fault');
+    const startedAt = new Date().toISOString();
+    const backend = createBlockBackend(w.backend, w.block_size, w.synthetic_latency_ns);
+    try {
+      const spawnedAt = now();
+      const threads = Array.from({ length: scenario.vm.vcpus }, (_, i) =>
+        spawnActor<BareMetalApi>(BARE_METAL_MODULE, {
+          sab: mem.sab,
+          layout: mem.layout,
+          name: `cpu${i}`,
+          config: { backend: backend.config, slot: this.slots.vcpu(i) } satisfies BareMetalConfig,
+        }),
+      );
+      let outcome: RunOutcome;
+      let t0 = now();
+      let t1 = t0;
+      try {
+        await Promise.all(threads.map((a) => a.call(a.api.ready())));
+        t0 = this.runningSince = now();
+        outcome = await supervise(threads, {
+          durationMs: opts.durationMs ?? scenario.duration_s * 1000,
+          requestStop: () => this.requestStop(),
+          signal: opts.signal,
+          doing: () => 'in its write loop',
+        });
+      } catch (e) {
+        this.requestStop();
+        const err = e as { actor?: string; message: string; actorStack?: string; stack?: string };
+        outcome = { status: 'failed', failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack } };
+      }
+      t1 = now();
+      const snaps = await Promise.all(threads.map((a) => a.call(Promise.resolve(a.api.snapshot() as Promise<BareMetalSnapshot>)).catch(() => undefined)));
+      await Promise.all(threads.map((a) => a.terminate()));
+      const present = snaps.filter((s): s is BareMetalSnapshot => s !== undefined);
+      const wallS = (t1 - t0) / 1e9;
+      const requests = present.reduce((a, s) => a + s.requests, 0);
+      const none = summarize(mergeLatency([]));
+      return {
+        haltlab: { version: haltlabVersion() },
+        machine: machineFacts(null),
+        started_at: startedAt,
+        status: outcome.status,
+        failure: outcome.failure ?? null,
+        warnings: present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [],
+        scenario,
+        wall_s: wallS,
+        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
+        vcpus: [],
+        total: { wake_latency_ns: none, timer_lateness_ns: none, timer_lateness_hist: [], host_cpu_pct_per_vcpu: 0, util_error_abs_mean: 0, deep_idle_pct: 0 },
+        host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [], pcpu_idle: [] },
+        threads: present.map((s, i) => ({ thread: `cpu${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
+        block: {
+          backend: w.backend,
+          block_size: w.block_size,
+          bare_metal: true,
+          requests_submitted: requests,
+          requests_completed: requests,
+          requests_per_s: wallS > 0 ? requests / wallS : 0,
+          io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+          iothread: null,
+        },
+      };
+    } finally {
+      backend.remove();
+    }
+  }
+
+  /** deferred-work: who ran the queue's items and how long they waited for it. */
+  private deferredResult(main: VmmMainSnapshot, workers: (WorkqueueThreadSnapshot | undefined)[], vcpus: VcpuThreadSnapshot[], wallS: number): DeferredResult {
+    const q = readWorkQueue(this.mem.record(WORK_QUEUE_REGION, 0));
+    const w = workers.filter((s): s is WorkqueueThreadSnapshot => s !== undefined);
+    const waits = { workers: w.map((s) => s.wait), vcpus: vcpus.map((s) => s.deferred_wait), fallback: [main.fallback_wait] };
+    return {
+      created: q.created,
+      created_per_s: wallS > 0 ? q.created / wallS : 0,
+      done: q.done,
+      left: q.left,
+      overflows: q.overflows,
+      wait_ns: {
+        all: summarize(mergeLatency([...waits.workers, ...waits.vcpus, ...waits.fallback])),
+        workers: summarize(mergeLatency(waits.workers)),
+        vcpus: summarize(mergeLatency(waits.vcpus)),
+        fallback: summarize(mergeLatency(waits.fallback)),
+      },
+      vcpu_items: vcpus.map((s) => s.deferred_done),
+    };
   }
 
   private results(
@@ -367,6 +521,7 @@ export class Vm {
     snaps: (VcpuThreadSnapshot | undefined)[],
     io: IrqSourceSnapshot | undefined,
     block: IothreadSnapshot | undefined,
+    deferredSnaps?: { main: VmmMainSnapshot; workers: (WorkqueueThreadSnapshot | undefined)[] },
   ): RunResult {
     const { scenario, mem } = this;
     const warnings: string[] = [];
@@ -380,6 +535,9 @@ export class Vm {
     if (host && host.timer_slack_ns !== null && host.timer_slack_ns > 1000) {
       warnings.push(`host actor timer slack is ${host.timer_slack_ns} ns (could not lower it): sleeping vCPUs' timers fire up to that late`);
     }
+    if (scenario.host.proposals.lazy_tscdeadline && !snaps.some((s) => s?.guest_clockevent?.kind === 'kvm-lazy-tscdeadline')) {
+      warnings.push(`lazy_tscdeadline is on, but the ${scenario.workload.kind} guest writes MSR_IA32_TSC_DEADLINE directly (kvm-unit-tests style), not through its kernel's clockevent: the proposal changes nothing here (hrtimer-rearm uses it)`);
+    }
     const vcpus: VcpuResult[] = [];
     snaps.forEach((s, id) => {
       if (!s) {
@@ -389,14 +547,17 @@ export class Vm {
       const wall = s.wall_ns / 1e9;
       const cpu = s.thread_cpu_ns / 1e9;
       const lateness = decodeLatency(s.timer_lateness);
+      const busy = s.wall_ns > 0 ? s.guest_compute_ns / s.wall_ns : 0;
       vcpus.push({
         id,
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
         ple_window: s.ple_window,
         guest_haltpoll: s.guest_haltpoll,
+        guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
         timer_lateness_ns: summarize(lateness),
+        sched: { util: s.util, guest_busy_share: busy, util_error: s.util - busy },
         timer_early_count: s.timer_lateness.negative,
         cpu: {
           thread_cpu_s: cpu,
@@ -412,12 +573,18 @@ export class Vm {
       ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
       ...(io ? [{ thread: 'iothread0', cpu_s: io.thread_cpu_ns / 1e9, wall_s: io.wall_ns / 1e9, heap_bytes: io.heap_used_bytes }] : []),
       ...(block ? [{ thread: 'iothread0', cpu_s: block.thread_cpu_ns / 1e9, wall_s: block.wall_ns / 1e9, heap_bytes: block.heap_used_bytes }] : []),
+      ...(deferredSnaps
+        ? [deferredSnaps.main, ...deferredSnaps.workers].flatMap((s, i) =>
+            s ? [{ thread: `iothread${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes }] : [],
+          )
+        : []),
     ];
     const w = scenario.workload;
     const blockResult = hasBlockDevice(w) && block
       ? {
           backend: w.backend,
           block_size: w.block_size,
+          bare_metal: false,
           requests_submitted: block.requests_submitted,
           requests_completed: block.requests_completed,
           requests_per_s: wallS > 0 ? block.requests_completed / wallS : 0,
@@ -429,8 +596,8 @@ export class Vm {
           },
         }
       : undefined;
-    const ram = guestRam(mem);
-    const word = (addr: number) => Atomics.load(ram, addr);
+    const ram = guestMemory(mem);
+    const word = (addr: number) => ram.load(addr);
     const spinlockResult =
       w.kind === 'spinlock'
         ? {
@@ -441,6 +608,7 @@ export class Vm {
             spin_time_ns: summarize(mergeLatency(present.map((s) => s.spin_time))),
           }
         : undefined;
+    const lateness = mergeLatency(present.map((s) => s.timer_lateness));
     return {
       haltlab: { version: haltlabVersion() },
       machine: machineFacts(host?.timer_slack_ns ?? null),
@@ -454,8 +622,11 @@ export class Vm {
       vcpus,
       total: {
         wake_latency_ns: summarize(mergeLatency(present.map((s) => s.wake_latency))),
-        timer_lateness_ns: summarize(mergeLatency(present.map((s) => s.timer_lateness))),
+        timer_lateness_ns: summarize(lateness),
+        timer_lateness_hist: logBuckets(lateness),
         host_cpu_pct_per_vcpu: vcpus.length ? vcpus.reduce((a, v) => a + v.cpu.host_cpu_pct, 0) / vcpus.length : 0,
+        util_error_abs_mean: vcpus.length ? vcpus.reduce((a, v) => a + Math.abs(v.sched.util_error), 0) / vcpus.length : 0,
+        deep_idle_pct: host && host.wall_ns > 0 ? (100 * host.pcpu_idle.reduce((a, p) => a + p.deep_ns, 0)) / host.wall_ns : 0,
       },
       host: {
         hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
@@ -463,12 +634,80 @@ export class Vm {
         preemptions: host?.preemptions ?? 0,
         ...(io && { device_interrupts_raised: io.raised, device_eois: io.eois }),
         pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],
+        pcpu_idle: (host?.pcpu_idle ?? []).map((p) => ({
+          shallow_s: p.shallow_ns / 1e9,
+          deep_s: p.deep_ns / 1e9,
+          exits_shallow: p.exits_shallow,
+          exits_deep: p.exits_deep,
+          exit_latency_s: p.exit_latency_ns / 1e9,
+        })),
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),
       ...(spinlockResult && { spinlock: spinlockResult }),
+      ...(deferredSnaps && { deferred: this.deferredResult(deferredSnaps.main, deferredSnaps.workers, present, wallS) }),
+      ...(scenario.workload.kind === 'sim-loop' && { sim: simResult(scenario.workload, present, vcpus, wallS) }),
     };
   }
+}
+
+/** A VM ioctl that failed: its name and KVM's errno, as a VMM would report it. */
+export class KvmIoctlError extends Error {
+  constructor(
+    readonly ioctl: string,
+    readonly errno: number,
+  ) {
+    super(`${ioctl} failed: ${errno}`);
+    this.name = 'KvmIoctlError';
+  }
+}
+
+function ioctl(name: string, r: number): void {
+  if (r < 0) throw new KvmIoctlError(name, r);
+}
+
+/**
+ * What a VMM does between KVM_CREATE_VM and its vCPU threads, in KVM's order:
+ * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
+ * the kvm_run->userspace_exits the vCPU threads set (the 2023 proposal).
+ */
+function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
+  if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
+  const d = host.kvm_cap_x86_disable_exits;
+  const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0) | (d.pause ? KVM_X86_DISABLE_EXITS.PAUSE : 0);
+  if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
+  // The simulator's exit on WFI is the same ask as the x86 RFC's HLT exit: return to userspace
+  // whenever the vCPU would otherwise block (seeds/001), which is what that bit does here.
+  const simExit = workload.kind === 'sim-loop' && workload.mode === 'exit-on-wfi';
+  const u = { ...host.proposals.userspace_exit, hlt: host.proposals.userspace_exit.hlt || simExit };
+  if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
+  for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);
+  return (u.hlt ? KVM_X86_USERSPACE_EXIT.HLT : 0) | (u.mwait ? KVM_X86_USERSPACE_EXIT.MWAIT : 0);
+}
+
+/** sim-loop: simulated time per wall second, and the wall time lost blocked in the kernel, over the vCPUs. */
+function simResult(w: Extract<Scenario['workload'], { kind: 'sim-loop' }>, snaps: VcpuThreadSnapshot[], vcpus: VcpuResult[], wallS: number): SimResult {
+  const n = Math.max(1, snaps.length);
+  const sum = (f: (s: NonNullable<VcpuThreadSnapshot['sim']>) => number) => snaps.reduce((a, s) => a + (s.sim ? f(s.sim) : 0), 0);
+  // Plain KVM runs in real time; what it spends asleep in the kernel is the guest's idle, not waste.
+  const simulated = w.mode === 'kernel' ? wallS : sum((s) => s.simulated_ns) / 1e9 / n;
+  const wall = w.mode === 'kernel' ? wallS : sum((s) => s.wall_ns) / 1e9 / n;
+  const blocked = w.mode === 'kernel' ? vcpus.reduce((a, v) => a + (v.cpu.state_s.blocked ?? 0) + (v.cpu.state_s.polling ?? 0), 0) / n : sum((s) => s.blocked_in_kernel_ns) / 1e9 / n;
+  return {
+    mode: w.mode,
+    simulated_s: simulated,
+    wall_s: wall,
+    sim_per_wall: wall > 0 ? simulated / wall : 0,
+    blocked_in_kernel_s: blocked,
+    blocked_share: wall > 0 ? blocked / wall : 0,
+    quanta: sum((s) => s.quanta),
+    watchdog_kicks: sum((s) => s.watchdog_kicks),
+    idle_exits: sum((s) => s.idle_exits),
+    skips: sum((s) => s.skips),
+    ticks: w.mode === 'kernel' ? vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0) : sum((s) => s.ticks),
+    ticks_coalesced: sum((s) => s.ticks_coalesced),
+    ticks_injected: vcpus.reduce((a, v) => a + (w.mode === 'kernel' ? v.model.timer_interrupts_injected : v.model.device_interrupts_injected), 0),
+  };
 }
 
 export function createVm(scenario: Scenario, opts: VmOptions = {}): Vm {

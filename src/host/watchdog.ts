@@ -25,7 +25,7 @@ export interface WatchdogFinding {
 const S = {
   successful: statIndex('halt_successful_poll'),
   attempted: statIndex('halt_attempted_poll'),
-  halts: statIndex('halt_exits'),
+  halts: statIndex('halt_calls'),
 };
 
 export class Watchdog {
@@ -56,18 +56,23 @@ export class Watchdog {
     // Read in the reverse order of the increments, so a consistent vCPU never looks inconsistent.
     const successful = Atomics.load(s.i32, S.successful);
     const attempted = Atomics.load(s.i32, S.attempted);
-    const halts = Atomics.load(s.i32, S.halts);
-    if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} halts`;
-    if (runStateOf(thread) !== RUN_STATE.BLOCKED) return null;
+    const halts = Atomics.load(s.i32, S.halts); // kvm_vcpu_halt() calls: HLTs, arm64's trapped WFIs, re-entries of a halted vCPU
+    if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} kvm_vcpu_halt() calls`;
+    // Asleep waiting for an interrupt: in kvm_vcpu_block, idling in guest mode (a native HLT/MWAIT, an
+    // untrapped WFI/WFE on arm64), or halted in the VMM. Each must wake for a pending interrupt.
+    const state = runStateOf(thread);
+    if (state !== RUN_STATE.BLOCKED && state !== RUN_STATE.NATIVE_IDLE && state !== RUN_STATE.VMM_HALTED) return null;
+    const where = state === RUN_STATE.BLOCKED ? 'blocked' : state === RUN_STATE.NATIVE_IDLE ? 'idle in guest mode in a native HLT/MWAIT or in an untrapped WFI/WFE' : 'halted in the VMM';
     const irr = Atomics.load(v.i32, V.irr);
     for (let line = 0; line < IRQ_LINES; line++) {
       if (!(irr & (1 << line))) continue;
       const ms = (t - v.f64[VF.pending_since + line]) / 1e6;
-      if (ms * 1e6 > this.boundNs) return `blocked for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
+      if (ms * 1e6 > this.boundNs) return `${where} for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
     }
-    if (Atomics.load(v.i32, V.timer_mode) === TIMER.ON_HOST) {
+    // Asleep, the host owns the timer; idle in guest mode, the vCPU still owns it (its pCPU's timer).
+    if (Atomics.load(v.i32, V.timer_mode) === (state === RUN_STATE.NATIVE_IDLE ? TIMER.ON_VCPU : TIMER.ON_HOST)) {
       const late = (t - v.f64[VF.tsc_deadline]) / 1e6;
-      if (late * 1e6 > this.boundNs) return `blocked, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
+      if (late * 1e6 > this.boundNs) return `${where}, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
     }
     return null;
   }

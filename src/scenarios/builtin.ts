@@ -3,8 +3,8 @@ import type { ScenarioInput, Workload } from './schema.ts';
 
 /**
  * The built-in scenarios: one per workload, on the schema's defaults (2 vCPUs
- * on 2 pCPUs, 5 s, mainline x86 kvm parameters of Linux >= 6.11), but
- * spinlock's 4 vCPUs.
+ * on 2 pCPUs, 5 s, mainline x86 kvm parameters of Linux >= 6.11) except where
+ * SCENARIO_EXTRAS says otherwise.
  */
 export interface BuiltinScenario {
   readonly summary: string;
@@ -12,8 +12,10 @@ export interface BuiltinScenario {
   readonly scenario: ScenarioInput;
 }
 
-/** Where a workload needs another shape than the defaults to show what it is for. */
-const SHAPES: Partial<Record<Workload['kind'], Partial<ScenarioInput>>> = {
+/** Where a built-in scenario departs from the schema's defaults. */
+const SCENARIO_EXTRAS: Partial<Record<Workload['kind'], Partial<ScenarioInput>>> = {
+  // More vCPU threads than pCPUs on an arm64 host with idle states, so that trapping matters.
+  overcommit: { host: { arch: 'arm64', pcpus: 2, cpuidle: { enabled: true } }, vm: { vcpus: 3 } },
   // Lock-holder preemption needs more runnable vCPUs than pCPUs.
   spinlock: { vm: { vcpus: 4 } },
 };
@@ -21,7 +23,7 @@ const SHAPES: Partial<Record<Workload['kind'], Partial<ScenarioInput>>> = {
 export const BUILTIN_SCENARIOS: Readonly<Record<string, BuiltinScenario>> = Object.fromEntries(
   (Object.keys(WORKLOADS) as Workload['kind'][]).map((kind) => [
     kind,
-    { ...WORKLOADS[kind], scenario: { name: kind, ...SHAPES[kind], workload: { kind } } as ScenarioInput },
+    { ...WORKLOADS[kind], scenario: { name: kind, ...SCENARIO_EXTRAS[kind], workload: { kind } } as ScenarioInput },
   ]),
 );
 

@@ -26,6 +26,25 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
   sched_slice_ns: ['host', 'sched_slice_ns'],
+  exit_cost_ns: ['host', 'exit_cost_ns'],
+  apicv: ['host', 'apicv'],
+  arch: ['host', 'arch'],
+  wfi_trap_policy: ['host', 'arm64', 'wfi_trap_policy'],
+  wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],
+  direct_injection: ['host', 'arm64', 'direct_injection'],
+  wfx_rq_threshold: ['host', 'arm64', 'wfx_rq_threshold'],
+  cpuidle: ['host', 'cpuidle', 'enabled'],
+  shallow_exit_latency_ns: ['host', 'cpuidle', 'shallow_exit_latency_ns'],
+  deep_exit_latency_ns: ['host', 'cpuidle', 'deep_exit_latency_ns'],
+  deep_residency_ns: ['host', 'cpuidle', 'deep_residency_ns'],
+  lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
+  irqchip: ['host', 'irqchip'],
+  disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],
+  disable_exits_mwait: ['host', 'kvm_cap_x86_disable_exits', 'mwait'],
+  disable_exits_pause: ['host', 'kvm_cap_x86_disable_exits', 'pause'],
+  userspace_exit_hlt: ['host', 'proposals', 'userspace_exit', 'hlt'],
+  userspace_exit_mwait: ['host', 'proposals', 'userspace_exit', 'mwait'],
+  mwait_yield: ['host', 'proposals', 'userspace_exit', 'mwait_yield'],
   vcpus: ['vm', 'vcpus'],
   idle: ['guest', 'idle'],
   ...Object.fromEntries(
@@ -41,9 +60,19 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
   hold_ns: ['workload', 'hold_ns'],
   think_ns: ['workload', 'think_ns'],
+  bare_metal: ['workload', 'bare_metal'],
+  tick_ns: ['workload', 'tick_ns'],
+  mode: ['workload', 'mode'],
+  quantum_ns: ['workload', 'quantum_ns'],
+  work_ns: ['workload', 'work_ns'],
+  ...Object.fromEntries(['busy_ns', 'idle_ns', 'item_ns', 'workers', 'depth_per_worker', 'fallback_ns', 'vcpu_budget_ns'].map((k) => [k, ['workload', k]])),
+  wait: ['workload', 'wait'],
   poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
   poll_grow: ['vmm', 'iothread', 'poll_grow'],
   poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
+  event_ns: ['workload', 'event_ns'],
+  timeout_ns: ['workload', 'timeout_ns'],
+  rearms: ['workload', 'rearms'],
 };
 
 export function knobPath(knob: string): ScenarioPath {
@@ -54,7 +83,7 @@ export function knobPath(knob: string): ScenarioPath {
 }
 
 /** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle']);
+const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'irqchip', 'arch', 'wfi_trap_policy', 'wfe_trap_policy', 'wait']);
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

@@ -5,6 +5,8 @@ import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
+import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
+import { CPUIDLE_DEFAULTS } from '../host/sched/idle-states.ts';
 
 /**
  * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
@@ -57,6 +59,71 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     block_size: z.int().min(512).max(1024 * 1024).default(4096),
     /** The synthetic device's service time per request. */
     synthetic_latency_ns: z.int().min(1_000).max(100_000_000).default(50_000),
+    /** No VM: one plain thread per vCPU writes and waits in the write itself, as dd on the host. */
+    bare_metal: z.boolean().default(false),
+  }),
+  z.strictObject({
+    kind: z.literal('deferred-work'),
+    /** Each vCPU's guest: busy this long, then idle until its timer fires idle_ns later. */
+    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
+    idle_ns: z.int().min(1_000).max(1_000_000_000).default(800_000),
+    /** The VMM main loop's device events, each creating one work item: mean gap, uniform in gap * (1 ± jitter). */
+    gap_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
+    jitter: z.number().min(0).max(1).default(0.5),
+    seed: z.int().default(1),
+    /** The CPU one work item takes, ns. */
+    item_ns: z.int().min(0).max(100_000_000).default(20_000),
+    /** Workqueue threads that own the work (0: none). */
+    workers: z.int().min(0).max(16).default(1),
+    /** One more workqueue thread is woken per this many items queued. */
+    depth_per_worker: z.int().min(1).max(1000).default(4),
+    /** The main loop's fallback timer: it runs items that have waited this long (0: no fallback). */
+    fallback_ns: z.int().min(0).max(1_000_000_000).default(10_000_000),
+    /** With the userspace-exit proposal: what an idle vCPU may spend on queued work per HLT/MWAIT exit. */
+    vcpu_budget_ns: z.int().min(0).max(100_000_000).default(200_000),
+  }),
+  z.strictObject({
+    kind: z.literal('sim-loop'),
+    /**
+     * `exit-on-wfi`: a single-threaded simulator whose KVM_RUN returns when the idle guest would
+     * block (the 2023 request, seeds/001) and skips virtual time to its next timer event;
+     * `watchdog`: the same loop on mainline, left only by its watchdog signal; `kernel`: no
+     * simulator, the guest's timer in KVM, real time.
+     */
+    mode: z.enum(['exit-on-wfi', 'watchdog', 'kernel']).default('exit-on-wfi'),
+    /** The simulator's budget per KVM_RUN (wall time standing for a PMU instruction count). */
+    quantum_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** The guest's timer period, in virtual time. */
+    tick_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** Guest work per tick. */
+    work_ns: z.int().min(0).max(100_000_000).default(50_000),
+  }),
+  z.strictObject({
+    kind: z.literal('idle-tick'),
+    /**
+     * An idle guest's timer interrupts, each vCPU on its own: 10 ms is a Windows-like periodic tick
+     * (seeds/002: "Windows VMs, which have a ~10 ms timer tick"); 400 ms a Linux NO_HZ idle guest
+     * ("a Linux 4 VCPU VM halts around 10 times per second").
+     */
+    tick_ns: z.int().min(100_000).max(10_000_000_000).default(10_000_000),
+  }),
+  z.strictObject({
+    kind: z.literal('hrtimer-rearm'),
+    /** Work between two re-arms: the loop's event interval. */
+    event_ns: z.int().min(1_000).max(1_000_000_000).default(20_000),
+    /** Each re-arm programs the timer this far ahead. */
+    timeout_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
+    /** Re-arms per cycle, before the guest stops pushing and waits for the timer to fire. */
+    rearms: z.int().min(1).max(10_000).default(50),
+  }),
+  z.strictObject({
+    kind: z.literal('overcommit'),
+    /** The tick: re-armed this far ahead when the last one is handled. */
+    delta_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
+    /** Guest work after each tick. */
+    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
+    /** `idle`: wait in the idle loop (WFI on arm64); `wfe`: a spin-wait paused by WFE (arm64 only). */
+    wait: z.enum(['idle', 'wfe']).default('idle'),
   }),
   z.strictObject({
     kind: z.literal('spinlock'),
@@ -68,11 +135,13 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
-export const hasDevice = (w: Workload): w is Extract<Workload, { gap_ns: number }> => w.kind === 'irq-wake' || w.kind === 'mixed';
+export const hasDevice = (w: Workload): w is Extract<Workload, { kind: 'irq-wake' | 'mixed' }> => w.kind === 'irq-wake' || w.kind === 'mixed';
 /** Workloads whose VM has a virtio-blk device on an I/O thread. */
 export const hasBlockDevice = (w: Workload): w is Extract<Workload, { kind: 'dsync-io' }> => w.kind === 'dsync-io';
-/** The VMM's I/O threads a scenario needs. */
-export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : 0);
+/** Workloads whose VMM has a deferred-work queue, its main loop and its workqueue threads. */
+export const hasWorkQueue = (w: Workload): w is Extract<Workload, { kind: 'deferred-work' }> => w.kind === 'deferred-work';
+/** The VMM's own threads a scenario needs (I/O threads; for deferred-work, the main loop and the workqueue threads). */
+export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : hasWorkQueue(w) ? 1 + w.workers : 0);
 export type Workload = z.infer<typeof WorkloadSchema>;
 
 export { MAX_VCPUS, MAX_PCPUS };
@@ -90,13 +159,66 @@ export const ScenarioSchema = z.strictObject({
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
+      /** Busy time each VM exit + re-entry costs beyond the model's own code (real hardware: roughly 1 µs). */
+      exit_cost_ns: z.int().min(0).max(100_000).default(0),
+      /** Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd's avic default. */
+      apicv: z.boolean().default(false),
+      /** Which KVM: x86 (HLT, VMX exits) or arm64 (WFI/WFE, exits by exception class). */
+      arch: z.enum(['x86', 'arm64']).default('x86'),
+      /** arm64 only: what decides whether WFI/WFE trap (reference §3.2). */
+      arm64: z
+        .strictObject({
+          /** kvm-arm.wfi_trap_policy / wfe_trap_policy; `default`: the parameter is absent (single-task rule). */
+          wfi_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
+          wfe_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
+          /** The VM's vCPUs use GICv4 direct injection (vLPI/vSGI): the default rule may then untrap WFI. */
+          direct_injection: z.boolean().default(false),
+          /** PROPOSAL (2024, not merged): trap WFx iff nr_running > this; null: mainline. */
+          wfx_rq_threshold: z.int().min(0).max(1024).nullable().default(null),
+        })
+        .prefault({}),
+      /** pCPU idle states (a shallow and a deep one) and their exit latencies. */
+      cpuidle: z
+        .strictObject({
+          enabled: z.boolean().default(CPUIDLE_DEFAULTS.enabled),
+          shallow_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.shallow_exit_latency_ns),
+          deep_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.deep_exit_latency_ns),
+          deep_residency_ns: z.int().min(0).max(1_000_000_000).default(CPUIDLE_DEFAULTS.deep_residency_ns),
+        })
+        .prefault({}),
+      /** `kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM. */
+      irqchip: z.enum(['kernel', 'userspace']).default('kernel'),
+      /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */
+      kvm_cap_x86_disable_exits: z
+        .strictObject({
+          hlt: z.boolean().default(false),
+          mwait: z.boolean().default(false),
+          /** KVM_X86_DISABLE_EXITS_PAUSE: no PAUSE-loop exiting for the VM (kvm_pause_in_guest). */
+          pause: z.boolean().default(false),
+        })
+        .prefault({}),
+      /** Unmerged proposals from the list, each opt-in; mainline KVM has none of them. */
+      proposals: z
+        .strictObject({
+          /** x86 PV lazy tscdeadline (RFC, Wang Jianchao, July 2023): KVM_FEATURE_LAZY_TSCDEADLINE in the guest's CPUID. */
+          lazy_tscdeadline: z.boolean().default(false),
+          /** The 2023 RFC "KVM: x86: Allow userspace exit on HLT and MWAIT, else yield on MWAIT". */
+          userspace_exit: z
+            .strictObject({
+              hlt: z.boolean().default(false),
+              mwait: z.boolean().default(false),
+              mwait_yield: z.boolean().default(false),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
     })
     .prefault({}),
   vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
-  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll). */
+  /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll; `mwait`: intel_idle's MONITOR/MWAIT). */
   guest: z
     .strictObject({
-      idle: z.enum(['halt', 'poll', 'haltpoll']).default('halt'),
+      idle: z.enum(['halt', 'poll', 'haltpoll', 'mwait']).default('halt'),
       /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
       haltpoll: z
         .strictObject({
@@ -123,6 +245,43 @@ export const ScenarioSchema = z.strictObject({
     })
     .prefault({}),
   workload: WorkloadSchema.prefault({ kind: 'timer-latency' }),
+}).superRefine((s, ctx) => {
+  // Settings that would do nothing on the chosen architecture are errors, not silent no-ops.
+  const arm = s.host.arm64;
+  if (s.host.arch !== 'arm64') {
+    const set: string[] = (['wfi_trap_policy', 'wfe_trap_policy'] as const).filter((k) => arm[k] !== 'default');
+    if (arm.direct_injection) set.push('direct_injection');
+    if (arm.wfx_rq_threshold !== null) set.push('wfx_rq_threshold');
+    for (const k of set) ctx.addIssue({ code: 'custom', path: ['host', 'arm64', k], message: 'an arm64 setting: needs host.arch arm64' });
+    if (s.workload.kind === 'overcommit' && s.workload.wait === 'wfe') ctx.addIssue({ code: 'custom', path: ['workload', 'wait'], message: 'WFE is an arm64 instruction: needs host.arch arm64' });
+  } else {
+    if (s.guest.idle === 'haltpoll') ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'cpuidle-haltpoll is x86 only (MSR_KVM_POLL_CONTROL): not with host.arch arm64' });
+    if (s.guest.idle === 'mwait') ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'MONITOR/MWAIT are x86 instructions: not with host.arch arm64' });
+    const x86: [string[], boolean, string][] = [
+      [['host', 'irqchip'], s.host.irqchip !== 'kernel', 'a userspace irqchip (KVM_EXIT_HLT) is modelled for x86 only'],
+      [['host', 'kvm_cap_x86_disable_exits', 'hlt'], s.host.kvm_cap_x86_disable_exits.hlt, 'KVM_CAP_X86_DISABLE_EXITS is x86 only (arm64 leaves WFI untrapped by host.arm64.wfi_trap_policy)'],
+      [['host', 'kvm_cap_x86_disable_exits', 'mwait'], s.host.kvm_cap_x86_disable_exits.mwait, 'KVM_CAP_X86_DISABLE_EXITS is x86 only'],
+      [['host', 'kvm_cap_x86_disable_exits', 'pause'], s.host.kvm_cap_x86_disable_exits.pause, 'KVM_CAP_X86_DISABLE_EXITS is x86 only (arm64 has no PAUSE-loop exiting)'],
+      ...KVM_INTEL_PLE_PARAMS.map((p): [string[], boolean, string] => [['host', 'kvm_intel', p.name], s.host.kvm_intel[p.name] !== p.default, 'a kvm_intel parameter (PAUSE-loop exiting is VMX only)']),
+      [['host', 'proposals', 'lazy_tscdeadline'], s.host.proposals.lazy_tscdeadline, 'the lazy tscdeadline proposal is x86 PV only'],
+      [['host', 'proposals', 'userspace_exit', 'hlt'], s.host.proposals.userspace_exit.hlt, 'the userspace-exit proposal is x86 only'],
+      [['host', 'proposals', 'userspace_exit', 'mwait'], s.host.proposals.userspace_exit.mwait, 'the userspace-exit proposal is x86 only'],
+      [['host', 'proposals', 'userspace_exit', 'mwait_yield'], s.host.proposals.userspace_exit.mwait_yield, 'the userspace-exit proposal is x86 only'],
+    ];
+    for (const [path, on, why] of x86) if (on) ctx.addIssue({ code: 'custom', path, message: `${why}: not with host.arch arm64` });
+    if (s.workload.kind === 'spinlock') ctx.addIssue({ code: 'custom', path: ['workload', 'kind'], message: 'spinlock spins with PAUSE and counts on PAUSE-loop exiting (x86 VMX); an arm64 guest would spin with WFE, not modelled: not with host.arch arm64' });
+    if (s.workload.kind === 'hrtimer-rearm') ctx.addIssue({ code: 'custom', path: ['workload', 'kind'], message: 'hrtimer-rearm waits with sti; hlt and writes MSR_IA32_TSC_DEADLINE through its x86 clockevent: not with host.arch arm64' });
+  }
+  if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle !== 'halt') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['guest', 'idle'],
+      message: 'hrtimer-rearm waits for its timer with sti; hlt and then goes on with its loop; only idle halt is modelled for it',
+    });
+  }
+  if (s.guest.idle === 'haltpoll' && s.host.kvm_cap_x86_disable_exits.hlt) {
+    ctx.addIssue({ code: 'custom', path: ['guest', 'idle'], message: 'cpuidle-haltpoll with HLT exits disabled (host.kvm_cap_x86_disable_exits.hlt) is not modelled' });
+  }
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;

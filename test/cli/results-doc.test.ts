@@ -21,8 +21,19 @@ function keys(v: unknown, out = new Set<string>()): Set<string> {
 describe('docs/results.md', () => {
   it('documents every key a run result has', async () => {
     const seen = new Set<string>();
-    for (const workload of [{ kind: 'timer-latency' }, { kind: 'irq-wake' }, { kind: 'dsync-io', backend: 'synthetic' }, { kind: 'spinlock' }] as const) {
-      const r = await createVm(parseScenario({ duration_s: 0.4, vm: { vcpus: 1 }, workload })).run();
+    for (const [workload, lazy] of [
+      [{ kind: 'timer-latency' }, false],
+      [{ kind: 'irq-wake' }, false],
+      [{ kind: 'hrtimer-rearm' }, true],
+      [{ kind: 'dsync-io', backend: 'synthetic' }, false],
+      [{ kind: 'deferred-work' }, false],
+      [{ kind: 'sim-loop' }, false],
+      [{ kind: 'dsync-io', backend: 'synthetic', bare_metal: true }, false],
+      [{ kind: 'overcommit' }, false],
+      [{ kind: 'spinlock' }, false],
+    ] as const) {
+      const host = workload.kind === 'overcommit' ? { arch: 'arm64' as const } : { proposals: { lazy_tscdeadline: lazy } };
+      const r = await createVm(parseScenario({ duration_s: 0.4, host, vm: { vcpus: 1 }, workload })).run();
       expect(r.status).toBe('completed');
       keys(r, seen);
     }

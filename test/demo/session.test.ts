@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DemoSession } from '../../src/demo/session.ts';
 import { LiveSampler } from '../../src/demo/telemetry.ts';
+import { ControlError, controlOverrides } from '../../src/demo/controls.ts';
 import { liveBucket, liveBucketLow, livePercentile, LIVE_BUCKETS } from '../../src/actors/live-histogram.ts';
 import { parseFault } from '../../src/host/faults.ts';
 import type { RunResult } from '../../src/host/results.ts';
@@ -22,6 +23,13 @@ describe('live histogram', () => {
     expect(livePercentile(counts, 50) / 50_000).toBeGreaterThan(0.9);
     expect(livePercentile(counts, 50) / 50_000).toBeLessThan(1.1);
     expect(livePercentile(new Float64Array(LIVE_BUCKETS), 50)).toBe(0);
+  });
+});
+
+describe('demo controls', () => {
+  it('refuse an interval for a workload that has none', () => {
+    expect(() => controlOverrides({ kind: 'interval_us', value: 50 }, { workload: { kind: 'dsync-io' } })).toThrow(ControlError);
+    expect(controlOverrides({ kind: 'interval_us', value: 50 }, { workload: { kind: 'irq-wake' } })).toMatchObject([{ knob: 'gap_ns', value: 50_000 }]);
   });
 });
 

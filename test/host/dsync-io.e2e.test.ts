@@ -40,6 +40,18 @@ describe('dsync-io', () => {
     }
   });
 
+  it('runs the same loop on bare metal: plain threads, no VM, every write counted once, the file removed', async () => {
+    const before = blkDirs();
+    const r = await run({ duration_s: 0.5, workload: { kind: 'dsync-io', backend: 'file', bare_metal: true } });
+    expectCompleted(r);
+    expect(runViolations(r)).toEqual([]);
+    expect(r.vcpus).toEqual([]);
+    expect(r.block).toMatchObject({ bare_metal: true, iothread: null });
+    expect(r.block!.requests_completed).toBeGreaterThan(20);
+    expect(r.threads.map((t) => t.thread)).toEqual(['cpu0', 'cpu1']);
+    expect([...blkDirs()].filter((d) => !before.has(d))).toEqual([]);
+  });
+
   it('removes the temporary file when an actor fails mid-run', async () => {
     const before = blkDirs();
     const r = await createVm(parseScenario({ duration_s: 3, vm: { vcpus: 1 }, workload: { kind: 'dsync-io' } })).run({

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as clock from '../../src/actors/clock.ts';
 import { Assembler } from '../../src/guest/assembler.ts';
 import { GuestCpu } from '../../src/guest/interpreter.ts';
-import { allocateVm, guestRam, vcpuShared } from '../../src/host/layout.ts';
+import { allocateVm, guestMemory, vcpuShared } from '../../src/host/layout.ts';
+import { KVM_X86_DISABLE_EXITS, kvmEnableCapDisableExits } from '../../src/host/kvm/caps.ts';
 import { KVM_EXIT, KvmVcpu } from '../../src/host/kvm/vcpu.ts';
 import { PLE_DEFAULTS, type PleParams } from '../../src/host/kvm/ple.ts';
 import { readVcpuStats } from '../../src/host/kvm/stats.ts';
@@ -18,17 +19,18 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function vcpuWith(ple: PleParams) {
+function vcpuWith(ple: PleParams, disableExits = 0) {
   let t = 1_000_000;
   vi.spyOn(clock, 'now').mockImplementation(() => (t += 1000));
   const mem = allocateVm({ vcpus: 2, pcpus: 1, actors: 3 });
   const sched = new Scheduler(mem);
+  if (disableExits) expect(kvmEnableCapDisableExits(mem.record('kvm', 0), disableExits)).toBe(0);
   const a = new Assembler();
   a.label('entry').movi(1, 100);
   a.label('spin').pause().addi(1, 1, -1).jnz(1, 'spin');
-  const guest = new GuestCpu(a.assemble('pauses'), 0, guestRam(mem));
+  const guest = new GuestCpu(a.assemble('pauses'));
   const vcpus = [vcpuShared(mem, 0), vcpuShared(mem, 1)];
-  const kvm = new KvmVcpu(vcpus[0], 0, sched, mem.record('host', 0), mem.record('kvm', 0), guest, { injected() {}, sample() {} }, NO_TRACE, { ple, vcpus });
+  const kvm = new KvmVcpu(vcpus[0], 0, sched, mem.record('host', 0), mem.record('kvm', 0), guest, guestMemory(mem), { injected() {}, sample() {} }, NO_TRACE, { ple, vcpus });
   sched.acquire(0);
   return { kvm, sched, vcpus };
 }
@@ -63,6 +65,17 @@ describe('PAUSE-loop exits in KVM_RUN', () => {
     expect(kvm.run()).toBe(KVM_EXIT.SHUTDOWN);
     expect(readVcpuStats(vcpus[0].s).exit_reasons.PAUSE_INSTRUCTION).toBe(0);
     expect(vcpus[0].v.f64[VF.ple_window]).toBe(4096);
+  });
+
+  it('KVM_CAP_X86_DISABLE_EXITS with KVM_X86_DISABLE_EXITS_PAUSE turns PLE off for the VM (kvm_pause_in_guest)', () => {
+    const on = vcpuWith(PLE_DEFAULTS);
+    on.kvm.run();
+    expect(readVcpuStats(on.vcpus[0].s).exit_reasons.PAUSE_INSTRUCTION).toBeGreaterThan(0);
+    vi.restoreAllMocks();
+    const off = vcpuWith(PLE_DEFAULTS, KVM_X86_DISABLE_EXITS.PAUSE);
+    expect(off.kvm.run()).toBe(KVM_EXIT.SHUTDOWN);
+    expect(readVcpuStats(off.vcpus[0].s).exit_reasons.PAUSE_INSTRUCTION).toBe(0);
+    expect(off.vcpus[0].v.f64[VF.ple_window]).toBe(4096);
   });
 
   it('with a window that never grows (ple_window_grow=0), exits every 6 PAUSEs', () => {

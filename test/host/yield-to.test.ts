@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { actorBundle } from '../../src/actors/bundle.ts';
 import { allocateVm } from '../../src/host/layout.ts';
+import { now } from '../../src/actors/clock.ts';
 import { Scheduler } from '../../src/host/sched/scheduler.ts';
 import { pcpuStruct, T } from '../../src/host/sched/task-state.ts';
 
@@ -49,5 +50,10 @@ describe('Scheduler.yieldTo', () => {
     expect(sched.isQueued(0) || sched.isQueued(1)).toBe(false);
     expect(sched.wasPreempted(0)).toBe(false);
     expect(sched.singleTaskRunning(0)).toBe(true);
+    // The pCPU was handed over both ways, never idle: no idle time, no idle exit (pelt/idle-states accounting).
+    const idle = sched.idleStates(now())[0];
+    expect(idle.exits_shallow + idle.exits_deep).toBe(0);
+    expect(idle.shallow_ns + idle.deep_ns).toBe(0);
+    expect(sched.util(0)).toBeGreaterThan(0);
   });
 });

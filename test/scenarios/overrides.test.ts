@@ -27,7 +27,7 @@ describe('overrides and policies', () => {
   });
 
   it('knows every named policy, and takes overrides as a policy', () => {
-    for (const name of Object.keys(POLICIES)) parseScenario(applyOverrides({}, parsePolicy(name).overrides));
+    for (const [name, p] of Object.entries(POLICIES)) parseScenario(applyOverrides(p.workload ? { workload: { kind: p.workload } } : {}, parsePolicy(name).overrides));
     expect(parsePolicy('no-poll').overrides).toEqual([{ knob: 'halt_poll_ns', path: ['host', 'kvm', 'halt_poll_ns'], value: 0 }]);
     expect(parsePolicy('halt_poll_ns=5000').label).toBe('halt_poll_ns=5000');
     expect(() => parsePolicy('fastest')).toThrow(/unknown policy "fastest"/);

@@ -44,6 +44,30 @@ describe('the stress watchdog', () => {
     expect(dog.check()[0]).toMatchObject({ vcpu: 2, problem: expect.stringContaining('a lost timer') });
   });
 
+  it('reports a vCPU in an untrapped WFI with an interrupt pending, or its own timer past due (arm64)', () => {
+    const { vm, dog } = setup();
+    const { v, t } = vcpuShared(vm.mem, 1);
+    enterRunState(t, RUN_STATE.NATIVE_IDLE, now());
+    Atomics.store(v.i32, V.timer_mode, TIMER.ON_VCPU);
+    v.f64[VF.tsc_deadline] = now() + 1e9;
+    expect(dog.check()).toEqual([]);
+    Atomics.store(v.i32, V.irr, 1 << LINE.DEVICE0);
+    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 500e6;
+    expect(dog.check()[0]).toMatchObject({ vcpu: 1, problem: expect.stringMatching(/in an untrapped WFI\/WFE for \d+ ms with interrupt line 1 pending/) });
+    Atomics.store(v.i32, V.irr, 0);
+    v.f64[VF.tsc_deadline] = now() - 300e6;
+    expect(dog.check()[0]).toMatchObject({ vcpu: 1, problem: expect.stringContaining('a lost timer') });
+  });
+
+  it('bounds polls by kvm_vcpu_halt() calls (HLTs, arm64’s trapped WFIs, re-entries of a halted vCPU)', () => {
+    const { vm, dog } = setup();
+    const { s } = vcpuShared(vm.mem, 0);
+    Atomics.store(s.i32, statIndex('halt_attempted_poll'), 2);
+    expect(dog.check()[0]).toMatchObject({ vcpu: 0, problem: expect.stringContaining('do not add up') });
+    Atomics.store(s.i32, statIndex('halt_calls'), 2);
+    expect(dog.check()).toEqual([]);
+  });
+
   it('reports halt statistics that do not add up', () => {
     const { vm, dog } = setup();
     const { s } = vcpuShared(vm.mem, 0);

@@ -9,6 +9,7 @@ const COLORS = {
   vmm: '#8e5cd9', // returned to the VMM (userspace)
   runnable: '#d6336c', // wants a pCPU and has none
   native_idle: '#1aa7a7', // HLT/MWAIT in guest mode, exits disabled
+  vmm_halted: '#c3a6f0', // halted in the VMM (userspace irqchip)
   starting: '#dddddd',
   stopped: '#bbbbbb',
 };
@@ -144,7 +145,8 @@ function showConfig(c) {
   }
   if (document.activeElement !== $('cap-halt-poll')) $('cap-halt-poll').value = c.kvm_cap_halt_poll === null ? '' : String(c.kvm_cap_halt_poll);
   $('guest-idle').value = c.guest_idle;
-  if (document.activeElement !== $('interval')) $('interval').value = String(c.interval_us);
+  $('interval-form').hidden = c.interval_us === null; // a workload without an interval (dsync-io writes back to back)
+  if (document.activeElement !== $('interval') && c.interval_us !== null) $('interval').value = String(c.interval_us);
   $('interval-label').textContent = c.workload === 'timer-latency' ? 'timer delta µs' : 'device gap µs';
 }
 

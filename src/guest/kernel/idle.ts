@@ -1,14 +1,19 @@
 import type { Assembler } from '../assembler.ts';
 import { MSR_KVM_POLL_CONTROL, type GuestProgram } from '../isa.ts';
 import type { HaltpollParams } from './haltpoll.ts';
+import { GUEST_LINE_WORDS, GUEST_RAM_WORDS } from '../../host/guest-memory.ts';
 
 /** The guest kernel's idle loop (label `idle`), by its boot-time choice. */
-export type GuestIdle = 'halt' | 'poll' | 'haltpoll';
+export type GuestIdle = 'halt' | 'poll' | 'haltpoll' | 'mwait';
 
 export interface GuestKernel {
   idle: GuestIdle;
   /** The cpuidle-haltpoll governor's parameters (used when idle is haltpoll). */
   haltpoll: HaltpollParams;
+  /** The architecture the guest kernel is built for: its default_idle is HLT on x86, WFI on arm64. */
+  arch?: 'x86' | 'arm64';
+  /** KVM_FEATURE_LAZY_TSCDEADLINE found in CPUID at boot (the host opted in to that proposal). */
+  pv_lazy_tscdeadline?: boolean;
 }
 
 /**
@@ -20,23 +25,33 @@ export interface GuestKernel {
  * `haltpoll`: the cpuidle-haltpoll driver and governor: the guest polls in
  * guest mode for an adaptive window, then halts. Loading the driver writes
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
+ * `mwait`: intel_idle / mwait_idle_with_hints: MONITOR this CPU's idle flags
+ * word, then MWAIT; a write to that line or an interrupt ends it. Intercepted
+ * (mainline's default) both exit and are NOPs, so the loop spins through exits.
+ * r6 holds the flags word's address: this CPU's line of guest memory.
  */
-export function idleLoop(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleLoop(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
   idleSetup(a, idle);
   a.label('idle');
-  return idleStep(a, idle).jmp('idle');
+  return idleStep(a, idle, arch).jmp('idle');
 }
 
-/** What the idle driver does once at boot: cpuidle-haltpoll's arch_haltpoll_enable(). */
+/**
+ * What the idle driver does once at boot: cpuidle-haltpoll's arch_haltpoll_enable();
+ * mwait_idle's per-CPU line to monitor (r6 = &per_cpu(idle flags): guestIdleLine(cpu), after shared RAM).
+ */
 export function idleSetup(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
-  return idle === 'haltpoll' ? a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7) : a;
+  if (idle === 'haltpoll') return a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7);
+  if (idle === 'mwait') return a.rdpid(6).shli(6, 6, Math.log2(GUEST_LINE_WORDS)).addi(6, 6, GUEST_RAM_WORDS); // guestIdleLine(cpu)
+  return a;
 }
 
 /** One pass of the idle loop's body, for code that idles until its own condition holds (a wait loop). */
-export function idleStep(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
+export function idleStep(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86'): Assembler {
+  if (idle === 'mwait') return a.monitor(6).mwait();
   if (idle === 'poll') return a.pause();
   if (idle === 'haltpoll') return a.cpuidle();
-  return a.hlt();
+  return arch === 'arm64' ? a.wfi() : a.hlt(); // arm64's cpu_do_idle(): WFI
 }
 
 /** What a program carries about its guest kernel. */

@@ -22,7 +22,7 @@ export function dsyncIo({ kernel }: { kernel?: GuestKernel } = {}): GuestProgram
   a.label('submit').movi(5, 0).rdtsc(1).out(VIRTIO_BLK_NOTIFY_PORT, 0);
   // wait_for_completion(): idle until the handler has run.
   a.label('wait').jnz(5, 'done');
-  idleStep(a, kernel?.idle).jmp('wait');
+  idleStep(a, kernel?.idle, kernel?.arch).jmp('wait');
   a.label('done').rdtsc(2).sub(3, 2, 1).sample('io_latency', 3).jmp('submit');
   a.label('virtio_blk_isr').movi(5, 1).eoi().iret();
   a.handler(VIRTIO_BLK_VECTOR, 'virtio_blk_isr');

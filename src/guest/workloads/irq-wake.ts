@@ -11,7 +11,7 @@ import { idleLoop, kernelOf, type GuestKernel } from '../kernel/idle.ts';
 export function irqWake({ kernel }: { kernel?: GuestKernel } = {}): GuestProgram {
   const a = new Assembler();
   a.label('entry').sti();
-  idleLoop(a, kernel?.idle);
+  idleLoop(a, kernel?.idle, kernel?.arch);
   a.label('device_isr').eoi().iret();
   a.handler(DEVICE_VECTOR, 'device_isr');
   return a.assemble('irq-wake', 'entry', kernelOf(kernel));

@@ -13,7 +13,7 @@ import { armTscDeadline, tscDeadlineIsr } from './timer-latency.ts';
 export function mixed({ delta_ns, kernel }: { delta_ns: number; kernel?: GuestKernel }): GuestProgram {
   const a = new Assembler();
   armTscDeadline(a, delta_ns);
-  idleLoop(a, kernel?.idle);
+  idleLoop(a, kernel?.idle, kernel?.arch);
   tscDeadlineIsr(a, delta_ns);
   a.label('device_isr').eoi().iret().handler(DEVICE_VECTOR, 'device_isr');
   return a.assemble('mixed', 'entry', kernelOf(kernel));

@@ -2,7 +2,7 @@ import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
 
 /**
- * A contended guest spinlock: every vCPU takes one lock word in guest RAM
+ * A contended guest spinlock: every vCPU takes one lock word in shared guest RAM
  * with LOCK CMPXCHG, holds it for hold_ns of work, releases it with a store,
  * works think_ns outside, and goes again. Waiters spin test-and-test-and-set
  * with PAUSE (cpu_relax()), as Linux's spinlock slow paths do. With more vCPUs
@@ -16,7 +16,7 @@ import type { GuestProgram } from '../isa.ts';
  * Each acquisition samples its spin time (first attempt to success).
  */
 
-/** Word addresses in guest RAM (guest-ram.ts). */
+/** Word addresses in shared guest RAM (host/guest-memory.ts: below GUEST_RAM_WORDS, apart from the MWAIT idle lines). */
 export const SPINLOCK_RAM = {
   LOCK: 0, // 0 free, else the holder's CPU number + 1
   INSIDE: 1, // vCPUs inside the critical section
@@ -43,11 +43,11 @@ export function spinlock({ hold_ns, think_ns }: SpinlockParams): GuestProgram {
   a.xadd(4, M.ACQUIRED, 7);
   a.xadd(4, M.INSIDE, 7).jnz(4, 'shared');
   a.label('critical').compute(hold_ns);
-  a.ld(3, M.LOCK).sub(3, 3, 6).jnz(3, 'stolen');
-  a.label('unlock').xadd(4, M.INSIDE, 5).st(M.LOCK, 2).xadd(4, M.RELEASED, 7);
+  a.ldAt(3, M.LOCK).sub(3, 3, 6).jnz(3, 'stolen');
+  a.label('unlock').xadd(4, M.INSIDE, 5).stAt(M.LOCK, 2).xadd(4, M.RELEASED, 7);
   a.compute(think_ns).jmp('lock');
   // arch_spin_lock's wait: read until free, then try again.
-  a.label('spin').pause().ld(3, M.LOCK).jnz(3, 'spin').jmp('try');
+  a.label('spin').pause().ldAt(3, M.LOCK).jnz(3, 'spin').jmp('try');
   a.label('shared').xadd(4, M.VIOLATIONS, 7).jmp('critical');
   a.label('stolen').xadd(4, M.VIOLATIONS, 7).jmp('unlock');
   return a.assemble('spinlock');

@@ -37,7 +37,7 @@ export function tscDeadlineIsr(a: Assembler, delta_ns: number): Assembler {
 export function timerLatency({ delta_ns, kernel }: TimerLatencyParams): GuestProgram {
   const a = new Assembler();
   armTscDeadline(a, delta_ns);
-  idleLoop(a, kernel?.idle);
+  idleLoop(a, kernel?.idle, kernel?.arch);
   tscDeadlineIsr(a, delta_ns);
   return a.assemble('timer-latency', 'entry', kernelOf(kernel));
 }

@@ -13,7 +13,7 @@ import {
 } from './halt-poll.ts';
 import type { VcpuShared } from './kick.ts';
 import { statIndex, timeIndex } from './stats.ts';
-import { readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
+import { fixedHaltPollWindow, readHaltPollCap, readHaltPollParams, type KvmVmRecord } from './vm-state.ts';
 import { RCUWAIT, RUN_STATE, V, VF } from './vcpu-state.ts';
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
 import { EV, type Tracer } from '../../trace/tracer.ts';
@@ -38,6 +38,8 @@ export interface HaltHost {
   /** kvm_arch_no_poll(): the guest has turned host polling off for this vCPU. */
   noPoll(): boolean;
   setRunState(state: number, at: number): void;
+  /** kvm_arch_vcpu_load after the blocked thread got a pCPU again. */
+  scheduledIn(): void;
 }
 
 const S = {
@@ -50,6 +52,7 @@ const S = {
   successHist: statIndex('halt_poll_success_hist'),
   failHist: statIndex('halt_poll_fail_hist'),
   waitHist: statIndex('halt_wait_hist'),
+  calls: statIndex('halt_calls'),
 };
 
 export class HaltPath {
@@ -63,12 +66,14 @@ export class HaltPath {
     const { vcpu, sched, task } = this.h;
     const v = vcpu.v;
     const s = vcpu.s;
+    Atomics.add(s.i32, S.calls, 1);
     // 1. Read the ceiling (params re-read on every halt: a change applies from the next halt).
     let max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
     const allowed = !this.h.noPoll();
-    // 2. Clamp at entry: growing does not clamp, only the next halt does.
+    // 2. Clamp at entry: growing does not clamp, only the next halt does. (Linux 4.0: no window, the ceiling.)
+    const fixed = fixedHaltPollWindow(this.h.kvm);
     const before = v.f64[VF.halt_poll_ns];
-    const window = clampHaltPollNs(before, max);
+    const window = fixed ? max : clampHaltPollNs(before, max);
     if (window !== before) {
       v.f64[VF.halt_poll_ns] = window;
       this.h.tracer.emit(now(), EV.HALT_POLL_NS, window);
@@ -106,8 +111,8 @@ export class HaltPath {
     // 6. Account: halt_ns is the whole halt, polling included.
     const haltNs = cur - start;
     if (doPoll) this.updateHaltPollStats(pollEnd - start, !waited);
-    // 7. Adapt, only if polling is allowed.
-    if (allowed) {
+    // 7. Adapt, only if polling is allowed (and the kernel has an adaptive window).
+    if (allowed && !fixed) {
       max = kvmVcpuMaxHaltPollNs(readHaltPollParams(this.h.kvm, this.params), readHaltPollCap(this.h.kvm, this.cap));
       const next = adjustHaltPollNs({ halt_poll_ns: window, halt_ns: haltNs, max, valid_wakeup: true }, this.params).halt_poll_ns;
       v.f64[VF.halt_poll_ns] = next;
@@ -141,6 +146,7 @@ export class HaltPath {
     if (waited) {
       this.h.setRunState(RUN_STATE.RUNNABLE, now());
       sched.acquire(task); // scheduled back in: may queue behind other tasks on an overcommitted host
+      this.h.scheduledIn();
     }
     switchTimerToVcpu(vcpu);
     Atomics.store(vcpu.s.i32, S.blocking, 0);

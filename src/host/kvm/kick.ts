@@ -1,5 +1,5 @@
 import { statIndex } from './stats.ts';
-import { MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
+import { IDLE_WAIT, MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 
 /**
@@ -48,7 +48,44 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
   }
+  wakeIdleWaiter(vcpu.v); // a guest halted in guest mode takes the IPI too, and exits
   return false;
+}
+
+/**
+ * Wake whoever waits for this vCPU's next event outside kvm_vcpu_block()
+ * (IDLE_WAIT): the guest in a native HLT/MWAIT or (arm64) an untrapped WFI/WFE,
+ * or the VMM's halt wait. Called
+ * after the event is published; the waiter sets idle_wait before it reads the
+ * kick word and re-checks, so no wake is lost. Returns whether one was waiting.
+ */
+export function wakeIdleWaiter(v: Record32x64): boolean {
+  if (Atomics.load(v.i32, V.idle_wait) === IDLE_WAIT.NONE) return false;
+  Atomics.add(v.i32, V.kick, 1);
+  Atomics.notify(v.i32, V.kick);
+  return true;
+}
+
+/**
+ * Tell a vCPU that an interrupt was made pending (kvmSetIrqPending): the
+ * delivery half of __vmx_deliver_posted_interrupt (reference §2.7). A vCPU
+ * idling in guest mode (native HLT/MWAIT) gets the posted-interrupt
+ * notification: it wakes and takes the interrupt without a VM exit. An arm64
+ * vCPU in an untrapped WFI/WFE is woken the same way; what it then does
+ * (direct injection, or an IRQ exit without GICv4) is its own (KvmVcpu.idleInGuest). A VMM
+ * halted in userspace is woken (qemu_cpu_kick's halt_cond). With APICv/AVIC, a
+ * vCPU running guest code gets the notification too (the ON bit) and takes the
+ * interrupt in guest mode, without an exit. Anyone else gets kvm_vcpu_kick().
+ * Returns whether it woke a sleeper in kvm_vcpu_block().
+ */
+export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
+  if (wakeIdleWaiter(vcpu.v)) return false;
+  if (Atomics.load(vcpu.v.i32, V.apicv) && Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
+    // If the vCPU leaves guest mode meanwhile, the interrupt is still in irr: injected at its next entry.
+    Atomics.store(vcpu.v.i32, V.pi_on, 1);
+    return false;
+  }
+  return kvmVcpuKick(vcpu);
 }
 
 /**
@@ -60,6 +97,7 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
 export function smpSendReschedule(vcpu: VcpuShared): void {
   if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT (or an untrapped WFI/WFE) with an exit
   }
 }
 
@@ -79,5 +117,5 @@ export function kvmSetIrqPending(vcpu: VcpuShared, line: number, at: number): bo
 export function vmmSignalVcpu(vcpu: VcpuShared): void {
   Atomics.store(vcpu.v.i32, V.signal_pending, 1);
   Atomics.store(vcpu.v.i32, V.immediate_exit, 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
-  kvmVcpuKick(vcpu);
+  kvmVcpuKick(vcpu); // also wakes the VMM's own halt wait (qemu_cpu_kick broadcasts halt_cond first)
 }

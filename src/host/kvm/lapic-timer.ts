@@ -1,7 +1,8 @@
 import type { Record32x64 } from '../../actors/shared-memory.ts';
 import { H, HF } from '../sched/task-state.ts';
-import { kvmSetIrqPending, kvmVcpuKick, type VcpuShared } from './kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt, type VcpuShared } from './kick.ts';
 import { statIndex } from './stats.ts';
+import { kvmLazyTscdeadlineClear, kvmLazyTscdeadlineKick, kvmLazyTscdeadlineUpdate } from './lazy-tscdeadline.ts';
 import { LINE, TIMER, V, VF } from './vcpu-state.ts';
 
 /**
@@ -10,7 +11,9 @@ import { LINE, TIMER, V, VF } from './vcpu-state.ts';
  * timer; halt polling: the hrtimer interrupt lands on the polling pCPU) the
  * vCPU fires it itself. Once it sleeps, the host actor (the hrtimer interrupt
  * of an otherwise idle pCPU) fires it and kicks. Firing is a compare-and-swap
- * on timer_mode, so each armed deadline fires exactly once.
+ * on timer_mode, so each armed deadline fires exactly once. With the lazy
+ * tscdeadline proposal, an expiry may instead re-arm at the guest's later
+ * pending deadline (lazy-tscdeadline.ts), in whichever context it expired.
  */
 
 const FIRED_IN_GUEST = statIndex('timer_fired_in_guest');
@@ -23,10 +26,12 @@ export function writeTscDeadline(vcpu: VcpuShared, value: number, at: number): v
   Atomics.add(vcpu.s.i32, DEADLINE_WRITES, 1);
   // Writing 0 disarms; the vCPU owns the timer here (it is running), so no race with the host.
   Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.DISARMED);
+  kvmLazyTscdeadlineUpdate(vcpu.v, value);
   if (value === 0) return;
   if (value <= at) {
     // Already expired (start_sw_tscdeadline with timer_advance_ns = 0): pending at once, no timer.
     Atomics.add(vcpu.s.i32, FIRED_AT_WRITE, 1);
+    kvmLazyTscdeadlineClear(vcpu.v);
     kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
     return;
   }
@@ -39,9 +44,19 @@ export function timerDueOnVcpu(v: Record32x64, at: number): boolean {
   return Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU && at >= v.f64[VF.tsc_deadline];
 }
 
-/** Fire the timer on the vCPU's own pCPU (no kick: the vCPU is the one running). */
+/**
+ * The timer expires on the vCPU's own pCPU (no kick: the vCPU is the one
+ * running). Returns whether it fired; false also when it re-armed lazily.
+ */
 export function fireTimerOnVcpu(vcpu: VcpuShared, at: number): boolean {
   if (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU, TIMER.DISARMED) !== TIMER.ON_VCPU) return false;
+  const next = kvmLazyTscdeadlineKick(vcpu, at);
+  if (next !== 0) {
+    // kvm_lapic_expired_hv_timer with the proposal: re-armed at pending, nothing injected.
+    vcpu.v.f64[VF.tsc_deadline] = next;
+    Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU);
+    return false;
+  }
   Atomics.add(vcpu.s.i32, FIRED_IN_GUEST, 1);
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
   return true;
@@ -62,23 +77,47 @@ export function switchTimerToHost(vcpu: VcpuShared, host: Record32x64): void {
   }
 }
 
-/** kvm_lapic_switch_to_hv_timer, once scheduled back in; a no-op if the host fired it meanwhile. */
+/**
+ * kvm_lapic_switch_to_hv_timer, once scheduled back in; a no-op if the host
+ * fired it meanwhile. A host callback still running is waited for, as
+ * hrtimer_cancel() waits (it may be re-arming the timer, not firing it).
+ */
 export function switchTimerToVcpu(vcpu: VcpuShared): void {
-  Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.ON_VCPU);
+  while (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING) {
+    // A host thread that died mid-callback must not hang the vCPU: the VMM's signal (stop) ends the wait.
+    if (Atomics.load(vcpu.v.i32, V.signal_pending)) return;
+  }
 }
 
 /**
- * The host's hrtimer interrupt: fire the vCPU's timer if the host owns it and it
- * is due; returns the deadline still armed on the host (Infinity if none).
+ * The host's hrtimer interrupt (apic_timer_fn): fire the vCPU's timer if the
+ * host owns it and it is due, or, with the lazy proposal, re-arm it at the
+ * guest's later pending deadline without waking the vCPU. Returns the
+ * deadline still armed on the host (Infinity if none).
  */
 export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: number) => void): number {
-  if (Atomics.load(vcpu.v.i32, V.timer_mode) !== TIMER.ON_HOST) return Infinity;
-  const deadline = vcpu.v.f64[VF.tsc_deadline];
+  const v = vcpu.v;
+  if (Atomics.load(v.i32, V.timer_mode) !== TIMER.ON_HOST) return Infinity;
+  const deadline = v.f64[VF.tsc_deadline];
   if (at < deadline) return deadline;
-  if (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.DISARMED) !== TIMER.ON_HOST) return Infinity;
+  if (Atomics.compareExchange(v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.HOST_FIRING) !== TIMER.ON_HOST) return Infinity;
+  // Read the deadline again now that it cannot change: between the first read and the CAS the
+  // vCPU may have taken the timer back, fired it, armed a later one and slept (ON_HOST again).
+  const armed = v.f64[VF.tsc_deadline];
+  if (at < armed) {
+    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
+    return armed;
+  }
+  const next = kvmLazyTscdeadlineKick(vcpu, at);
+  if (next !== 0) {
+    v.f64[VF.tsc_deadline] = next;
+    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST); // HRTIMER_RESTART
+    return next;
+  }
   Atomics.add(vcpu.s.i32, FIRED_BY_HOST, 1);
-  onFire(at - deadline);
+  onFire(at - armed);
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
-  kvmVcpuKick(vcpu);
+  Atomics.store(v.i32, V.timer_mode, TIMER.DISARMED);
+  kvmVcpuKickForInterrupt(vcpu);
   return Infinity;
 }

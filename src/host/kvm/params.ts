@@ -1,7 +1,7 @@
 /**
  * KVM module parameters, declared once: the scenario schema, the CLI's flags,
  * --help and the docs all read this table. Defaults are mainline x86 on
- * kernels >= 6.11; `kernel` presets give older defaults.
+ * kernels >= 6.11; `kernel` presets give older defaults, ARCH_PARAM_DEFAULTS arm64's.
  * Source: virt/kvm/kvm_main.c, arch/x86/include/asm/kvm_host.h,
  * Documentation/virt/kvm/halt-polling.rst (reference §1.1).
  */
@@ -52,11 +52,30 @@ export type KvmParams = Record<KvmParamName, number>;
 export const KERNEL_PRESETS = {
   '6.11': {},
   '6.10': { halt_poll_ns_shrink: 0 },
+  // Linux 4.0 (the 2015 RFC, seeds/002, as merged): every halt polls the whole halt_poll_ns; the
+  // grow/shrink parameters did not exist yet, and the window does not adapt (FIXED_WINDOW_KERNELS).
+  '4.0': {},
 } as const satisfies Record<string, Partial<KvmParams>>;
 export type KernelPreset = keyof typeof KERNEL_PRESETS;
+
+/**
+ * Kernels whose halt polling has no per-vCPU window: before "KVM: dynamic
+ * halt-polling" (Wanpeng Li, 2015), kvm_vcpu_block() polled for halt_poll_ns
+ * on every halt. halt_attempted_poll did not exist then; haltlab counts it anyway.
+ */
+export const FIXED_WINDOW_KERNELS: ReadonlySet<KernelPreset> = new Set(['4.0']);
 export const DEFAULT_KERNEL: KernelPreset = '6.11';
 
-export function kvmParamDefaults(kernel: KernelPreset = DEFAULT_KERNEL): KvmParams {
+/**
+ * KVM_HALT_POLL_NS_DEFAULT is per architecture (arch/<arch>/include/asm/kvm_host.h,
+ * reference §1.1): 200000 on x86, 500000 on arm64.
+ */
+export const ARCH_PARAM_DEFAULTS = {
+  x86: {},
+  arm64: { halt_poll_ns: 500_000 },
+} as const satisfies Record<string, Partial<KvmParams>>;
+
+export function kvmParamDefaults(kernel: KernelPreset = DEFAULT_KERNEL, arch: keyof typeof ARCH_PARAM_DEFAULTS = 'x86'): KvmParams {
   const params = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, p.default])) as KvmParams;
-  return { ...params, ...KERNEL_PRESETS[kernel] };
+  return { ...params, ...ARCH_PARAM_DEFAULTS[arch], ...KERNEL_PRESETS[kernel] };
 }

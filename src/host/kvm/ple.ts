@@ -65,12 +65,11 @@ export const PLE_DEFAULTS: PleParams = Object.fromEntries(KVM_INTEL_PLE_PARAMS.m
 
 /**
  * kvm->arch.pause_in_guest: PAUSE runs without PLE. vmx_vm_init() sets it when
- * ple_gap is 0. KVM_CAP_X86_DISABLE_EXITS with KVM_X86_DISABLE_EXITS_PAUSE
- * (bit 2) sets it too; that capability lives on another branch and should OR
- * its bit in here.
+ * ple_gap is 0; KVM_CAP_X86_DISABLE_EXITS with KVM_X86_DISABLE_EXITS_PAUSE
+ * (bit 2, caps.ts) sets it for the VM (`disableExitsPause`).
  */
-export function kvmPauseInGuest(params: Pick<PleParams, 'ple_gap'>): boolean {
-  return params.ple_gap === 0;
+export function kvmPauseInGuest(params: Pick<PleParams, 'ple_gap'>, disableExitsPause = false): boolean {
+  return params.ple_gap === 0 || disableExitsPause;
 }
 
 /** __grow_ple_window(): modifier < 1 gives base; < base multiplies, else adds; then min(·, max). No floor. */

@@ -15,7 +15,7 @@ export type StatKind = 'counter' | 'time_ns' | 'log2_hist' | 'instant';
 export interface StatDef {
   readonly name: string;
   readonly kind: StatKind;
-  readonly arch: 'generic' | 'x86' | 'model';
+  readonly arch: 'generic' | 'x86' | 'arm64' | 'model';
   readonly doc: string;
 }
 
@@ -37,20 +37,41 @@ export const VCPU_STATS = [
   { name: 'signal_exits', kind: 'counter', arch: 'x86', doc: 'KVM_RUN returns for a pending signal (KVM_EXIT_INTR)' },
   { name: 'irq_injections', kind: 'counter', arch: 'x86', doc: 'interrupts injected into the guest' },
   { name: 'io_exits', kind: 'counter', arch: 'x86', doc: 'exits for an I/O port access (here: handled in the kernel by an ioeventfd)' },
+  { name: 'wfi_exit_stat', kind: 'counter', arch: 'arm64', doc: 'trapped guest WFIs (kvm_handle_wfx): each goes through kvm_vcpu_halt()' },
+  { name: 'wfe_exit_stat', kind: 'counter', arch: 'arm64', doc: 'trapped guest WFEs (kvm_handle_wfx): each yields, never blocks' },
 ] as const satisfies readonly StatDef[];
 
-/** VM-exit reasons as `perf kvm stat` names them (VMX basic exit reasons). */
-export const EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'PAUSE_INSTRUCTION'] as const;
+/**
+ * VM-exit reasons as `perf kvm stat` names them: x86 (VMX basic exit reasons),
+ * then arm64 as its kvm_exit trace prints them (the exception class of a trap,
+ * ESR_ELx_EC_*, or IRQ for an exit taken for a physical interrupt).
+ */
+export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION', 'PAUSE_INSTRUCTION'] as const;
+export const ARM64_EXIT_REASONS = ['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'ESR_ELx_EC_DABT_LOW', 'IRQ'] as const;
+export const EXIT_REASONS = [...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** haltlab's own per-vCPU counters: facts of the model that KVM has no stat for. */
 export const MODEL_COUNTERS = [
+  { name: 'halt_calls', doc: 'kvm_vcpu_halt() calls: each halt_exit, and each KVM_RUN that finds the vCPU still halted (after KVM_EXIT_INTR)' },
   { name: 'tsc_deadline_writes', doc: 'guest writes of MSR_IA32_TSC_DEADLINE' },
   { name: 'timer_fired_in_guest', doc: 'deadline timer expiries taken on the vCPU’s own pCPU (preemption timer, or hrtimer while polling)' },
   { name: 'timer_fired_by_host', doc: 'deadline timer expiries fired by the host’s hrtimer while the vCPU slept' },
   { name: 'timer_fired_at_write', doc: 'deadlines already past when written: pending at once' },
   { name: 'timer_interrupts_injected', doc: 'irq_injections of the LAPIC timer line' },
   { name: 'device_interrupts_injected', doc: 'irq_injections of device lines' },
+  { name: 'vcpu_loads', doc: 'kvm_arch_vcpu_load: the vCPU thread (re)acquired a pCPU (arm64: the WFx trap decision is taken)' },
+  { name: 'vcpu_loads_twi', doc: 'arm64: vcpu_loads that left WFI trapped (HCR_EL2.TWI set)' },
+  { name: 'vcpu_loads_twe', doc: 'arm64: vcpu_loads that left WFE trapped (HCR_EL2.TWE set)' },
+  { name: 'wfi_native', doc: 'arm64: WFIs executed untrapped (waited in guest mode, pCPU kept)' },
+  { name: 'wfe_native', doc: 'arm64: WFEs executed untrapped (a short wait in guest mode, pCPU kept)' },
+  { name: 'lazy_tscdeadline_rearms', doc: 'proposal: expiries of the armed deadline that re-armed at the guest’s later pending one, injecting nothing' },
+  { name: 'posted_interrupts', doc: 'interrupts delivered to a vCPU idling in guest mode without an exit (posted-interrupt-like; not irq_injections)' },
+  { name: 'hlt_in_guest', doc: 'HLTs executed natively (KVM_X86_DISABLE_EXITS_HLT): no exit, no halt statistics' },
+  { name: 'mwait_in_guest', doc: 'MWAITs executed natively (KVM_X86_DISABLE_EXITS_MWAIT)' },
+  { name: 'kvm_exit_hlt', doc: 'KVM_RUN returns with KVM_EXIT_HLT, counted by the VMM (userspace irqchip, or the 2023 proposal)' },
+  { name: 'kvm_exit_mwait', doc: 'KVM_RUN returns with KVM_EXIT_MWAIT, counted by the VMM (the 2023 proposal)' },
+  { name: 'mwait_yields', doc: 'yield() calls in the NOP emulation of an intercepted MWAIT (the 2023 proposal)' },
   // kvm_vcpu_on_spin() counts nothing in KVM: x86's directed_yield_attempted/_successful count the
   // PV KVM_HC_SCHED_YIELD hypercall (kvm_sched_yield), which the guest here never makes.
   { name: 'on_spin_yield_attempted', doc: 'yield_to() calls made by kvm_vcpu_on_spin() after a PLE exit' },

@@ -17,12 +17,26 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  * Who owns the armed TSC-deadline timer: the vCPU's own pCPU (VMX preemption
  * timer while in guest mode, or the local hrtimer while polling), or the host's
  * hrtimer interrupt once the vCPU thread sleeps (kvm_lapic_switch_to_sw_timer).
+ * HOST_FIRING: the host's hrtimer callback is running (it fires or re-arms);
+ * taking the timer back waits for it, as hrtimer_cancel() waits for a running callback.
  */
-export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2 } as const;
+export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
 
-/** What a vCPU thread (or an I/O thread: VMM, BLOCKED) is doing, for timelines and the live view (not a KVM field); see thread-state.ts. */
-export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7 } as const;
-export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped'] as const;
+/**
+ * What a vCPU thread (or an I/O thread: VMM, BLOCKED, POLLING) is doing, for timelines and the live view (not a KVM field); see thread-state.ts.
+ * native_idle: waiting in guest mode, the pCPU kept, in a native HLT/MWAIT (x86) or an untrapped WFI/WFE (arm64).
+ */
+export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7, NATIVE_IDLE: 8, VMM_HALTED: 9 } as const;
+export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped', 'native_idle', 'vmm_halted'] as const;
+
+/**
+ * Who waits for this vCPU's next interrupt outside kvm_vcpu_block(), on the
+ * kick word: the guest itself in a native HLT or MWAIT (x86, guest mode, pCPU
+ * kept) or an untrapped WFI/WFE (arm64, the same), or the VMM in its own halt
+ * wait (userspace irqchip). A waker that sees a value other than NONE bumps the
+ * kick word and notifies (kick.ts): one wake path for all of them.
+ */
+export const IDLE_WAIT = { NONE: 0, HLT_IN_GUEST: 1, MWAIT_IN_GUEST: 2, VMM_HALTED: 3, WFI_IN_GUEST: 4, WFE_IN_GUEST: 5 } as const;
 
 /** Interrupt lines of the modelled LAPIC; each has its vector and its own "pending since" stamp. */
 export const IRQ_LINES = 8;
@@ -54,12 +68,24 @@ export const VCPU_BLOCK = struct(
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
     'in_spin_loop', // vcpu->spin_loop.in_spin_loop: inside kvm_vcpu_on_spin()
     'dy_eligible', // vcpu->spin_loop.dy_eligible: toggled by other spinners (kvm_vcpu_eligible_for_directed_yield)
+    'alarm_armed', // 1 while alarm_at is armed; whoever clears it (fire or disarm) owns it
+    'apicv', // posted interrupts are on for this vCPU (APICv / AVIC)
+    'pi_on', // the posted-interrupt descriptor's ON bit: a notification waits for the running vCPU
+    'lazy_tscdeadline', // proposal: MSR_KVM_LAZY_TSCDEADLINE's KVM_MSR_ENABLED bit (the guest registered its page)
+    'idle_wait', // IDLE_WAIT.*
+    'monitor_line', // guest-memory line armed by a native MONITOR, or -1
+    'monitor_armed', // 1 from MONITOR until a write to the line (or MWAIT's return) triggers it
+    'userspace_exits', // kvm_run->userspace_exits, set by the VMM before each KVM_RUN (2023 proposal)
   ],
   [
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
     'ple_window', // vmx->ple_window, cycles (= ns on the 1 GHz TSC)
+    'alarm_at', // the VMM's watchdog timer for this vCPU thread (sim-loop): when it signals the thread (vmm/alarm.ts)
+    // proposal: the guest's struct kvm_lazy_tscdeadline page (guest memory the host maps), TSC values, 0 = none
+    'lazy_armed', // written by the host only: the deadline armed in a host timer
+    'lazy_pending', // written by the guest only: the latest deadline its clockevent asked for
   ],
 );
 export const V = VCPU_BLOCK.i32.index;

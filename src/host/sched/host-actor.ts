@@ -10,6 +10,7 @@ import { smpSendReschedule } from '../kvm/kick.ts';
 import { tracerFor, vcpuShared } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
 import { publishThreadId, THREAD_REGION } from '../thread-state.ts';
+import { alarmExpire } from '../vmm/alarm.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 import { Scheduler } from './scheduler.ts';
 import { H, HF } from './task-state.ts';
@@ -44,6 +45,7 @@ export interface HostActorSnapshot {
   wall_ns: number;
   timer_slack_ns: number | null;
   pcpu_busy_ns: number[];
+  pcpu_idle: ReturnType<Scheduler['idleStates']>;
 }
 
 export type HostActorApi = ReturnType<typeof makeHostActor>;
@@ -64,6 +66,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
   let wallNs = 0;
   let slack: number | undefined;
   let busy: number[] = [];
+  let idle: ReturnType<Scheduler['idleStates']> = [];
   let firing = 0; // the vCPU whose timer hostTimerExpire is looking at
   let firedAt = 0;
   const onFire = (late: number) => {
@@ -104,7 +107,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         firedAt = at;
         for (const v of vcpus) {
           firing = v.id;
-          next = Math.min(next, hostTimerExpire(v, at, onFire));
+          next = Math.min(next, hostTimerExpire(v, at, onFire), alarmExpire(v, at));
         }
         host.f64[HF.next_expiry] = next;
         Atomics.add(host.i32, H.expiry_gen, 1);
@@ -116,6 +119,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
       wallNs = t1 - t0;
       cpuNs = threadCpuNs() - cpu0;
       busy = sched.busyNs(t1);
+      idle = sched.idleStates(t1);
     },
     snapshot(): HostActorSnapshot {
       return {
@@ -128,6 +132,7 @@ function makeHostActor(start: { sab: SharedArrayBuffer; layout: SharedMemory['la
         wall_ns: wallNs,
         timer_slack_ns: slack ?? null,
         pcpu_busy_ns: busy,
+        pcpu_idle: idle,
       };
     },
   };

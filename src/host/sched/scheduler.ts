@@ -3,6 +3,8 @@ import { FutexMutex, futexWait } from '../../actors/futex.ts';
 import type { Record32x64, SharedMemory } from '../../actors/shared-memory.ts';
 import { H, HF, NO_TASK, pcpuStruct, T, TF } from './task-state.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
+import { peltAdvance } from './pelt.ts';
+import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
 
 /**
  * The host scheduler's runqueues, operated by whichever thread acts, as the
@@ -22,6 +24,8 @@ export class Scheduler {
   private readonly P: ReturnType<typeof pcpuStruct>['i32']['index'];
   private readonly PF: ReturnType<typeof pcpuStruct>['f64']['index'];
   private readonly rqCap: number;
+  /** The pCPUs' idle states, as the creator wrote them before any thread ran. */
+  private readonly cpuidle: CpuidleParams;
 
   constructor(
     mem: SharedMemory,
@@ -35,6 +39,22 @@ export class Scheduler {
     this.P = def.i32.index;
     this.PF = def.f64.index;
     this.rqCap = Math.max(1, this.tasks.length);
+    this.cpuidle = {
+      enabled: Atomics.load(this.host.i32, H.cpuidle_enabled) !== 0,
+      shallow_exit_latency_ns: this.host.f64[HF.cpuidle_shallow_exit_latency_ns],
+      deep_exit_latency_ns: this.host.f64[HF.cpuidle_deep_exit_latency_ns],
+      deep_residency_ns: this.host.f64[HF.cpuidle_deep_residency_ns],
+    };
+  }
+
+
+  /** Called once by the creator, before any thread runs (before init()). */
+  static setCpuidle(mem: SharedMemory, p: CpuidleParams): void {
+    const host = mem.record('host', 0);
+    Atomics.store(host.i32, H.cpuidle_enabled, p.enabled ? 1 : 0);
+    host.f64[HF.cpuidle_shallow_exit_latency_ns] = p.shallow_exit_latency_ns;
+    host.f64[HF.cpuidle_deep_exit_latency_ns] = p.deep_exit_latency_ns;
+    host.f64[HF.cpuidle_deep_residency_ns] = p.deep_residency_ns;
   }
 
   /** Called once by the creator, before any thread runs. */
@@ -47,6 +67,11 @@ export class Scheduler {
       Atomics.store(t.i32, T.last_pcpu, id % s.pcpus.length);
     });
     s.host.f64[HF.next_expiry] = Infinity;
+  }
+
+  /** nr_running of the pCPU: its current task and those queued behind it. Lock-free read. */
+  nrRunning(pcpu: number): number {
+    return Atomics.load(this.pcpus[pcpu].i32, this.P.nr_running);
   }
 
   /** single_task_running() for the pCPU: nothing else is runnable there. Lock-free read. */
@@ -69,9 +94,11 @@ export class Scheduler {
     const cpu = this.selectPcpu(Atomics.load(t.i32, T.last_pcpu));
     const p = this.pcpus[cpu];
     if (Atomics.load(p.i32, this.P.curr) === NO_TASK) {
-      this.install(cpu, task, now());
+      const exitLatency = this.install(cpu, task, now());
       Atomics.store(p.i32, this.P.nr_running, 1);
       this.lock.unlock();
+      // The pCPU leaves its idle state before the woken task runs: real delay on the woken thread.
+      if (exitLatency > 0) for (const until = now() + exitLatency; now() < until; );
       return cpu;
     }
     Atomics.store(t.i32, T.grant, 0);
@@ -93,6 +120,7 @@ export class Scheduler {
     this.uninstall(cpu, task, now());
     const next = this.dequeue(cpu) ?? this.pull(cpu);
     if (next !== undefined) this.handOver(cpu, next);
+    else p.f64[this.PF.idle_since] = now(); // nothing to run: the pCPU goes idle
     this.lock.unlock();
   }
 
@@ -205,6 +233,26 @@ export class Scheduler {
     });
   }
 
+  /** Per pCPU: time in each idle state and wakeups from each, up to `at` (the current idle period included). */
+  idleStates(at: number): { shallow_ns: number; deep_ns: number; exits_shallow: number; exits_deep: number; exit_latency_ns: number }[] {
+    return this.pcpus.map((p) => {
+      const since = p.f64[this.PF.idle_since];
+      const open = since > 0 ? idlePeriod(at - since, this.cpuidle) : { shallow_ns: 0, deep_ns: 0 };
+      return {
+        shallow_ns: p.f64[this.PF.idle_shallow_ns] + open.shallow_ns,
+        deep_ns: p.f64[this.PF.idle_deep_ns] + open.deep_ns,
+        exits_shallow: Atomics.load(p.i32, this.P.idle_exits_shallow),
+        exits_deep: Atomics.load(p.i32, this.P.idle_exits_deep),
+        exit_latency_ns: p.f64[this.PF.idle_exit_latency_ns],
+      };
+    });
+  }
+
+  /** A task's PELT-like utilisation (0..1) as of its last pCPU change. */
+  util(task: number): number {
+    return this.tasks[task].f64[TF.util];
+  }
+
   private selectPcpu(prev: number): number {
     const P = this.P;
     const pcpus = this.pcpus;
@@ -223,9 +271,11 @@ export class Scheduler {
     return best;
   }
 
-  private install(cpu: number, task: number, at: number): void {
+  /** Put `task` on `cpu`; returns the idle exit latency the task must pay first (0 if the pCPU was not idle). */
+  private install(cpu: number, task: number, at: number): number {
     const p = this.pcpus[cpu];
     const t = this.tasks[task];
+    this.updateUtil(task, false, at); // it was not running until now
     Atomics.store(p.i32, this.P.curr, task);
     p.f64[this.PF.curr_since] = at;
     p.f64[this.PF.busy_since] = at;
@@ -234,11 +284,30 @@ export class Scheduler {
     Atomics.store(t.i32, T.preempted, 0);
     Atomics.add(t.i32, T.sched_in, 1);
     this.tracer.emit(at, EV.PCPU, cpu, task);
+    const since = p.f64[this.PF.idle_since];
+    if (since <= 0) return 0;
+    p.f64[this.PF.idle_since] = 0;
+    const idle = idlePeriod(at - since, this.cpuidle);
+    p.f64[this.PF.idle_shallow_ns] += idle.shallow_ns;
+    p.f64[this.PF.idle_deep_ns] += idle.deep_ns;
+    Atomics.add(p.i32, idle.state === IDLE_STATE.DEEP ? this.P.idle_exits_deep : this.P.idle_exits_shallow, 1);
+    p.f64[this.PF.idle_exit_latency_ns] += idle.exit_latency_ns;
+    // The exit latency is the idle loop's time, not the task's: it starts running after it.
+    if (idle.exit_latency_ns > 0) this.updateUtil(task, false, at + idle.exit_latency_ns);
+    return idle.exit_latency_ns;
+  }
+
+  /** Bring the task's utilisation up to `at`, it having been running (holding a pCPU) or not since the last update. */
+  private updateUtil(task: number, running: boolean, at: number): void {
+    const f = this.tasks[task].f64;
+    if (f[TF.util_at] > 0) f[TF.util] = peltAdvance(f[TF.util], running, at - f[TF.util_at]);
+    f[TF.util_at] = at;
   }
 
   private uninstall(cpu: number, task: number, at: number): void {
     const p = this.pcpus[cpu];
     p.f64[this.PF.busy_ns] += at - p.f64[this.PF.busy_since];
+    this.updateUtil(task, true, at); // it ran until now
     Atomics.store(p.i32, this.P.curr, NO_TASK);
     Atomics.store(this.tasks[task].i32, T.pcpu, -1);
     this.tracer.emit(at, EV.PCPU, cpu, -1);

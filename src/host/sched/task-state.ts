@@ -16,11 +16,17 @@ export const pcpuStruct = (maxTasks: number) =>
       'rq_head',
       'rq_len',
       ['rq', Math.max(1, maxTasks)], // FIFO of queued task ids
+      'idle_exits_shallow', // wakeups of this pCPU from each idle state (idle-states.ts)
+      'idle_exits_deep',
     ],
     [
       'curr_since', // when curr got the pCPU (for timeslice preemption)
       'busy_ns', // time this pCPU had a task
       'busy_since',
+      'idle_since', // when it last went idle; 0 while busy or before its first task
+      'idle_shallow_ns', // time idle in each state
+      'idle_deep_ns',
+      'idle_exit_latency_ns', // exit latency paid by tasks woken onto it
     ],
   );
 
@@ -34,7 +40,11 @@ export const TASK = struct(
     'preempted', // left its pCPU while still runnable (tick preemption, yield): KVM's vcpu->preempted
     'sched_in', // times it was given a pCPU: a change tells KVM's vcpu_load that it was scheduled out
   ],
-  ['runnable_wait_ns'], // time spent queued, runnable but without a pCPU
+  [
+    'runnable_wait_ns', // time spent queued, runnable but without a pCPU
+    'util', // PELT-like utilisation, 0..1 (pelt.ts), as of util_at
+    'util_at', // when util was last brought up to date; 0 before the task first ran
+  ],
 );
 export const T = TASK.i32.index;
 export const TF = TASK.f64.index;
@@ -45,8 +55,14 @@ export const HOST = struct(
     'doorbell', // futex word the host actor sleeps on
     'expiry_gen', // bumped after next_expiry is published (orders it against timer arming)
     'stop',
+    'cpuidle_enabled', // pCPU idle states (idle-states.ts): 1 when exit latencies are paid
   ],
-  ['next_expiry'], // when the host actor will next wake by itself
+  [
+    'next_expiry', // when the host actor will next wake by itself
+    'cpuidle_shallow_exit_latency_ns',
+    'cpuidle_deep_exit_latency_ns',
+    'cpuidle_deep_residency_ns',
+  ],
 );
 export const H = HOST.i32.index;
 export const HF = HOST.f64.index;

@@ -1,8 +1,8 @@
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { aioComplete, AIO_REGION } from './aio-context.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
+import { BlockWriter } from './block-writer.ts';
 
 /**
  * One thread of the block backend's pool (QEMU's thread pool for aio=threads):
@@ -30,26 +30,13 @@ export interface BlockRequest {
 const data = workerData as BlockWorkerData;
 const mem = new SharedMemory(data.sab, data.layout);
 const aio = mem.record(AIO_REGION, data.aio);
-const block = Buffer.alloc(data.backend.block_size, 0x5a);
-const sleepWord = new Int32Array(new SharedArrayBuffer(4));
-let fd: number | undefined;
-
-process.on('exit', () => {
-  if (fd !== undefined) closeSync(fd);
-});
+const writer = new BlockWriter(data.backend);
+process.on('exit', () => writer.close());
 
 /** Loads this module in a pool thread before the run (piscina's named task). */
 export function warm(): void {}
 
 export default function writeBlock({ queue, offset }: BlockRequest): void {
-  const b = data.backend;
-  if (b.kind === 'file') {
-    // O_DSYNC: the write returns once the data is on stable storage, as the guest's dsync write asked.
-    fd ??= openSync(b.path, constants.O_WRONLY | constants.O_DSYNC);
-    writeSync(fd, block, 0, block.length, offset);
-  } else {
-    // The synthetic device: its service time is a real block of this thread for latency_ns.
-    Atomics.wait(sleepWord, 0, 0, b.latency_ns / 1e6);
-  }
+  writer.write(offset);
   aioComplete(aio, queue);
 }

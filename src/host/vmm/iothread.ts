@@ -5,7 +5,7 @@ import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
-import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { vcpuShared, VM_I } from '../layout.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
@@ -150,7 +150,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
             for (; done[q] !== completed; done[q]++) {
               counts.completed++;
               kvmSetIrqPending(vcpus[q], cfg.line, now());
-              kvmVcpuKick(vcpus[q]);
+              kvmVcpuKickForInterrupt(vcpus[q]); // irqfd: posted when the vCPU runs guest code with APICv
             }
           }
           // Requests piscina had to queue wait for a pool thread's "free" message: let it in.

@@ -3,8 +3,9 @@ import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
+import { prng } from '../../actors/prng.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
-import { kvmSetIrqPending, kvmVcpuKick } from '../kvm/kick.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
@@ -43,18 +44,6 @@ export interface IrqSourceSnapshot {
 }
 
 export type IrqSourceApi = ReturnType<typeof makeIrqSource>;
-
-/** mulberry32: a small deterministic PRNG for the gaps. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
   const mem = new SharedMemory(start.sab, start.layout);
@@ -97,7 +86,7 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
         const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
         const at = now();
         if (kvmSetIrqPending(vcpu, cfg.line, at)) raised++;
-        const woke = kvmVcpuKick(vcpu);
+        const woke = kvmVcpuKickForInterrupt(vcpu);
         if (tracer.on) {
           // After the kick: tracing must not delay it. Untraced, no clock read at all.
           tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line);

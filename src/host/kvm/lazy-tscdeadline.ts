@@ -1,0 +1,61 @@
+import type { Record32x64 } from '../../actors/shared-memory.ts';
+import type { VcpuShared } from './kick.ts';
+import { statIndex } from './stats.ts';
+import { V, VF } from './vcpu-state.ts';
+
+/**
+ * The host half of the lazy tscdeadline PV proposal (RFC v3, Wang Jianchao,
+ * July 2023, patch 5/6 "add lazy tscdeadline support to reduce vm-exit of
+ * msr-write"; reference §2.8; never merged). The guest's page holds `armed`
+ * (written here) and `pending` (written by the guest's clockevent, see
+ * guest/kernel/clockevent.ts). Everything is a no-op until the guest has
+ * registered its page (MSR_KVM_LAZY_TSCDEADLINE with KVM_MSR_ENABLED).
+ */
+
+const REARMS = statIndex('lazy_tscdeadline_rearms');
+
+const registered = (v: Record32x64) => Atomics.load(v.i32, V.lazy_tscdeadline) !== 0;
+
+/** A guest write of MSR_KVM_LAZY_TSCDEADLINE: bit 0 registers the page; clearing it unregisters (and clears armed). */
+export function kvmLazyTscdeadlineSetMsr(v: Record32x64, data: number): void {
+  if (!(data & 1)) kvmLazyTscdeadlineClear(v);
+  Atomics.store(v.i32, V.lazy_tscdeadline, data & 1);
+}
+
+/** kvm_lazy_tscdeadline_update(): the deadline the guest wrote to the MSR is now the armed one (0: none). */
+export function kvmLazyTscdeadlineUpdate(v: Record32x64, tsc: number): void {
+  if (registered(v)) v.f64[VF.lazy_armed] = tsc;
+}
+
+/**
+ * kvm_lazy_tscdeadline_clear(): nothing is armed any more. Needed whenever a
+ * deadline is consumed, else the guest would keep writing only `pending`
+ * against a stale `armed` and its clockevent would hang.
+ */
+export function kvmLazyTscdeadlineClear(v: Record32x64): void {
+  if (registered(v)) v.f64[VF.lazy_armed] = 0;
+}
+
+/**
+ * kvm_lazy_tscdeadline_kick(), when the armed deadline expires (preemption
+ * timer, or the hrtimer while the vCPU sleeps). If the guest has since asked
+ * for a later deadline that still lies ahead, it becomes the armed one and is
+ * returned: the caller re-arms there and injects nothing. Otherwise armed is
+ * cleared and 0 returned: the caller fires. A later pending deadline already
+ * past fires now, as the patch's re-arm finds it expired (start_hv_timer /
+ * start_sw_tscdeadline) and clears armed.
+ */
+export function kvmLazyTscdeadlineKick(vcpu: VcpuShared, at: number): number {
+  const v = vcpu.v;
+  if (!registered(v)) return 0;
+  const armed = v.f64[VF.lazy_armed];
+  if (armed === 0) return 0;
+  const next = v.f64[VF.lazy_pending];
+  if (next > armed && next > at) {
+    v.f64[VF.lazy_armed] = next;
+    Atomics.add(vcpu.s.i32, REARMS, 1);
+    return next;
+  }
+  v.f64[VF.lazy_armed] = 0;
+  return 0;
+}

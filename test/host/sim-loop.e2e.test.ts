@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { allocateVm, vcpuShared } from '../../src/host/layout.ts';
+import { alarmExpire, armAlarm, disarmAlarm } from '../../src/host/vmm/alarm.ts';
+import { V } from '../../src/host/kvm/vcpu-state.ts';
+import { createVm } from '../../src/host/vm.ts';
+import { parseScenario } from '../../src/scenarios/schema.ts';
+import { expectCompleted } from './invariants.ts';
+
+// seeds/001's single-threaded simulation loop on real threads: with the exit on WFI an idle guest
+// costs no wall time and virtual time jumps ahead; with only the watchdog, the thread sits in the
+// kernel until the signal; plain KVM runs in real time.
+
+const run = (mode: string) =>
+  createVm(parseScenario({ duration_s: 0.8, vm: { vcpus: 1 }, workload: { kind: 'sim-loop', mode } as never })).run();
+
+describe('the watchdog alarm', () => {
+  it('signals the vCPU thread once when due, and not at all once disarmed', () => {
+    const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
+    const v = vcpuShared(mem, 0);
+    const host = mem.record('host', 0);
+    armAlarm(v, host, 1_000);
+    expect(alarmExpire(v, 500)).toBe(1_000);
+    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(0);
+    expect(alarmExpire(v, 1_000)).toBe(Infinity);
+    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(1);
+    expect(disarmAlarm(v)).toBe(false); // already fired
+    Atomics.store(v.v.i32, V.signal_pending, 0);
+    armAlarm(v, host, 2_000);
+    expect(disarmAlarm(v)).toBe(true);
+    expect(alarmExpire(v, 3_000)).toBe(Infinity);
+    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(0);
+  });
+});
+
+describe('sim-loop', () => {
+  it('exit on WFI: virtual time outruns the wall clock, idle exits instead of watchdog kicks', async () => {
+    const r = await run('exit-on-wfi');
+    expectCompleted(r);
+    const s = r.sim!;
+    expect(s.idle_exits).toBeGreaterThan(100);
+    expect(s.skips).toBeGreaterThan(100);
+    expect(s.sim_per_wall).toBeGreaterThan(1.5); // 50 µs of work per 1 ms tick: ~14 on an idle machine
+    expect(s.blocked_share).toBeLessThan(0.3);
+  });
+
+  it('watchdog only: every quantum ends on the signal, the thread mostly blocked in the kernel, never ahead of real time', async () => {
+    const r = await run('watchdog');
+    expectCompleted(r);
+    const s = r.sim!;
+    expect(s.idle_exits).toBe(0);
+    expect(s.watchdog_kicks).toBeGreaterThanOrEqual(s.quanta - 1);
+    expect(s.sim_per_wall).toBeLessThan(1.05);
+    expect(s.blocked_share).toBeGreaterThan(0.3);
+  });
+
+  it('plain KVM: real time, the timer in the kernel', async () => {
+    const r = await run('kernel');
+    expectCompleted(r);
+    expect(r.sim!.sim_per_wall).toBe(1);
+    expect(r.sim!.ticks).toBeGreaterThan(300);
+  });
+});
