@@ -73,6 +73,8 @@ export const COMPARE_METRICS: MetricDef[] = [
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm' || s.workload.kind === 'idle-tick'),
+  ...latency('spinlock spin time', (r) => r.spinlock?.spin_time_ns ?? null, (s) => s.workload.kind === 'spinlock'),
+  { section: 'throughput', metric: 'lock acquisitions', unit: '/s', better: 'higher', value: (r) => r.spinlock?.acquisitions_per_s ?? null, when: (s) => s.workload.kind === 'spinlock' },
   ...latency('deferred work: queue wait', (r) => r.deferred?.wait_ns.all ?? null, (s) => s.workload.kind === 'deferred-work'),
   ...(['workers', 'vcpus', 'fallback'] as const).map(
     (by): MetricDef => ({
@@ -106,6 +108,17 @@ export const COMPARE_METRICS: MetricDef[] = [
       when: (ARM64_EXIT_REASONS as readonly string[]).includes(reason) ? isArm64 : reason === 'INTERRUPT_WINDOW' ? undefined : (s) => !isArm64(s),
     }),
   ),
+  ...(['on_spin_yield_attempted', 'on_spin_yield_successful', 'on_spin_yield_failed'] as const).map(
+    (k): MetricDef => ({
+      section: 'directed yield (kvm_vcpu_on_spin)',
+      metric: k,
+      unit: '/s',
+      better: null,
+      value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model[k], 0), r),
+      when: (s) => s.workload.kind === 'spinlock',
+    }),
+  ),
+  { section: 'directed yield (kvm_vcpu_on_spin)', metric: 'ple_window (mean at end)', unit: 'cycles', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.ple_window, 0) / Math.max(1, r.vcpus.length), when: (s) => s.workload.kind === 'spinlock' },
   {
     section: 'exits',
     metric: 'lazy tscdeadline re-arms',

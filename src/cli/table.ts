@@ -95,6 +95,17 @@ export function renderRun(r: RunResult): string {
       ),
     );
   }
+  if (r.spinlock) {
+    const l = r.spinlock;
+    const sum = (k: 'on_spin_yield_attempted' | 'on_spin_yield_successful' | 'on_spin_yield_failed') => r.vcpus.reduce((a, v) => a + v.model[k], 0);
+    const ple = r.vcpus.reduce((a, v) => a + v.exit_reasons.PAUSE_INSTRUCTION, 0);
+    out.push('', `spinlock: ${l.acquisitions} acquisitions, ${l.acquisitions_per_s.toFixed(0)}/s; mutual exclusion violations ${l.mutual_exclusion_violations}`);
+    out.push(grid(['spin time, µs', 'p50', 'p90', 'p99', 'p99.9', 'max', 'count'], latencyRows(() => 'guest-measured', [l.spin_time_ns], l.spin_time_ns)));
+    out.push(
+      `PLE exits ${ple}; kvm_vcpu_on_spin yield_to ${sum('on_spin_yield_attempted')} tried, ${sum('on_spin_yield_successful')} successful, ${sum('on_spin_yield_failed')} -ESRCH; ` +
+        `ple_window at the end ${r.vcpus.map((v) => v.ple_window).join(' / ')}`,
+    );
+  }
   out.push('', 'halt statistics (KVM names; times in ms)');
   out.push(
     grid(

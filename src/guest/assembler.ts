@@ -36,8 +36,9 @@ export class Assembler {
   mwait(): this {
     return this.emit({ op: 'mwait' });
   }
+  /** st r[rs] at guest address r[ra]. */
   st(ra: Reg, rs: Reg): this {
-    return this.emit({ op: 'st', ra, rs });
+    return this.emit({ op: 'st', ra, addr: 0, rs });
   }
   rdpid(rd: Reg): this {
     return this.emit({ op: 'rdpid', rd });
@@ -86,6 +87,24 @@ export class Assembler {
   }
   out(port: number, rs: Reg): this {
     return this.emit({ op: 'out', port, rs });
+  }
+  cmpxchg(rd: Reg, addr: number, ra: Reg, rs: Reg): this {
+    return this.emit({ op: 'cmpxchg', rd, addr, ra, rs });
+  }
+  xadd(rd: Reg, addr: number, rs: Reg): this {
+    return this.emit({ op: 'xadd', rd, addr, rs });
+  }
+  /** ld at an absolute address in shared guest RAM (the one ld op, no base register). */
+  ldAt(rd: Reg, addr: number): this {
+    return this.emit({ op: 'ld', rd, addr });
+  }
+  /** ld from guest address r[ra]. */
+  ld(rd: Reg, ra: Reg): this {
+    return this.emit({ op: 'ld', rd, ra, addr: 0 });
+  }
+  /** st at an absolute address in shared guest RAM (the one st op, no base register). */
+  stAt(addr: number, rs: Reg): this {
+    return this.emit({ op: 'st', addr, rs });
   }
   jmp(label: string): this {
     this.code.push({ op: 'jmp', label });

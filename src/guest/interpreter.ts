@@ -1,5 +1,6 @@
 import { now } from '../actors/clock.ts';
 import { MSR_IA32_TSC_DEADLINE, type GuestProgram, type Insn, type SampleChannel } from './isa.ts';
+import { checkGuestAddress } from '../host/guest-memory.ts';
 import { CPUIDLE_STATE, haltpollReflect, haltpollSelect, newHaltpollCpu, type HaltpollCpu } from './kernel/haltpoll.ts';
 import { kvmLapicNextDeadline, newClockeventCpu, type ClockeventCpu, type LazyTscdeadlinePage } from './kernel/clockevent.ts';
 
@@ -21,6 +22,7 @@ export const GUEST_EXIT = {
   IO_INSTRUCTION: 9, // OUT to an I/O port
   WFI: 10, // arm64: a trapped WFI (ESR_ELx_EC_WFx)
   WFE: 11, // arm64: a trapped WFE (ESR_ELx_EC_WFx)
+  PAUSE_INSTRUCTION: 12, // PAUSE-loop exiting: a spin loop outlasted the PLE window
 } as const;
 export type GuestExit = (typeof GUEST_EXIT)[keyof typeof GUEST_EXIT];
 
@@ -40,6 +42,11 @@ export interface GuestHost {
   eoi(): void;
   /** The guest stored a measurement. */
   sample(channel: SampleChannel, value: number): void;
+  /**
+   * The VMX PAUSE-loop-exiting control, asked at each PAUSE: `cycles` is the
+   * guest's retired-cycle count (the gap's measure), `at` the time. True: exit.
+   */
+  pauseLoopExit(cycles: number, at: number): boolean;
   /** arm64: whether WFE (`wfe` true) or WFI traps, as HCR_EL2.TWE/TWI were set at the last vcpu_load. */
   wfxTrapped(wfe: boolean): boolean;
   /** KVM_X86_DISABLE_EXITS_HLT: HLT runs in guest mode, no exit. */
@@ -57,8 +64,11 @@ export interface GuestHost {
   idleInGuest(kind: 'hlt' | 'mwait' | 'wfi' | 'wfe', entering: boolean): GuestExit | 0;
   /** A native MONITOR of the line holding guest address `addr`. */
   monitor(addr: number): void;
-  /** A guest store to guest memory. */
+  /** Guest memory (host/guest-memory.ts), one for the VM: a store, a load, LOCK CMPXCHG and LOCK XADD. */
   store(addr: number, value: number): void;
+  load(addr: number): number;
+  cmpxchg(addr: number, expected: number, value: number): number;
+  xadd(addr: number, delta: number): number;
   /** This CPU's number. */
   cpuId(): number;
 }
@@ -91,6 +101,8 @@ export class GuestCpu {
   private computeLeft = Number.NaN;
   private readonly frames: Frame[] = [];
   private readonly code: readonly Insn[];
+  /** Guest cycles retired: one per instruction, plus each compute's ns (what the PLE gap counts). */
+  retired = 0;
   /** Interrupts delivered so far (what ends a cpuidle poll: need_resched after a wakeup). */
   private interrupts = 0;
   /** The cpuidle-haltpoll governor's per-CPU state, when the guest loaded it. */
@@ -104,6 +116,8 @@ export class GuestCpu {
     private readonly program: GuestProgram,
     memory: GuestPvPages = {},
   ) {
+    // An absolute address names shared guest RAM; ld/st with a base register reach any line at run time.
+    for (const i of program.code) if ((i.op === 'cmpxchg' || i.op === 'xadd' || i.op === 'ld' || i.op === 'st') && (!('ra' in i) || i.op === 'cmpxchg' || i.ra === undefined)) checkGuestAddress(i.addr, program.name);
     this.code = program.code;
     this.pc = program.entry;
     this.haltpoll = program.haltpoll ? newHaltpollCpu(program.haltpoll) : null;
@@ -132,6 +146,7 @@ export class GuestCpu {
       if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
       const i = code[this.pc];
       if (i === undefined) return GUEST_EXIT.SHUTDOWN;
+      this.retired++;
       switch (i.op) {
         case 'compute': {
           const left = Number.isNaN(this.computeLeft) ? i.ns : this.computeLeft;
@@ -153,6 +168,7 @@ export class GuestCpu {
           }
           this.computeNs += left;
           this.computeLeft = Number.NaN;
+          this.retired += i.ns;
           this.pc++;
           break;
         }
@@ -178,10 +194,6 @@ export class GuestCpu {
           this.pc++;
           if (!host.mwaitInGuest) return GUEST_EXIT.MONITOR_INSTRUCTION; // kvm_emulate_monitor: a NOP, nothing armed
           host.monitor(r[i.ra]);
-          break;
-        case 'st':
-          host.store(r[i.ra], r[i.rs] | 0);
-          this.pc++;
           break;
         case 'rdpid':
           r[i.rd] = host.cpuId();
@@ -210,9 +222,28 @@ export class GuestCpu {
           if (r !== 0) return r;
           break;
         }
-        case 'pause':
+        case 'pause': {
           // A spinning guest still takes its own pCPU's deadline timer (the preemption timer exit).
-          if (host.timerDue(now())) return GUEST_EXIT.PREEMPTION_TIMER;
+          const t = now();
+          if (host.timerDue(t)) return GUEST_EXIT.PREEMPTION_TIMER;
+          this.pc++; // KVM skips the PAUSE after a PLE exit (kvm_skip_emulated_instruction)
+          if (host.pauseLoopExit(this.retired, t)) return GUEST_EXIT.PAUSE_INSTRUCTION;
+          break;
+        }
+        case 'cmpxchg':
+          r[i.rd] = host.cmpxchg(i.addr, r[i.ra] | 0, r[i.rs] | 0);
+          this.pc++;
+          break;
+        case 'xadd':
+          r[i.rd] = host.xadd(i.addr, r[i.rs] | 0);
+          this.pc++;
+          break;
+        case 'ld':
+          r[i.rd] = host.load((i.ra === undefined ? 0 : r[i.ra]) + i.addr);
+          this.pc++;
+          break;
+        case 'st':
+          host.store((i.ra === undefined ? 0 : r[i.ra]) + i.addr, r[i.rs] | 0);
           this.pc++;
           break;
         case 'sti':

@@ -18,7 +18,7 @@ export const TSC_KHZ = 1_000_000;
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 /** The guest's own measurement buffers (kvm-unit-tests keeps such arrays in guest memory). */
-export const SAMPLE_CHANNELS = ['timer_lateness', 'io_latency'] as const;
+export const SAMPLE_CHANNELS = ['timer_lateness', 'io_latency', 'spin_time'] as const;
 export type SampleChannel = (typeof SAMPLE_CHANNELS)[number];
 
 export type Insn =
@@ -26,11 +26,10 @@ export type Insn =
   | { op: 'hlt' } // exits (HLT) unless KVM_X86_DISABLE_EXITS_HLT: then the vCPU halts in guest mode
   | { op: 'monitor'; ra: Reg } // MONITOR: arm the line holding guest address r[ra] (x86: RAX); exits unless MWAIT exits are disabled
   | { op: 'mwait' } // MWAIT: wait for a write to the armed line or an interrupt; intercepted, KVM emulates it as a NOP
-  | { op: 'st'; ra: Reg; rs: Reg } // store r[rs] (a 32-bit integer) at guest address r[ra]
   | { op: 'rdpid'; rd: Reg } // RDPID: this CPU's number (IA32_TSC_AUX, which Linux sets to it)
   | { op: 'wfi' } // arm64 wait for interrupt: traps (the halt path) or waits in guest mode, by HCR_EL2.TWI
   | { op: 'wfe' } // arm64 wait for event (a spin-wait's pause): traps (a yield) or waits briefly in guest mode, by HCR_EL2.TWE
-  | { op: 'pause' } // cpu_relax() in a spin loop: no exit (PAUSE-loop exiting is not modelled yet)
+  | { op: 'pause' } // cpu_relax() in a spin loop: exits (PAUSE_INSTRUCTION) when the loop outlasts the PLE window
   | { op: 'cpuidle' } // the guest kernel's cpuidle with the haltpoll governor: poll in guest mode, or HLT
   | { op: 'sti' }
   | { op: 'cli' }
@@ -46,7 +45,15 @@ export type Insn =
   | { op: 'jnz'; rs: Reg; to: number } // jump if the register is not 0
   | { op: 'set_next_event'; rs: Reg } // the guest kernel's clockevents_program_event() at TSC deadline rs (kernel/clockevent.ts)
   | { op: 'sample'; channel: SampleChannel; rs: Reg }
-  | { op: 'jmp'; to: number };
+  | { op: 'jmp'; to: number }
+  // Guest memory (host/guest-memory.ts), 32-bit words. ld/st address r[ra] + addr (a base register, main's
+  // register-indirect form, and/or an absolute word address in shared guest RAM); cmpxchg/xadd an absolute
+  // address: LOCK CMPXCHG (rd = old; store r[rs] if old == r[ra]), LOCK XADD (rd = old; add r[rs]). Every
+  // write triggers a MONITOR armed on its line.
+  | { op: 'cmpxchg'; rd: Reg; addr: number; ra: Reg; rs: Reg }
+  | { op: 'xadd'; rd: Reg; addr: number; rs: Reg }
+  | { op: 'ld'; rd: Reg; ra?: Reg; addr: number }
+  | { op: 'st'; ra?: Reg; addr: number; rs: Reg };
 
 export interface GuestProgram {
   readonly name: string;

@@ -47,6 +47,12 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
   if (v.exit_reasons.HLT !== n(v, 'halt_exits')) fail('HLT exits = halt_exits', `${v.exit_reasons.HLT} vs ${n(v, 'halt_exits')}`);
   const wfx = n(v, 'wfi_exit_stat') + n(v, 'wfe_exit_stat');
   if (v.exit_reasons.ESR_ELx_EC_WFx !== wfx) fail('ESR_ELx_EC_WFx exits = wfi_exit_stat + wfe_exit_stat', `${v.exit_reasons.ESR_ELx_EC_WFx} vs ${wfx}`);
+  // kvm_vcpu_on_spin() runs once per PLE exit: at most one successful yield each, and each yield_to() either succeeded, failed (< 0) or returned 0.
+  const m = v.model;
+  if (m.on_spin_yield_successful > v.exit_reasons.PAUSE_INSTRUCTION) fail('one directed yield at most per PLE exit', `${m.on_spin_yield_successful} yields, ${v.exit_reasons.PAUSE_INSTRUCTION} PLE exits`);
+  if (m.on_spin_yield_successful + m.on_spin_yield_failed > m.on_spin_yield_attempted) {
+    fail('successful + failed yields <= yields attempted', `${m.on_spin_yield_successful} + ${m.on_spin_yield_failed} > ${m.on_spin_yield_attempted}`);
+  }
   for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
   // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
   // once (the last may still be pending), never early.
@@ -101,6 +107,19 @@ export function runViolations(r: RunResult): Violation[] {
     if (raised - injected > 1) fail('every device interrupt delivered (one may be in flight)', `${raised} raised, ${injected} delivered`);
     const eois = r.host.device_eois ?? 0;
     if (eois > injected || injected - eois > 1) fail('every delivered device interrupt EOI’d once', `${eois} EOIs for ${injected}`);
+  }
+  if (r.scenario.host.kvm_intel.ple_gap === 0 || r.scenario.host.kvm_cap_x86_disable_exits.pause) {
+    const ple = r.vcpus.reduce((a, v) => a + v.exit_reasons.PAUSE_INSTRUCTION, 0);
+    if (ple !== 0) fail('no PLE exits with ple_gap=0 or KVM_X86_DISABLE_EXITS_PAUSE (pause_in_guest)', `${ple} PAUSE_INSTRUCTION exits`);
+  }
+  if (r.spinlock) {
+    const { acquisitions, releases, mutual_exclusion_violations: bad } = r.spinlock;
+    if (bad !== 0) fail('mutual exclusion (checked by the guest)', `${bad} violations`);
+    // The run stops at an instruction boundary: at most one vCPU may be holding the lock.
+    if (releases > acquisitions || acquisitions - releases > 1) fail('every acquisition released (one may be held at the stop)', `${acquisitions} acquired, ${releases} released`);
+    // Each vCPU samples its spin time just before it counts its acquisition.
+    const sampled = r.spinlock.spin_time_ns.count;
+    if (sampled < acquisitions || sampled - acquisitions > r.vcpus.length) fail('one spin-time sample per acquisition', `${sampled} samples, ${acquisitions} acquisitions`);
   }
   if (r.sim) {
     const { ticks, ticks_injected: taken } = r.sim;

@@ -20,6 +20,8 @@ export interface VcpuResult {
   halt_poll_ns: number;
   /** The LAPIC timer's adaptive advance at the end of the run (debugfs lapic_timer_advance_ns; 0: off, or arm64). */
   lapic_timer_advance_ns: number;
+  /** vmx->ple_window at the end of the run, cycles (= ns). */
+  ple_window: number;
   /** The guest's cpuidle-haltpoll governor, when the guest loaded it (null otherwise). */
   guest_haltpoll: GuestHaltpollResult | null;
   /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */
@@ -102,6 +104,16 @@ export interface RunResult {
     device_eois?: number;
   };
   threads: ThreadCpu[];
+  /** spinlock: the guest's own books, read from guest RAM after the run. */
+  spinlock?: {
+    acquisitions: number;
+    releases: number;
+    acquisitions_per_s: number;
+    /** Entries into the critical section while another vCPU was inside, or with the lock word not its own: always 0. */
+    mutual_exclusion_violations: number;
+    /** Per acquisition, from the first attempt to holding the lock, measured by the guest. */
+    spin_time_ns: LatencySummary;
+  };
   /** sim-loop: the simulator's virtual time against wall time. */
   sim?: SimResult;
   /** deferred-work: the VMM's work queue. */

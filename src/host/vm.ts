@@ -31,7 +31,8 @@ import {
 } from './kvm/caps.ts';
 import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
-import { allocateVm, vcpuShared, VM_I } from './layout.ts';
+import { allocateVm, guestMemory, vcpuShared, VM_I } from './layout.ts';
+import { SPINLOCK_RAM } from '../guest/workloads/spinlock.ts';
 import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type SimResult, type VcpuResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
@@ -287,7 +288,11 @@ export class Vm {
     const sim = wq.kind === 'sim-loop' && wq.mode !== 'kernel' ? { mode: wq.mode, quantum_ns: wq.quantum_ns, tick_ns: wq.tick_ns } : null;
     const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, { ...base, name: `vcpu${id}`, config: { id, program, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred, sim } satisfies VcpuThreadConfig }),
+      spawnActor<VcpuThreadApi>(VCPU_MODULE, {
+        ...base,
+        name: `vcpu${id}`,
+        config: { id, program, ple: scenario.host.kvm_intel, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred, sim } satisfies VcpuThreadConfig,
+      }),
     );
     const w = scenario.workload;
     const irqSource =
@@ -550,6 +555,7 @@ export class Vm {
         ...readVcpuStats(mem.record('vcpu_stats', id)),
         halt_poll_ns: s.halt_poll_ns,
         lapic_timer_advance_ns: s.lapic_timer_advance_ns,
+        ple_window: s.ple_window,
         guest_haltpoll: s.guest_haltpoll,
         guest_clockevent: s.guest_clockevent,
         wake_latency_ns: summarize(decodeLatency(s.wake_latency)),
@@ -593,6 +599,18 @@ export class Vm {
           },
         }
       : undefined;
+    const ram = guestMemory(mem);
+    const word = (addr: number) => ram.load(addr);
+    const spinlockResult =
+      w.kind === 'spinlock'
+        ? {
+            acquisitions: word(SPINLOCK_RAM.ACQUIRED),
+            releases: word(SPINLOCK_RAM.RELEASED),
+            acquisitions_per_s: wallS > 0 ? word(SPINLOCK_RAM.ACQUIRED) / wallS : 0,
+            mutual_exclusion_violations: word(SPINLOCK_RAM.VIOLATIONS),
+            spin_time_ns: summarize(mergeLatency(present.map((s) => s.spin_time))),
+          }
+        : undefined;
     const lateness = mergeLatency(present.map((s) => s.timer_lateness));
     return {
       haltlab: { version: haltlabVersion() },
@@ -629,6 +647,7 @@ export class Vm {
       },
       threads: threadsCpu,
       ...(blockResult && { block: blockResult }),
+      ...(spinlockResult && { spinlock: spinlockResult }),
       ...(deferredSnaps && { deferred: this.deferredResult(deferredSnaps.main, deferredSnaps.workers, present, wallS) }),
       ...(scenario.workload.kind === 'sim-loop' && { sim: simResult(scenario.workload, present, vcpus, wallS) }),
     };
@@ -658,7 +677,7 @@ function ioctl(name: string, r: number): void {
 function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
   if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
   const d = host.kvm_cap_x86_disable_exits;
-  const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0);
+  const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0) | (d.pause ? KVM_X86_DISABLE_EXITS.PAUSE : 0);
   if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
   // The simulator's exit on WFI is the same ask as the x86 RFC's HLT exit: return to userspace
   // whenever the vCPU would otherwise block (seeds/001), which is what that bit does here.

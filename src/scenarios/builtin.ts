@@ -18,6 +18,8 @@ const SCENARIO_EXTRAS: Partial<Record<Workload['kind'], Partial<ScenarioInput>>>
   overcommit: { host: { arch: 'arm64', pcpus: 2, cpuidle: { enabled: true } }, vm: { vcpus: 3 } },
   // The simulator of seeds/001 runs arm64 guests: its exit is the arm64 request's KVM_EXIT_WFX.
   'sim-loop': { host: { arch: 'arm64' } },
+  // Lock-holder preemption needs more runnable vCPUs than pCPUs.
+  spinlock: { vm: { vcpus: 4 } },
 };
 
 export const BUILTIN_SCENARIOS: Readonly<Record<string, BuiltinScenario>> = Object.fromEntries(

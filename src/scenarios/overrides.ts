@@ -1,4 +1,5 @@
 import { KVM_PARAMS } from '../host/kvm/params.ts';
+import { KVM_INTEL_PLE_PARAMS } from '../host/kvm/ple.ts';
 import { ScenarioError, type ScenarioInput } from './schema.ts';
 
 /**
@@ -20,6 +21,7 @@ export interface Override {
 /** Short knob names and where they live in a scenario. */
 export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   ...Object.fromEntries(KVM_PARAMS.map((p) => [p.name, ['host', 'kvm', p.name]])),
+  ...Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, ['host', 'kvm_intel', p.name]])),
   kvm_cap_halt_poll: ['host', 'kvm_cap_halt_poll'],
   pcpus: ['host', 'pcpus'],
   kernel: ['host', 'kernel'],
@@ -41,6 +43,7 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   irqchip: ['host', 'irqchip'],
   disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],
   disable_exits_mwait: ['host', 'kvm_cap_x86_disable_exits', 'mwait'],
+  disable_exits_pause: ['host', 'kvm_cap_x86_disable_exits', 'pause'],
   userspace_exit_hlt: ['host', 'proposals', 'userspace_exit', 'hlt'],
   userspace_exit_mwait: ['host', 'proposals', 'userspace_exit', 'mwait'],
   mwait_yield: ['host', 'proposals', 'userspace_exit', 'mwait_yield'],
@@ -57,6 +60,8 @@ export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
   backend: ['workload', 'backend'],
   block_size: ['workload', 'block_size'],
   synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
+  hold_ns: ['workload', 'hold_ns'],
+  think_ns: ['workload', 'think_ns'],
   bare_metal: ['workload', 'bare_metal'],
   tick_ns: ['workload', 'tick_ns'],
   mode: ['workload', 'mode'],

@@ -9,12 +9,15 @@ import { ScenarioError } from './schema.ts';
  */
 /** `workload`: the only workload the policy applies to, when it is not for all. */
 export const POLICIES: Readonly<Record<string, { summary: string; overrides: string; workload?: Workload['kind'] }>> = {
-  poll: { summary: 'mainline x86 halt polling: halt_poll_ns=200000, grow 2, grow_start 10000, shrink 2 (Linux >= 6.11)', overrides: '' },
+  poll: {
+    summary: 'mainline x86 defaults: halt polling (halt_poll_ns=200000, grow 2, grow_start 10000, shrink 2, Linux >= 6.11) and PLE (ple_gap 128, ple_window 4096, grow 2, shrink 0)',
+    overrides: '',
+  },
   'no-poll': { summary: 'no halt polling: every halt sleeps (halt_poll_ns=0)', overrides: 'halt_poll_ns=0' },
   'poll-pre-6.11': { summary: 'halt polling with the old shrink=0: one long block resets the window to 0', overrides: 'kernel=6.10' },
   'cap-off': { summary: 'KVM_CAP_HALT_POLL=0: polling disabled for this VM whatever halt_poll_ns says', overrides: 'kvm_cap_halt_poll=0' },
   'guest-idle-poll': {
-    summary: 'the guest boots with idle=poll: its idle loop spins and never halts (no exits while idle, a full core per vCPU)',
+    summary: 'the guest boots with idle=poll: its idle loop spins with PAUSE and never halts (a full core per vCPU; PLE exits until the vCPU’s window outgrows its idle periods)',
     overrides: 'idle=poll',
   },
   'guest-haltpoll': {
@@ -29,6 +32,11 @@ export const POLICIES: Readonly<Record<string, { summary: string; overrides: str
   apicv: { summary: 'posted interrupts (APICv/AVIC): an interrupt for a vCPU running guest code is taken without a VM exit', overrides: 'apicv=true' },
   'exit-cost-1us': { summary: 'every VM exit and re-entry costs 1 µs of busy time, about what hardware pays (the model’s default is 0)', overrides: 'exit_cost_ns=1000' },
   'poll-1ms': { summary: 'a larger ceiling: halt_poll_ns=1000000', overrides: 'halt_poll_ns=1000000' },
+  'ple-off': { summary: 'no PAUSE-loop exiting (kvm_intel ple_gap=0): a spinning vCPU spins until the host preempts it', overrides: 'ple_gap=0' },
+  'ple-no-grow': {
+    summary: 'PLE with a window that never grows (ple_window_grow=0): every spin loop longer than 4096 cycles exits',
+    overrides: 'ple_window_grow=0',
+  },
   'wfx-default': {
     summary: 'arm64 mainline with no kvm-arm.wfi_trap_policy or wfe_trap_policy: WFE untrapped when alone on the runqueue, WFI trapped (no GICv4 direct injection)',
     overrides: 'arch=arm64',

@@ -4,6 +4,7 @@ import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
 import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
+import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
 import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
 import { CPUIDLE_DEFAULTS } from '../host/sched/idle-states.ts';
 
@@ -20,6 +21,11 @@ const uint = nonNegInt.max(UINT_MAX);
 const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, uint.optional().describe(p.doc)])) as Record<
   KvmParamName,
   z.ZodOptional<z.ZodInt>
+>;
+
+const kvmIntelShape = Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, uint.default(p.default).describe(p.doc)])) as Record<
+  PleParamName,
+  z.ZodDefault<z.ZodInt>
 >;
 
 export const WorkloadSchema = z.discriminatedUnion('kind', [
@@ -119,6 +125,13 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
     /** `idle`: wait in the idle loop (WFI on arm64); `wfe`: a spin-wait paused by WFE (arm64 only). */
     wait: z.enum(['idle', 'wfe']).default('idle'),
   }),
+  z.strictObject({
+    kind: z.literal('spinlock'),
+    /** Work inside the critical section (guest compute), ns. */
+    hold_ns: z.int().min(0).max(100_000_000).default(5_000),
+    /** Work outside it between two acquisitions, ns. */
+    think_ns: z.int().min(0).max(100_000_000).default(5_000),
+  }),
 ]);
 
 /** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
@@ -141,6 +154,8 @@ export const ScenarioSchema = z.strictObject({
       pcpus: z.int().min(1).max(MAX_PCPUS).default(2),
       kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL),
       kvm: z.strictObject(kvmParamsShape).prefault({}),
+      /** kvm_intel module parameters: PAUSE-loop exiting (reference §2.5); ple_gap=0 turns it off. */
+      kvm_intel: z.strictObject(kvmIntelShape).prefault({}),
       /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
       kvm_cap_halt_poll: uint.nullable().default(null),
       sched_slice_ns: z.int().min(100_000).default(3_000_000),
@@ -182,6 +197,8 @@ export const ScenarioSchema = z.strictObject({
         .strictObject({
           hlt: z.boolean().default(false),
           mwait: z.boolean().default(false),
+          /** KVM_X86_DISABLE_EXITS_PAUSE: no PAUSE-loop exiting for the VM (kvm_pause_in_guest). */
+          pause: z.boolean().default(false),
         })
         .prefault({}),
       /** Unmerged proposals from the list, each opt-in; mainline KVM has none of them. */
@@ -249,12 +266,15 @@ export const ScenarioSchema = z.strictObject({
       [['host', 'irqchip'], s.host.irqchip !== 'kernel', 'a userspace irqchip (KVM_EXIT_HLT) is modelled for x86 only'],
       [['host', 'kvm_cap_x86_disable_exits', 'hlt'], s.host.kvm_cap_x86_disable_exits.hlt, 'KVM_CAP_X86_DISABLE_EXITS is x86 only (arm64 leaves WFI untrapped by host.arm64.wfi_trap_policy)'],
       [['host', 'kvm_cap_x86_disable_exits', 'mwait'], s.host.kvm_cap_x86_disable_exits.mwait, 'KVM_CAP_X86_DISABLE_EXITS is x86 only'],
+      [['host', 'kvm_cap_x86_disable_exits', 'pause'], s.host.kvm_cap_x86_disable_exits.pause, 'KVM_CAP_X86_DISABLE_EXITS is x86 only (arm64 has no PAUSE-loop exiting)'],
+      ...KVM_INTEL_PLE_PARAMS.map((p): [string[], boolean, string] => [['host', 'kvm_intel', p.name], s.host.kvm_intel[p.name] !== p.default, 'a kvm_intel parameter (PAUSE-loop exiting is VMX only)']),
       [['host', 'proposals', 'lazy_tscdeadline'], s.host.proposals.lazy_tscdeadline, 'the lazy tscdeadline proposal is x86 PV only'],
       [['host', 'proposals', 'userspace_exit', 'hlt'], s.host.proposals.userspace_exit.hlt, 'the userspace-exit proposal is x86 only'],
       [['host', 'proposals', 'userspace_exit', 'mwait'], s.host.proposals.userspace_exit.mwait, 'the userspace-exit proposal is x86 only'],
       [['host', 'proposals', 'userspace_exit', 'mwait_yield'], s.host.proposals.userspace_exit.mwait_yield, 'the userspace-exit proposal is x86 only'],
     ];
     for (const [path, on, why] of x86) if (on) ctx.addIssue({ code: 'custom', path, message: `${why}: not with host.arch arm64` });
+    if (s.workload.kind === 'spinlock') ctx.addIssue({ code: 'custom', path: ['workload', 'kind'], message: 'spinlock spins with PAUSE and counts on PAUSE-loop exiting (x86 VMX); an arm64 guest would spin with WFE, not modelled: not with host.arch arm64' });
     if (s.workload.kind === 'hrtimer-rearm') ctx.addIssue({ code: 'custom', path: ['workload', 'kind'], message: 'hrtimer-rearm waits with sti; hlt and writes MSR_IA32_TSC_DEADLINE through its x86 clockevent: not with host.arch arm64' });
   }
   if (s.workload.kind === 'hrtimer-rearm' && s.guest.idle !== 'halt') {

@@ -30,6 +30,7 @@ describe('docs/results.md', () => {
       [{ kind: 'sim-loop' }, false],
       [{ kind: 'dsync-io', backend: 'synthetic', bare_metal: true }, false],
       [{ kind: 'overcommit' }, false],
+      [{ kind: 'spinlock' }, false],
     ] as const) {
       const host = workload.kind === 'overcommit' ? { arch: 'arm64' as const } : { proposals: { lazy_tscdeadline: lazy } };
       const r = await createVm(parseScenario({ duration_s: 0.4, host, vm: { vcpus: 1 }, workload })).run();

@@ -5,7 +5,7 @@ import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
 
 // The guest kernel's LAPIC clockevent as the interpreter runs it (the host side is in test/host/lazy-tscdeadline.test.ts).
 
-const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, cpuId: () => 0 };
+const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => false, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, load: () => 0, cmpxchg: () => 0, xadd: () => 0, pauseLoopExit: () => false, cpuId: () => 0 };
 
 function program(clockevent?: 'lapic-deadline' | 'kvm-lazy-tscdeadline') {
   const a = new Assembler();

@@ -17,7 +17,7 @@ describe('hrtimer-rearm', () => {
     const rearms = 3;
     const cpu = new GuestCpu(hrtimerRearm({ event_ns: 1_000, timeout_ns: 5_000, rearms }));
     let pending = false;
-    const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => pending, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, cpuId: () => 0 };
+    const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => pending, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, load: () => 0, cmpxchg: () => 0, xadd: () => 0, pauseLoopExit: () => false, cpuId: () => 0 };
     let writes = 0;
     let halts = 0;
     for (let step = 0; halts < 4 && step < 1_000; step++) {
@@ -41,7 +41,7 @@ describe('hrtimer-rearm', () => {
 
   it('takes `sti; hlt` as one step (STI interrupt shadow): a pending interrupt ends the halt instead of coming first', () => {
     const cpu = new GuestCpu(hrtimerRearm({ event_ns: 1_000, timeout_ns: 5_000, rearms: 1 }));
-    const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => true, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, cpuId: () => 0 };
+    const host: GuestHost = { kicked: () => false, timerDue: () => false, interruptWindowRequested: () => true, wfxTrapped: () => true, eoi: () => {}, sample: () => {}, hltInGuest: false, mwaitInGuest: false, idleInGuest: (): 0 => { throw new Error('no native idle on this fake host'); }, monitor: () => {}, store: () => {}, load: () => 0, cmpxchg: () => 0, xadd: () => 0, pauseLoopExit: () => false, cpuId: () => 0 };
     // entry: sti with an interrupt waiting is an interrupt window (not followed by hlt)...
     expect(cpu.run(host)).toBe(GUEST_EXIT.INTERRUPT_WINDOW);
     // ...the loop's cli; set_next_event; then sti; hlt halts.

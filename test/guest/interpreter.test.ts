@@ -2,12 +2,19 @@ import { describe, expect, it, vi } from 'vitest';
 import { Assembler } from '../../src/guest/assembler.ts';
 import { GUEST_EXIT, GuestCpu, type GuestHost } from '../../src/guest/interpreter.ts';
 import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
+import { GUEST_RAM_WORDS, GuestMemory } from '../../src/host/guest-memory.ts';
 import { timerLatency } from '../../src/guest/workloads/timer-latency.ts';
 import { LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
 import * as clock from '../../src/actors/clock.ts';
 import { now } from '../../src/actors/clock.ts';
 
 // The guest ISA on a fake vCPU: which instructions leave guest mode, and how interrupts nest.
+
+/** The guest-memory members of GuestHost over a bare array (no vCPU monitors to trigger). */
+function memoryHost(words: Int32Array): Pick<GuestHost, 'load' | 'store' | 'cmpxchg' | 'xadd'> {
+  const m = new GuestMemory(words, words.length, []);
+  return { load: (a) => m.load(a), store: (a, v) => m.store(a, v), cmpxchg: (a, e, v) => m.cmpxchg(a, e, v), xadd: (a, d) => m.xadd(a, d) };
+}
 
 function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[]; eois: number } {
   const samples: number[] = [];
@@ -16,6 +23,7 @@ function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[
     timerDue: () => false,
     interruptWindowRequested: () => false,
     wfxTrapped: () => true,
+    pauseLoopExit: () => false,
     sample: (_c: string, v: number) => samples.push(v),
     eoi: () => host.eois++,
     hltInGuest: false,
@@ -25,6 +33,9 @@ function fakeHost(over: Partial<GuestHost> = {}): GuestHost & { samples: number[
     },
     monitor: () => {},
     store: () => {},
+    load: () => 0,
+    cmpxchg: () => 0,
+    xadd: () => 0,
     cpuId: () => 0,
     samples,
     eois: 0,
@@ -116,5 +127,38 @@ describe('the guest interpreter', () => {
     expect(() => cpu.inject(0x99)).toThrow(/no handler for vector 0x99/);
     expect(() => cpu.run(fakeHost())).toThrow(/iret with no interrupt frame/);
     expect(() => new Assembler().label('entry').jmp('nowhere').assemble('x')).toThrow(/undefined label nowhere/);
+  });
+
+  it('does LOCK CMPXCHG, LOCK XADD, loads and stores on guest RAM', () => {
+    const ram = new Int32Array(GUEST_RAM_WORDS);
+    const host = fakeHost(memoryHost(ram));
+    ram[3] = 7;
+    const a = new Assembler();
+    a.label('entry').movi(0, 7).movi(1, 42).movi(2, 5);
+    a.cmpxchg(3, 3, 0, 1); // [3] == 7: swapped, r3 = 7
+    a.cmpxchg(4, 3, 0, 2); // [3] == 42 != 7: untouched, r4 = 42
+    a.xadd(5, 4, 2).xadd(6, 4, 2); // [4]: 0 -> 5 -> 10; r5 = 0, r6 = 5
+    a.stAt(9, 1).ldAt(7, 9).hlt();
+    const cpu = new GuestCpu(a.assemble('ram'));
+    expect(cpu.run(host)).toBe(GUEST_EXIT.HLT);
+    expect([...cpu.regs.slice(3)]).toEqual([7, 42, 0, 5, 42]);
+    expect([ram[3], ram[4], ram[9]]).toEqual([42, 10, 42]);
+    // An absolute address outside shared guest RAM is refused when the program is loaded; a base
+    // register reaches the per-CPU lines, and past the VM's memory the access is refused when made.
+    expect(() => new GuestCpu(new Assembler().label('entry').ldAt(0, GUEST_RAM_WORDS).assemble('far'))).toThrow(/outside guest RAM/);
+    expect(() => new GuestCpu(new Assembler().label('entry').movi(1, GUEST_RAM_WORDS).ld(0, 1).assemble('far')).run(host)).toThrow(/outside guest memory/);
+  });
+
+  it('asks the PLE control at every PAUSE with the retired-cycle count, and exits past the PAUSE', () => {
+    const a = new Assembler();
+    a.label('entry').movi(1, 1);
+    a.label('spin').pause().ldAt(0, 0).jnz(1, 'spin');
+    const ram = new Int32Array(GUEST_RAM_WORDS);
+    const cpu = new GuestCpu(a.assemble('spin'));
+    const cycles: number[] = [];
+    const host = fakeHost({ ...memoryHost(ram), pauseLoopExit: (c) => cycles.push(c) === 4 });
+    expect(cpu.run(host)).toBe(GUEST_EXIT.PAUSE_INSTRUCTION);
+    expect(cycles).toEqual([2, 5, 8, 11]); // one cycle per instruction: movi, then 3 per iteration
+    expect(cpu.pc).toBe(2); // resumes at the instruction after the PAUSE
   });
 });

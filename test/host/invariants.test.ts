@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runViolations, vcpuViolations } from '../../src/host/invariants.ts';
 import type { RunResult, VcpuResult } from '../../src/host/results.ts';
+import { PLE_DEFAULTS } from '../../src/host/kvm/ple.ts';
 import { EXIT_REASONS, MODEL_COUNTERS } from '../../src/host/kvm/stats.ts';
 
 // The invariant checker must catch what it claims to: corrupt a good result and see it fail.
@@ -79,12 +80,31 @@ describe('the invariant checker', () => {
     v.model = { ...zeroModel, halt_calls: 10, device_interrupts_injected: 10 };
     const run = (raised: number, eois: number) =>
       runViolations({
-        scenario: { vm: { vcpus: 1 }, workload: { kind: 'irq-wake' } },
+        scenario: { vm: { vcpus: 1 }, host: { kvm_intel: PLE_DEFAULTS, kvm_cap_x86_disable_exits: { hlt: false, mwait: false, pause: false } }, workload: { kind: 'irq-wake' } },
         vcpus: [v],
         host: { timers_fired: 0, device_interrupts_raised: raised, device_eois: eois },
       } as unknown as RunResult).map((x) => x.invariant);
     expect(run(10, 10)).toEqual([]);
     expect(run(12, 10)).toContain('every device interrupt delivered (one may be in flight)');
     expect(run(9, 9)).toContain('no device interrupt delivered twice');
+  });
+
+  it('catches PLE exits with ple_gap=0 and directed yields that do not add up', () => {
+    const v = vcpu();
+    v.exit_reasons = { ...v.exit_reasons, PAUSE_INSTRUCTION: 2, MSR_WRITE: v.exit_reasons.MSR_WRITE - 2 };
+    v.model = { ...v.model, on_spin_yield_attempted: 4, on_spin_yield_successful: 3, on_spin_yield_failed: 2 };
+    const found = vcpuViolations(v).map((x) => x.invariant);
+    expect(found).toContain('one directed yield at most per PLE exit');
+    expect(found).toContain('successful + failed yields <= yields attempted');
+    const run = (ple_gap: number, pause = false) =>
+      runViolations({
+        scenario: { vm: { vcpus: 1 }, host: { kvm_intel: { ...PLE_DEFAULTS, ple_gap }, kvm_cap_x86_disable_exits: { hlt: false, mwait: false, pause } }, workload: { kind: 'timer-latency' } },
+        vcpus: [v],
+        host: { timers_fired: 4 },
+      } as unknown as RunResult).map((x) => x.invariant);
+    const noPle = 'no PLE exits with ple_gap=0 or KVM_X86_DISABLE_EXITS_PAUSE (pause_in_guest)';
+    expect(run(128)).not.toContain(noPle);
+    expect(run(0)).toContain(noPle);
+    expect(run(128, true)).toContain(noPle);
   });
 });

@@ -30,11 +30,13 @@ describe('KVM_CAP_X86_DISABLE_EXITS ordering (kvm->created_vcpus)', () => {
     expect(kvmEnableCapUserspaceExits(kvm, { mwait_yield: true })).toBe(-EINVAL);
   });
 
-  it('refuses bits the modelled host does not offer (PAUSE, CSTATE), and a second irqchip', () => {
+  it('refuses the bit the modelled host does not offer (CSTATE), and a second irqchip; accepts PAUSE (PLE exists)', () => {
     const kvm = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 }).record('kvm', 0);
-    expect(kvmEnableCapDisableExits(kvm, KVM_X86_DISABLE_EXITS.PAUSE)).toBe(-EINVAL);
+    expect(kvmEnableCapDisableExits(kvm, KVM_X86_DISABLE_EXITS.CSTATE)).toBe(-EINVAL);
     expect(kvmEnableCapDisableExits(kvm, HLT | KVM_X86_DISABLE_EXITS.CSTATE)).toBe(-EINVAL);
-    expect(readVmExitConfig(kvm)).toMatchObject({ hltInGuest: false, mwaitInGuest: false });
+    expect(readVmExitConfig(kvm)).toMatchObject({ hltInGuest: false, mwaitInGuest: false, pauseInGuest: false });
+    expect(kvmEnableCapDisableExits(kvm, KVM_X86_DISABLE_EXITS.PAUSE)).toBe(0);
+    expect(readVmExitConfig(kvm)).toMatchObject({ hltInGuest: false, mwaitInGuest: false, pauseInGuest: true });
     expect(kvmCreateIrqchip(kvm)).toBe(0);
     expect(kvmCreateIrqchip(kvm)).toBe(-EEXIST);
   });
@@ -106,9 +108,9 @@ describe('MONITOR/MWAIT', () => {
     expect(guestMemory(t.mem).load(19)).toBe(7);
   });
 
-  it('guest memory is one line per vCPU; an access outside it is the guest program’s bug', () => {
-    const t = oneVcpu((a) => a.label('entry').movi(4, 16).st(4, 4));
-    expect(() => t.runToEnd()).toThrow(/guest address 16 outside guest memory \(16 words\)/);
+  it('guest memory is 64 shared words then one line per vCPU; an access outside it is the guest program’s bug', () => {
+    const t = oneVcpu((a) => a.label('entry').movi(4, 80).st(4, 4));
+    expect(() => t.runToEnd()).toThrow(/guest address 80 outside guest memory \(80 words\)/);
   });
 
   it('in guest: a write to another line does not end it; its timer does, as an external interrupt (no preemption timer with mwait_in_guest)', () => {

@@ -32,4 +32,13 @@ describe('overrides and policies', () => {
     expect(parsePolicy('halt_poll_ns=5000').label).toBe('halt_poll_ns=5000');
     expect(() => parsePolicy('fastest')).toThrow(/unknown policy "fastest"/);
   });
+
+  it('knows the PLE and spinlock knobs by their short names', () => {
+    expect(parseOverrides('ple_gap=0,ple_window_max=65536,hold_ns=100').map((o) => [o.path.join('.'), o.value])).toEqual([
+      ['host.kvm_intel.ple_gap', 0],
+      ['host.kvm_intel.ple_window_max', 65536],
+      ['workload.hold_ns', 100],
+    ]);
+    expect(parsePolicy('ple-off').overrides.map((o) => o.path.join('.'))).toEqual(['host.kvm_intel.ple_gap']);
+  });
 });

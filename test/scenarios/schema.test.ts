@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError } from '../../src/scenarios/schema.ts';
+import { BUILTIN_SCENARIOS } from '../../src/scenarios/builtin.ts';
 
 const errorOf = (input: unknown): string => {
   try {
@@ -38,5 +39,14 @@ describe('scenario validation', () => {
   it('rejects unknown keys instead of ignoring them', () => {
     expect(errorOf({ host: { kvm: { halt_poll_nss: 1 } } })).toMatch(/host\.kvm.*halt_poll_nss/);
     expect(errorOf({ vcpus: 4 })).toContain('vcpus');
+  });
+
+  it('fills in kvm_intel’s PLE defaults, the spinlock workload’s, and overcommits the built-in spinlock scenario', () => {
+    const s = parseScenario(BUILTIN_SCENARIOS.spinlock.scenario);
+    expect(s.host.kvm_intel).toEqual({ ple_gap: 128, ple_window: 4096, ple_window_grow: 2, ple_window_shrink: 0, ple_window_max: 4_294_967_295 });
+    expect(s.workload).toEqual({ kind: 'spinlock', hold_ns: 5000, think_ns: 5000 });
+    expect(s.vm.vcpus).toBeGreaterThan(s.host.pcpus);
+    expect(errorOf({ host: { kvm_intel: { ple_gap: -1 } } })).toMatch(/host\.kvm_intel\.ple_gap/);
+    expect(errorOf({ host: { kvm_intel: { ple_window_max: 2 ** 32 } } })).toMatch(/ple_window_max/);
   });
 });

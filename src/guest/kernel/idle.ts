@@ -1,7 +1,7 @@
 import type { Assembler } from '../assembler.ts';
 import { MSR_KVM_POLL_CONTROL, type GuestProgram } from '../isa.ts';
 import type { HaltpollParams } from './haltpoll.ts';
-import { GUEST_LINE_WORDS } from '../../host/guest-memory.ts';
+import { GUEST_LINE_WORDS, GUEST_RAM_WORDS } from '../../host/guest-memory.ts';
 
 /** The guest kernel's idle loop (label `idle`), by its boot-time choice. */
 export type GuestIdle = 'halt' | 'poll' | 'haltpoll' | 'mwait';
@@ -20,7 +20,8 @@ export interface GuestKernel {
  * `halt`: default_idle, HLT with interrupts enabled, forever: each idle period
  * is a HLT exit, and KVM's halt path decides whether to poll or sleep.
  * `poll`: the `idle=poll` boot parameter: the idle loop spins (cpu_relax) and
- * never executes HLT; no exits while idle, a full core burnt, the fastest wake.
+ * never executes HLT; a full core burnt, the fastest wake. Its PAUSE loop meets
+ * PLE exits until the vCPU's PLE window has grown longer than its idle periods.
  * `haltpoll`: the cpuidle-haltpoll driver and governor: the guest polls in
  * guest mode for an adaptive window, then halts. Loading the driver writes
  * MSR_KVM_POLL_CONTROL = 0, which turns host halt polling off for the vCPU.
@@ -37,11 +38,11 @@ export function idleLoop(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKern
 
 /**
  * What the idle driver does once at boot: cpuidle-haltpoll's arch_haltpoll_enable();
- * mwait_idle's per-CPU line to monitor (r6 = &per_cpu(idle flags): line `cpu`).
+ * mwait_idle's per-CPU line to monitor (r6 = &per_cpu(idle flags): guestIdleLine(cpu), after shared RAM).
  */
 export function idleSetup(a: Assembler, idle: GuestIdle = 'halt'): Assembler {
   if (idle === 'haltpoll') return a.movi(7, 0).wrmsr(MSR_KVM_POLL_CONTROL, 7);
-  if (idle === 'mwait') return a.rdpid(6).shli(6, 6, Math.log2(GUEST_LINE_WORDS));
+  if (idle === 'mwait') return a.rdpid(6).shli(6, 6, Math.log2(GUEST_LINE_WORDS)).addi(6, 6, GUEST_RAM_WORDS); // guestIdleLine(cpu)
   return a;
 }
 

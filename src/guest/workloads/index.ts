@@ -3,6 +3,7 @@ import { timerLatency } from './timer-latency.ts';
 import { irqWake } from './irq-wake.ts';
 import { mixed } from './mixed.ts';
 import { dsyncIo } from './dsync-io.ts';
+import { spinlock } from './spinlock.ts';
 import { overcommit } from './overcommit.ts';
 import { deferredWorkGuest } from './deferred-work.ts';
 import { simLoopGuest } from './sim-loop.ts';
@@ -34,6 +35,10 @@ export const WORKLOADS = {
   'dsync-io': {
     summary: 'one synchronous 4 KiB write outstanding per vCPU: virtio-blk, an I/O thread, O_DSYNC writes to a temp file on a thread pool; requests/s',
     source: 'the halt-polling RFC’s dd oflag=dsync benchmark (seeds/002); QEMU virtio-blk + IOThread + thread pool',
+  },
+  spinlock: {
+    summary: '4 vCPUs on 2 pCPUs contend for one guest spinlock (CMPXCHG, spin with PAUSE); preempted holders make waiters spin: PLE exits + directed yield; acquisitions/s',
+    source: 'lock-holder preemption; PAUSE-loop exiting and kvm_vcpu_on_spin (arch/x86/kvm/vmx/vmx.c, virt/kvm/kvm_main.c)',
   },
   mixed: {
     summary: 'both at once: every vCPU re-arms its own deadline timer, and a device interrupts them in turn (the stress test’s guest)',
@@ -69,6 +74,8 @@ export function guestProgram({ workload: w, guest: g, host }: Pick<Scenario, 'wo
       return timerLatency({ delta_ns: w.tick_ns, kernel: guest });
     case 'dsync-io':
       return dsyncIo({ kernel: guest });
+    case 'spinlock':
+      return spinlock({ hold_ns: w.hold_ns, think_ns: w.think_ns });
     case 'overcommit':
       return overcommit({ delta_ns: w.delta_ns, busy_ns: w.busy_ns, wait: w.wait, kernel: guest });
     case 'hrtimer-rearm':

@@ -16,11 +16,12 @@ export const KVM_X86_DISABLE_EXITS = { MWAIT: 1 << 0, HLT: 1 << 1, PAUSE: 1 << 2
 
 /**
  * What KVM_CHECK_EXTENSION(KVM_CAP_X86_DISABLE_EXITS) reports on the modelled
- * host. KVM offers PAUSE and CSTATE too; haltlab models no PAUSE-loop exiting
- * and no C-state MSRs, so those bits would change nothing and are not offered
- * (a bit outside this mask is -EINVAL, as KVM treats a bit it does not offer).
+ * host. KVM offers CSTATE too; haltlab models no C-state MSRs, so that bit
+ * would change nothing and is not offered (a bit outside this mask is -EINVAL,
+ * as KVM treats a bit it does not offer). PAUSE turns PAUSE-loop exiting off
+ * for the VM (kvm->arch.pause_in_guest, ple.ts kvmPauseInGuest).
  */
-export const KVM_X86_DISABLE_EXITS_ALLOWED = KVM_X86_DISABLE_EXITS.MWAIT | KVM_X86_DISABLE_EXITS.HLT;
+export const KVM_X86_DISABLE_EXITS_ALLOWED = KVM_X86_DISABLE_EXITS.MWAIT | KVM_X86_DISABLE_EXITS.HLT | KVM_X86_DISABLE_EXITS.PAUSE;
 
 /** The 2023 RFC's kvm_run->userspace_exits bits (proposed, never merged). */
 export const KVM_X86_USERSPACE_EXIT = { MWAIT: 1 << 0, HLT: 1 << 1 } as const;
@@ -65,6 +66,8 @@ export interface VmExitConfig {
   irqchipInKernel: boolean;
   hltInGuest: boolean;
   mwaitInGuest: boolean;
+  /** KVM_X86_DISABLE_EXITS_PAUSE: kvm_pause_in_guest(), no PAUSE-loop exiting. */
+  pauseInGuest: boolean;
   userspaceExitsCap: boolean;
   mwaitYield: boolean;
 }
@@ -75,6 +78,7 @@ export function readVmExitConfig(rec: KvmVmRecord): VmExitConfig {
     irqchipInKernel: Atomics.load(rec.i32, I.irqchip_in_kernel) !== 0,
     hltInGuest: (mask & KVM_X86_DISABLE_EXITS.HLT) !== 0,
     mwaitInGuest: (mask & KVM_X86_DISABLE_EXITS.MWAIT) !== 0,
+    pauseInGuest: (mask & KVM_X86_DISABLE_EXITS.PAUSE) !== 0,
     userspaceExitsCap: Atomics.load(rec.i32, I.userspace_exits_cap) !== 0,
     mwaitYield: Atomics.load(rec.i32, I.mwait_yield) !== 0,
   };

@@ -46,7 +46,7 @@ export const VCPU_STATS = [
  * then arm64 as its kvm_exit trace prints them (the exception class of a trap,
  * ESR_ELx_EC_*, or IRQ for an exit taken for a physical interrupt).
  */
-export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION'] as const;
+export const X86_EXIT_REASONS = ['EXTERNAL_INTERRUPT', 'HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'INTERRUPT_WINDOW', 'IO_INSTRUCTION', 'MWAIT_INSTRUCTION', 'MONITOR_INSTRUCTION', 'PAUSE_INSTRUCTION'] as const;
 export const ARM64_EXIT_REASONS = ['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'ESR_ELx_EC_DABT_LOW', 'IRQ'] as const;
 export const EXIT_REASONS = [...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
@@ -73,6 +73,11 @@ export const MODEL_COUNTERS = [
   { name: 'kvm_exit_hlt', doc: 'KVM_RUN returns with KVM_EXIT_HLT, counted by the VMM (userspace irqchip, or the 2023 proposal)' },
   { name: 'kvm_exit_mwait', doc: 'KVM_RUN returns with KVM_EXIT_MWAIT, counted by the VMM (the 2023 proposal)' },
   { name: 'mwait_yields', doc: 'yield() calls in the NOP emulation of an intercepted MWAIT (the 2023 proposal)' },
+  // kvm_vcpu_on_spin() counts nothing in KVM: x86's directed_yield_attempted/_successful count the
+  // PV KVM_HC_SCHED_YIELD hypercall (kvm_sched_yield), which the guest here never makes.
+  { name: 'on_spin_yield_attempted', doc: 'yield_to() calls made by kvm_vcpu_on_spin() after a PLE exit' },
+  { name: 'on_spin_yield_successful', doc: 'of those, yields that gave the pCPU to the candidate (yield_to() > 0)' },
+  { name: 'on_spin_yield_failed', doc: 'of those, yields that were pointless (yield_to() < 0, -ESRCH): each uses one of the 3 tries' },
 ] as const;
 
 export type VcpuStatName = (typeof VCPU_STATS)[number]['name'];

@@ -66,6 +66,8 @@ export const VCPU_BLOCK = struct(
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)
+    'in_spin_loop', // vcpu->spin_loop.in_spin_loop: inside kvm_vcpu_on_spin()
+    'dy_eligible', // vcpu->spin_loop.dy_eligible: toggled by other spinners (kvm_vcpu_eligible_for_directed_yield)
     'alarm_armed', // 1 while alarm_at is armed; whoever clears it (fire or disarm) owns it
     'apicv', // posted interrupts are on for this vCPU (APICv / AVIC)
     'pi_on', // the posted-interrupt descriptor's ON bit: a notification waits for the running vCPU
@@ -79,6 +81,7 @@ export const VCPU_BLOCK = struct(
     'tsc_deadline', // the armed MSR_IA32_TSC_DEADLINE, guest TSC = ns on the shared clock
     ['pending_since', IRQ_LINES], // when each line became pending: the start of a wake-latency sample
     'halt_poll_ns', // vcpu->halt_poll_ns
+    'ple_window', // vmx->ple_window, cycles (= ns on the 1 GHz TSC)
     'alarm_at', // the VMM's watchdog timer for this vCPU thread (sim-loop): when it signals the thread (vmm/alarm.ts)
     'timer_advance_ns', // lapic_timer.timer_advance_ns (debugfs lapic_timer_advance_ns): the timer fires this early
     'expired_tscdeadline', // lapic_timer.expired_tscdeadline: the deadline that fired, for __kvm_wait_lapic_expire (0: none)

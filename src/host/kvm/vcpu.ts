@@ -16,6 +16,9 @@ import { irqfdResampleNotify } from './irqfd.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { IDLE_WAIT, IRQ_LINES, LINE, LINE_VECTOR, MODE, MP_STATE, RUN_STATE, TIMER, V, VF } from './vcpu-state.ts';
 import { enterRunState, resetRunStates } from '../thread-state.ts';
+import { growPleWindow, kvmPauseInGuest, PLE_DEFAULTS, PauseLoopDetector, shrinkPleWindow, type PleParams } from './ple.ts';
+import { kvmVcpuOnSpin, type OnSpinVm } from './directed-yield.ts';
+import { lastBoostedVcpu, setLastBoostedVcpu } from './vm-state.ts';
 import { KVM_X86_USERSPACE_EXIT, readVmExitConfig, type VmExitConfig } from './caps.ts';
 import type { GuestMemory } from '../guest-memory.ts';
 import { futexWait } from '../../actors/futex.ts';
@@ -66,6 +69,10 @@ const STAT = {
   hlt_in_guest: statIndex('hlt_in_guest'),
   mwait_in_guest: statIndex('mwait_in_guest'),
   mwait_yields: statIndex('mwait_yields'),
+  blocking: statIndex('blocking'),
+  yield_attempted: statIndex('on_spin_yield_attempted'),
+  yield_successful: statIndex('on_spin_yield_successful'),
+  yield_failed: statIndex('on_spin_yield_failed'),
 };
 const exitStat = (r: ExitReason): number => statIndex(`exit_${r}`);
 /** Each guest exit under its x86 (VMX) reason; undefined: no such exit on x86. */
@@ -78,6 +85,7 @@ const X86_EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.IO_INSTRUCTION]: exitStat('IO_INSTRUCTION'),
   [GUEST_EXIT.MWAIT_INSTRUCTION]: exitStat('MWAIT_INSTRUCTION'),
   [GUEST_EXIT.MONITOR_INSTRUCTION]: exitStat('MONITOR_INSTRUCTION'),
+  [GUEST_EXIT.PAUSE_INSTRUCTION]: exitStat('PAUSE_INSTRUCTION'),
   [GUEST_EXIT.WFI]: undefined,
   [GUEST_EXIT.WFE]: undefined,
   [GUEST_EXIT.SHUTDOWN]: undefined,
@@ -99,6 +107,7 @@ const ARM64_EXIT_STAT: Record<GuestExit, number | undefined> = {
   [GUEST_EXIT.IO_INSTRUCTION]: exitStat('ESR_ELx_EC_DABT_LOW'),
   [GUEST_EXIT.MWAIT_INSTRUCTION]: undefined,
   [GUEST_EXIT.MONITOR_INSTRUCTION]: undefined,
+  [GUEST_EXIT.PAUSE_INSTRUCTION]: undefined, // PLE is VMX's; arm64's spin-wait is WFE
   [GUEST_EXIT.WFI]: exitStat('ESR_ELx_EC_WFx'),
   [GUEST_EXIT.WFE]: exitStat('ESR_ELx_EC_WFx'),
   [GUEST_EXIT.SHUTDOWN]: undefined,
@@ -113,6 +122,14 @@ export const WFE_EVENT_STREAM_NS = 100_000;
 
 const IDLE_WAIT_OF = { hlt: IDLE_WAIT.HLT_IN_GUEST, mwait: IDLE_WAIT.MWAIT_IN_GUEST, wfi: IDLE_WAIT.WFI_IN_GUEST, wfe: IDLE_WAIT.WFE_IN_GUEST } as const;
 
+/** What PAUSE-loop exiting and directed yield need beyond the vCPU itself. */
+export interface VcpuSpinConfig {
+  /** kvm_intel's ple_* parameters (read once: they are 0444). */
+  ple: PleParams;
+  /** Every vCPU of the VM, by index (= its task id): kvm_vcpu_on_spin()'s candidates. */
+  vcpus: readonly VcpuShared[];
+}
+
 export class KvmVcpu implements GuestHost {
   readonly guest: GuestCpu;
   private readonly haltPath: HaltPath;
@@ -125,6 +142,13 @@ export class KvmVcpu implements GuestHost {
   private readonly inService: number[] = [];
   /** The VM's in-kernel port I/O devices (ioeventfds); none unless the VMM registered some. */
   ioBus: KvmIoBus | null = null;
+  private readonly ple: PleParams;
+  /** kvm->arch.pause_in_guest: no PAUSE-loop exiting for this VM. */
+  private readonly pauseInGuest: boolean;
+  private readonly pauseLoop = new PauseLoopDetector();
+  /** The scheduler's sched-in count when this vCPU was last loaded: a change means it was scheduled out. */
+  private loadedAt = 0;
+  private readonly onSpinVm: OnSpinVm;
   /** The host's VM exit + entry cost, paid as busy time; posted interrupts on. */
   private readonly exitCostNs: number;
   private readonly apicv: boolean;
@@ -158,6 +182,7 @@ export class KvmVcpu implements GuestHost {
     private readonly mem: GuestMemory,
     private readonly observer: VcpuObserver,
     private readonly tracer: Tracer = NO_TRACE,
+    spin: VcpuSpinConfig = { ple: PLE_DEFAULTS, vcpus: [shared] },
   ) {
     this.v = shared.v;
     this.s = shared.s;
@@ -177,6 +202,11 @@ export class KvmVcpu implements GuestHost {
     this.arm64 = isArm64(kvm);
     this.exitStats = this.arm64 ? ARM64_EXIT_STAT : X86_EXIT_STAT;
     this.directInjection = this.arm64 && readWfxConfig(kvm).direct_injection;
+    this.ple = spin.ple;
+    // kvm->arch.pause_in_guest: ple_gap=0, or KVM_X86_DISABLE_EXITS_PAUSE enabled on the VM.
+    this.pauseInGuest = this.arm64 || kvmPauseInGuest(spin.ple, this.caps.pauseInGuest); // arm64: no PLE (cpu_relax is YIELD, not trapped)
+    this.v.f64[VF.ple_window] = spin.ple.ple_window; // vmx_vcpu_create(): vmx->ple_window = ple_window
+    this.onSpinVm = this.spinView(spin.vcpus);
     Atomics.store(this.v.i32, V.poll_control, 1); // the MSR's reset value
     Atomics.store(this.v.i32, V.monitor_line, -1);
     resetRunStates(shared.t, RUN_STATE.STARTING, now());
@@ -201,6 +231,7 @@ export class KvmVcpu implements GuestHost {
    */
   vcpuLoad(): void {
     Atomics.add(this.s.i32, STAT.vcpu_loads, 1);
+    this.shrinkPleWindowIfScheduledOut();
     if (!this.arm64) return;
     const cpu = Atomics.load(this.sched.tasks[this.task].i32, T.pcpu);
     const traps = wfxTraps({ ...readWfxConfig(this.kvm), nr_running: cpu < 0 ? 1 : this.sched.nrRunning(cpu) });
@@ -209,6 +240,20 @@ export class KvmVcpu implements GuestHost {
     this.twe = traps.twe || this.exitOnWfx;
     if (traps.twi) Atomics.add(this.s.i32, STAT.vcpu_loads_twi, 1);
     if (traps.twe) Atomics.add(this.s.i32, STAT.vcpu_loads_twe, 1);
+  }
+
+  /**
+   * vmx_vcpu_load(): a vCPU loaded again after it was scheduled out (blocked,
+   * preempted or yielded: vcpu->scheduled_out) shrinks its PLE window
+   * (6.11+; sched_in before). A load with no sched-in since the last one
+   * (a new KVM_RUN on the same pCPU) changes nothing.
+   */
+  private shrinkPleWindowIfScheduledOut(): void {
+    const n = this.sched.schedIns(this.task);
+    if (n === this.loadedAt) return;
+    const wasOut = this.loadedAt !== 0;
+    this.loadedAt = n;
+    if (wasOut && !this.pauseInGuest) this.v.f64[VF.ple_window] = shrinkPleWindow(this.v.f64[VF.ple_window], this.ple);
   }
 
   /** KVM_RUN. The caller (the VMM's vCPU loop) holds a pCPU for this thread. */
@@ -246,6 +291,9 @@ export class KvmVcpu implements GuestHost {
   sample(channel: SampleChannel, value: number): void {
     this.observer.sample(channel, value);
   }
+  pauseLoopExit(cycles: number, at: number): boolean {
+    return !this.pauseInGuest && this.pauseLoop.pause(cycles, at, this.ple.ple_gap, this.v.f64[VF.ple_window]);
+  }
   monitor(addr: number): void {
     this.mem.monitor(this.v, addr);
   }
@@ -258,6 +306,15 @@ export class KvmVcpu implements GuestHost {
   wfxTrapped(wfe: boolean): boolean {
     if (!this.arm64) throw new Error(`vcpu${this.shared.id}: ${wfe ? 'WFE' : 'WFI'} on an x86 host (host.arch is x86)`);
     return wfe ? this.twe : this.twi;
+  }
+  load(addr: number): number {
+    return this.mem.load(addr);
+  }
+  cmpxchg(addr: number, expected: number, value: number): number {
+    return this.mem.cmpxchg(addr, expected, value);
+  }
+  xadd(addr: number, delta: number): number {
+    return this.mem.xadd(addr, delta);
   }
 
   /**
@@ -329,7 +386,6 @@ export class KvmVcpu implements GuestHost {
     this.guestRuns(now());
     return 0;
   }
-
   /** The guest EOIs the innermost interrupt in service; a resampled line tells the VMM's device. */
   eoi(): void {
     const line = this.inService.pop();
@@ -349,6 +405,7 @@ export class KvmVcpu implements GuestHost {
       Atomics.store(v.i32, V.mode, MODE.OUTSIDE_GUEST_MODE);
       return 0;
     }
+    this.pauseLoop.enter(); // a new entry: the PAUSE-loop detector starts afresh
     this.guestRuns(now());
     let exit = this.guest.run(this);
     // Posted interrupts (APICv): taken in guest mode, no exit; the guest goes on from its handler.
@@ -383,8 +440,8 @@ export class KvmVcpu implements GuestHost {
         this.setRunState(RUN_STATE.HOST, now());
         return 0;
       case GUEST_EXIT.WFE:
-        // kvm_handle_wfx -> kvm_vcpu_on_spin(): never blocks. haltlab has no directed yield
-        // (yield_to a chosen vCPU); this is a plain yield of the pCPU to whoever waits for it.
+        // kvm_handle_wfx -> kvm_vcpu_on_spin(): never blocks. x86's PLE path has the directed yield
+        // (handlePause), but it is not wired here yet: this is a plain yield of the pCPU to whoever waits for it.
         Atomics.add(this.s.i32, STAT.wfe_exit_stat, 1);
         this.setRunState(RUN_STATE.RUNNABLE, now());
         this.sched.yield(this.task);
@@ -405,6 +462,9 @@ export class KvmVcpu implements GuestHost {
       case GUEST_EXIT.EXTERNAL_INTERRUPT:
         Atomics.add(this.s.i32, STAT.irq_exits, 1);
         return 0;
+      case GUEST_EXIT.PAUSE_INSTRUCTION:
+        this.handlePause();
+        return 0;
       case GUEST_EXIT.IO_INSTRUCTION: {
         Atomics.add(this.s.i32, STAT.io_exits, 1);
         const { exitPort, exitValue } = this.guest;
@@ -414,6 +474,44 @@ export class KvmVcpu implements GuestHost {
       }
     }
     return 0;
+  }
+
+  /** handle_pause(): grow the window, kvm_vcpu_on_spin(vcpu, true); the PAUSE is already skipped. */
+  private handlePause(): void {
+    if (!this.pauseInGuest) this.v.f64[VF.ple_window] = growPleWindow(this.v.f64[VF.ple_window], this.ple);
+    const r = kvmVcpuOnSpin(this.onSpinVm, this.shared.id, true);
+    if (r.tried.length) Atomics.add(this.s.i32, STAT.yield_attempted, r.tried.length);
+    if (r.boosted >= 0) {
+      Atomics.add(this.s.i32, STAT.yield_successful, 1);
+      this.vcpuLoad(); // back on a pCPU after the yield: a vcpu_load
+      this.setRunState(RUN_STATE.HOST, now());
+    }
+    if (r.failed) Atomics.add(this.s.i32, STAT.yield_failed, r.failed);
+  }
+
+  /** kvm_vcpu_on_spin()'s view of the VM: the other vCPUs' shared words and their tasks in the host scheduler. */
+  private spinView(vcpus: readonly VcpuShared[]): OnSpinVm {
+    const { sched, kvm } = this;
+    const me = this.task;
+    const flag = (idx: number, f: number) => Atomics.load(vcpus[idx].v.i32, f) !== 0;
+    const set = (idx: number, f: number, b: boolean) => Atomics.store(vcpus[idx].v.i32, f, b ? 1 : 0);
+    return {
+      nrVcpus: vcpus.length,
+      getLastBoosted: () => lastBoostedVcpu(kvm),
+      setLastBoosted: (idx) => setLastBoostedVcpu(kvm, idx),
+      ready: (idx) => sched.isQueued(idx), // runnable without a pCPU: preempted, or woken and waiting
+      isBlocking: (idx) => Atomics.load(vcpus[idx].s.i32, STAT.blocking) !== 0,
+      dyRunnable: (idx) => Atomics.load(vcpus[idx].v.i32, V.irr) !== 0, // KVM_REQ_EVENT: an interrupt is pending
+      preempted: (idx) => sched.wasPreempted(idx),
+      // kvm_arch_dy_has_pending_interrupt(): APICv active and a posted interrupt waiting (PID.ON)
+      dyHasPendingInterrupt: (idx) => Atomics.load(vcpus[idx].v.i32, V.apicv) !== 0 && Atomics.load(vcpus[idx].v.i32, V.pi_on) !== 0,
+      preemptedInKernel: () => true, // the guest is all kernel code: CPL 0
+      inSpinLoop: (idx) => flag(idx, V.in_spin_loop),
+      dyEligible: (idx) => flag(idx, V.dy_eligible),
+      setInSpinLoop: (idx, b) => set(idx, V.in_spin_loop, b),
+      setDyEligible: (idx, b) => set(idx, V.dy_eligible, b),
+      yieldTo: (idx) => sched.yieldTo(me, idx, () => this.setRunState(RUN_STATE.RUNNABLE, now())),
+    };
   }
 
   /** kvm_set_msr_common() for the MSRs the guest writes. */

@@ -70,6 +70,7 @@ export const KVM_VM = struct(
     'wfe_trap_policy',
     'direct_injection', // arm64: the vCPUs use GICv4 direct injection (vLPI/vSGI)
     'wfx_rq_threshold', // the 2024 proposal's per-VM threshold, -1 when not enabled
+    'last_boosted_vcpu', // kvm->last_boosted_vcpu: kvm_vcpu_on_spin()'s round robin
   ],
   [...KVM_PARAMS.map((p) => p.name), 'max_halt_poll_ns', 'exit_cost_ns'],
 );
@@ -140,6 +141,15 @@ export function enableIrqfdResample(rec: KvmVmRecord, line: number): void {
 
 export function irqfdResampleLines(rec: KvmVmRecord): number {
   return Atomics.load(rec.i32, I.resample_lines);
+}
+
+/** kvm->last_boosted_vcpu: where kvm_vcpu_on_spin()'s round robin starts (after it). */
+export function lastBoostedVcpu(rec: KvmVmRecord): number {
+  return Atomics.load(rec.i32, I.last_boosted_vcpu);
+}
+
+export function setLastBoostedVcpu(rec: KvmVmRecord, idx: number): void {
+  Atomics.store(rec.i32, I.last_boosted_vcpu, idx);
 }
 
 /** Proposal: KVM_FEATURE_LAZY_TSCDEADLINE is in the guest's CPUID, so MSR_KVM_LAZY_TSCDEADLINE exists (guest_pv_has). */

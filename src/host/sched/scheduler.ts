@@ -63,6 +63,7 @@ export class Scheduler {
     for (const p of s.pcpus) Atomics.store(p.i32, s.P.curr, NO_TASK);
     s.tasks.forEach((t, id) => {
       Atomics.store(t.i32, T.pcpu, -1);
+      Atomics.store(t.i32, T.queued_on, -1);
       Atomics.store(t.i32, T.last_pcpu, id % s.pcpus.length);
     });
     s.host.f64[HF.next_expiry] = Infinity;
@@ -141,10 +142,70 @@ export class Scheduler {
     const at = now();
     this.uninstall(cpu, task, at);
     Atomics.store(t.i32, T.grant, 0);
+    Atomics.store(t.i32, T.preempted, 1);
     this.enqueue(cpu, task);
     this.handOver(cpu, next);
     this.lock.unlock();
     return this.waitForGrant(task);
+  }
+
+  /**
+   * yield_to(target, preempt=true) (kernel/sched/core.c) from the task holding
+   * its pCPU: > 0 when it gave its pCPU to `target`, which was runnable and
+   * waiting for one (the caller then waits for a pCPU again: its thread really
+   * blocks); 0 when the target runs or is not runnable; -1 (-ESRCH) when both
+   * runqueues hold a single task, so yielding is pointless.
+   * Simplified: the target moves to this pCPU; Linux makes it the next buddy on
+   * its own runqueue and reschedules that CPU.
+   */
+  yieldTo(task: number, target: number, beforeWait?: () => void): number {
+    const t = this.tasks[task];
+    const g = this.tasks[target];
+    const cpu = Atomics.load(t.i32, T.pcpu);
+    if (cpu < 0) throw new Error(`task ${task} yields without holding a pCPU`);
+    this.lock.lock();
+    const held = Atomics.load(g.i32, T.pcpu);
+    const queuedOn = Atomics.load(g.i32, T.queued_on);
+    const targetRq = held >= 0 ? held : queuedOn >= 0 ? queuedOn : Atomics.load(g.i32, T.last_pcpu);
+    if (Atomics.load(this.pcpus[cpu].i32, this.P.nr_running) === 1 && Atomics.load(this.pcpus[targetRq].i32, this.P.nr_running) === 1) {
+      this.lock.unlock();
+      return -1;
+    }
+    // task_on_cpu(p) || !task_is_running(p): nothing to give.
+    if (held >= 0 || queuedOn < 0) {
+      this.lock.unlock();
+      return 0;
+    }
+    this.remove(queuedOn, target);
+    if (queuedOn !== cpu) {
+      Atomics.sub(this.pcpus[queuedOn].i32, this.P.nr_running, 1);
+      Atomics.add(this.pcpus[cpu].i32, this.P.nr_running, 1);
+    }
+    Atomics.store(t.i32, T.need_resched, 0);
+    this.uninstall(cpu, task, now());
+    Atomics.store(t.i32, T.grant, 0);
+    Atomics.store(t.i32, T.preempted, 1);
+    this.enqueue(cpu, task);
+    this.handOver(cpu, target);
+    this.lock.unlock();
+    beforeWait?.();
+    this.waitForGrant(task);
+    return 1;
+  }
+
+  /** Whether the task waits in a runqueue for a pCPU (runnable, not running). Lock-free read. */
+  isQueued(task: number): boolean {
+    return Atomics.load(this.tasks[task].i32, T.queued_on) >= 0;
+  }
+
+  /** Whether the task left its pCPU while still runnable, and has not run since. Lock-free read. */
+  wasPreempted(task: number): boolean {
+    return Atomics.load(this.tasks[task].i32, T.preempted) !== 0;
+  }
+
+  /** How many times the task has been given a pCPU. Lock-free read. */
+  schedIns(task: number): number {
+    return Atomics.load(this.tasks[task].i32, T.sched_in);
   }
 
   /** Tasks whose timeslice ran out while others wait (the tick's check); sets their need_resched. */
@@ -220,6 +281,8 @@ export class Scheduler {
     p.f64[this.PF.busy_since] = at;
     Atomics.store(t.i32, T.pcpu, cpu);
     Atomics.store(t.i32, T.last_pcpu, cpu);
+    Atomics.store(t.i32, T.preempted, 0);
+    Atomics.add(t.i32, T.sched_in, 1);
     this.tracer.emit(at, EV.PCPU, cpu, task);
     const since = p.f64[this.PF.idle_since];
     if (since <= 0) return 0;
@@ -270,6 +333,7 @@ export class Scheduler {
     const len = p[this.P.rq_len];
     p[this.P.rq + ((p[this.P.rq_head] + len) % this.rqCap)] = task;
     p[this.P.rq_len] = len + 1;
+    Atomics.store(this.tasks[task].i32, T.queued_on, cpu);
   }
 
   private dequeue(cpu: number): number | undefined {
@@ -278,7 +342,22 @@ export class Scheduler {
     const task = p[this.P.rq + p[this.P.rq_head]];
     p[this.P.rq_head] = (p[this.P.rq_head] + 1) % this.rqCap;
     p[this.P.rq_len]--;
+    Atomics.store(this.tasks[task].i32, T.queued_on, -1);
     return task;
+  }
+
+  /** Take `task` out of the middle of pCPU `cpu`'s FIFO, keeping the others' order. */
+  private remove(cpu: number, task: number): void {
+    const p = this.pcpus[cpu].i32;
+    const len = p[this.P.rq_len];
+    const head = p[this.P.rq_head];
+    const at = (i: number) => this.P.rq + ((head + i) % this.rqCap);
+    let k = 0;
+    while (k < len && p[at(k)] !== task) k++;
+    if (k === len) throw new Error(`task ${task} is not queued on pCPU ${cpu}`);
+    for (let i = k; i < len - 1; i++) p[at(i)] = p[at(i + 1)];
+    p[this.P.rq_len] = len - 1;
+    Atomics.store(this.tasks[task].i32, T.queued_on, -1);
   }
 
   /** newidle balance: take the head of the longest other runqueue; the task migrates here. */

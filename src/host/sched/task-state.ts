@@ -36,6 +36,9 @@ export const TASK = struct(
     'last_pcpu', // where it ran last (wakeup placement prefers it)
     'grant', // futex word: set to 1 when a pCPU is handed to this queued task
     'need_resched', // TIF_NEED_RESCHED: the tick or a wakeup wants this task off its pCPU
+    'queued_on', // the pCPU whose runqueue holds it while runnable without a pCPU, or -1
+    'preempted', // left its pCPU while still runnable (tick preemption, yield): KVM's vcpu->preempted
+    'sched_in', // times it was given a pCPU: a change tells KVM's vcpu_load that it was scheduled out
   ],
   [
     'runnable_wait_ns', // time spent queued, runnable but without a pCPU

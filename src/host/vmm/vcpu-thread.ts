@@ -16,6 +16,7 @@ import type { Clockevent } from '../../guest/kernel/clockevent.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { TF } from '../sched/task-state.ts';
 import { guestMemory, tracerFor, vcpuShared, VM_I, WAKE_LIVE_REGION } from '../layout.ts';
+import type { PleParams } from '../kvm/ple.ts';
 import { readVmExitConfig } from '../kvm/caps.ts';
 import { statIndex } from '../kvm/stats.ts';
 import { vmmHaltWait } from './userspace-halt.ts';
@@ -39,6 +40,8 @@ const KVM_EXIT_WFX_COUNT = statIndex('kvm_exit_wfx');
 export interface VcpuThreadConfig {
   id: number;
   program: GuestProgram;
+  /** kvm_intel's PLE parameters, as the module was loaded. */
+  ple: PleParams;
   /** This thread's index among the VM's actors: its trace ring and its fault word. */
   slot: number;
   /** The 2023 proposal's kvm_run->userspace_exits, set before every KVM_RUN (0: none). */
@@ -54,6 +57,7 @@ export interface VcpuThreadSnapshot {
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
   io_latency: EncodedLatency;
+  spin_time: EncodedLatency;
   /** deferred-work: items this vCPU thread ran on its idle exits, and how long they had waited. */
   deferred_done: number;
   deferred_wait: EncodedLatency;
@@ -66,6 +70,7 @@ export interface VcpuThreadSnapshot {
   state_ns: Record<(typeof RUN_STATE_NAMES)[number], number>;
   halt_poll_ns: number;
   lapic_timer_advance_ns: number;
+  ple_window: number;
   guest_haltpoll: GuestHaltpollResult | null;
   /** The host scheduler's PELT-like utilisation of this thread at its end. */
   util: number;
@@ -92,7 +97,7 @@ export type VcpuThreadApi = ReturnType<typeof makeVcpuThread>;
 
 function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['layout']; config: VcpuThreadConfig }) {
   const mem = new SharedMemory(start.sab, start.layout);
-  const { id, program, slot, userspace_exits, deferred, sim } = start.config;
+  const { id, program, slot, ple, userspace_exits, deferred, sim } = start.config;
   let simResult: SimSnapshot | null = null;
   const workQueue = mem.record(WORK_QUEUE_REGION, 0);
   const workWait = new LatencyRecorder();
@@ -110,7 +115,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const vmm = mem.record('vmm', 0);
   const wake = new LatencyRecorder();
   const wakeLive = mem.record(WAKE_LIVE_REGION, id);
-  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder(), io_latency: new LatencyRecorder() };
+  const samples: Record<SampleChannel, LatencyRecorder> = { timer_lateness: new LatencyRecorder(), io_latency: new LatencyRecorder(), spin_time: new LatencyRecorder() };
   let cpuNs = 0;
   let wallNs = 0;
 
@@ -118,13 +123,14 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   const guest = new GuestCpu(program, { lazyTscdeadline: { f64: shared.v.f64, armed: VF.lazy_armed, pending: VF.lazy_pending } });
   const host = mem.record('host', 0);
   const caps = readVmExitConfig(mem.record('kvm', 0));
+  const vcpus = Array.from({ length: mem.count('vcpu') }, (_, i) => (i === id ? shared : vcpuShared(mem, i)));
   const kvm = new KvmVcpu(shared, id, sched, host, mem.record('kvm', 0), guest, guestMemory(mem), {
     injected: (_line, since, at) => {
       wake.record(at - since);
       liveRecord(wakeLive.i32, 0, at - since);
     },
     sample: (channel, value) => samples[channel].record(value),
-  }, tracer);
+  }, tracer, { ple, vcpus });
   kvm.ioBus = kvmIoBus(mem, mem.record('kvm', 0));
 
   return {
@@ -200,6 +206,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
         io_latency: samples.io_latency.encode(),
+        spin_time: samples.spin_time.encode(),
         deferred_done: workDone,
         sim: simResult,
         deferred_wait: workWait.encode(),
@@ -210,6 +217,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
         state_ns: runStatesByName(shared.t),
         halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
         lapic_timer_advance_ns: shared.v.f64[VF.timer_advance_ns],
+        ple_window: shared.v.f64[VF.ple_window],
         guest_haltpoll: guest.haltpoll ? { poll_limit_ns: guest.haltpoll.dev.poll_limit_ns, ...guest.haltpoll.counts } : null,
         util: sched.util(id),
         guest_compute_ns: guest.computeNs,
