@@ -31,6 +31,11 @@ export interface Finding {
   /** Groups of configurations; each group is one `haltlab compare` command. */
   groups: Config[][];
   duration_s: number;
+  /**
+   * For figures that vary from run to run on this machine: each configuration
+   * runs this many times and the run in the middle by `by` is reported whole.
+   */
+  repeat?: { runs: number; by: (r: RunResult) => number; what: string };
   render(m: Measured[]): Rendered;
 }
 
@@ -70,7 +75,8 @@ export const FINDINGS: Finding[] = [
       ['no-poll', 'poll', 'guest-idle-poll', 'guest-haltpoll', 'bare-metal'].map((p) => cfg(`file ${p}`, 'dsync-io', p)),
       ['no-poll', 'poll', 'guest-idle-poll', 'guest-haltpoll', 'bare-metal'].map((p) => cfg(`fast ${p}`, 'dsync-io', p, 'backend=synthetic,synthetic_latency_ns=20000')),
     ],
-    duration_s: 3,
+    duration_s: 2,
+    repeat: { runs: 3, by: (r) => r.block!.requests_per_s, what: 'requests/s' },
     render(m) {
       const rows: (string | number)[][] = [];
       const charts: Chart[] = [];

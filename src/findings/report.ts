@@ -43,7 +43,7 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   let failed = 0;
   let status: ReportOutcome['status'] = 'completed';
   const chosen = FINDINGS.filter((f) => !o.only || o.only.includes(f.id));
-  const total = chosen.reduce((a, f) => a + f.groups.flat().length, 0);
+  const total = chosen.reduce((a, f) => a + f.groups.flat().length * (f.repeat?.runs ?? 1), 0);
   for (const [i, f] of chosen.entries()) {
     const duration = Math.max(0.3, +(f.duration_s * o.scale).toFixed(2));
     const measured: Measured[] = [];
@@ -52,10 +52,15 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
       if (o.signal.aborted || failure) break;
       o.progress?.(`finding ${i + 1}/${chosen.length} ${f.id}: ${c.label} (${runs + 1}/${total})`);
       try {
-        const m = await measure(c, duration, o.signal);
-        runs++;
-        if (m.result.status === 'failed') failure = `${c.label} failed in ${m.result.failure?.actor}: ${m.result.failure?.message}`;
-        else measured.push(m);
+        const tries: Measured[] = [];
+        for (let k = 0; k < (f.repeat?.runs ?? 1) && !o.signal.aborted && !failure; k++) {
+          const m = await measure(c, duration, o.signal);
+          runs++;
+          if (m.result.status === 'failed') failure = `${c.label} failed in ${m.result.failure?.actor}: ${m.result.failure?.message}`;
+          else if (m.result.status === 'completed') tries.push(m);
+        }
+        // The run in the middle, reported whole (its figures belong together).
+        if (!failure && tries.length) measured.push(f.repeat ? tries.sort((a, b) => f.repeat!.by(a.result) - f.repeat!.by(b.result))[Math.floor(tries.length / 2)] : tries[0]);
       } catch (e) {
         failure = `${c.label}: ${(e as Error).message}`;
       }
@@ -92,7 +97,7 @@ function section(n: number, f: Finding, m: Measured[], duration: number, chartDi
     '',
     `**Claim** (seeds/${f.seed}): ${f.claim}`,
     '',
-    `**Measured with** (each configuration ${duration} s, one after another):`,
+    `**Measured with** (each configuration ${duration} s, one after another${f.repeat ? `; ${f.repeat.runs} runs each, the median run by ${f.repeat.what} shown` : ''}):`,
     '',
     ...f.groups.map((g) => `    ${commandOf(g, duration)}`),
     '',

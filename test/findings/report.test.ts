@@ -14,7 +14,7 @@ describe('npm run findings', () => {
   it('writes the report and its charts from the runs it makes', async () => {
     const out = join(dir, 'findings.md');
     const r = await writeFindings({ out, scale: 0.15, signal: new AbortController().signal, only: ['sim-loop', 'lazy-tscdeadline'] });
-    expect(r).toMatchObject({ status: 'completed', findings: 2, failed: 0, runs: 7 });
+    expect(r).toMatchObject({ status: 'completed', findings: 2, failed: 0, runs: 7 }); // 3 + 4 configurations, one run each
     const md = readFileSync(out, 'utf8');
     expect(md).toMatch(/^# Findings/);
     expect(md).toContain('## 1. The single-threaded simulation loop');
