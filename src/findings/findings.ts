@@ -118,7 +118,10 @@ export const FINDINGS: Finding[] = [
               : gain < 1.15
                 ? `That does not agree: a request here takes ${us(by(m, `${kind} poll`).block!.io_latency_ns.p50)} (p50) in the guest, so the vCPU's halts outlast KVM's 200 µs ceiling, the window never grows, and polling cannot help.` +
                   (kind === 'fast'
-                    ? ` With a 1 ms ceiling that covers them (\`poll-1ms\`): ${n0(rps('poll-1ms'))}/s, ${ratio(rps('poll-1ms'), rps('no-poll')).toFixed(2)}× no polling.`
+                    ? ` With a 1 ms ceiling that covers them (\`poll-1ms\`): ${n0(rps('poll-1ms'))}/s, ${ratio(rps('poll-1ms'), rps('no-poll')).toFixed(2)}× no polling, request latency p50 ${us(by(m, 'fast poll-1ms').block!.io_latency_ns.p50)}` +
+                      (rps('poll-1ms') < rps('no-poll')
+                        ? `: each request is quicker, but the polling vCPUs (${pct(vcpuCpuPct(by(m, 'fast poll-1ms')))} of a core each) take the two cores the I/O thread and the pool need, as idle=poll's do.`
+                        : '.')
                     : '')
                 : 'Polling helps, but less than the claim says; the gap to idle=poll is the halts that still outlast the window.'),
         );
