@@ -66,13 +66,14 @@ describe('haltlab demo', () => {
   });
 
   it('changes halt_poll_ns from the page, and the vCPUs stop polling', async () => {
-    expect(await count(0, 'halt_attempted_poll')).toBeGreaterThan(0); // the default polls
+    await expect.poll(() => count(0, 'halt_attempted_poll'), { timeout: 5_000 }).toBeGreaterThan(0); // the default polls
     await page.fill('#kvm-halt_poll_ns', '0');
     await page.click('button[data-apply="halt_poll_ns"]');
     await expect.poll(() => page.locator('#control-status').textContent()).toContain('applied');
     // Each vCPU's window follows the new ceiling at its next halt...
     for (const id of [0, 1]) await expect.poll(() => count(id, 'halt_poll_ns'), { timeout: 5_000 }).toBe(0);
-    // ...and no halt polls any more, while halts go on.
+    // ...and no halt polls any more, while halts go on (once the frames on the page have caught up).
+    await page.waitForTimeout(300);
     const attempted = await count(0, 'halt_attempted_poll');
     const halts = await count(0, 'halt_exits');
     await page.waitForTimeout(700);

@@ -1,15 +1,14 @@
-import { getHeapStatistics } from 'node:v8';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
+import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { vcpuShared, VM_I } from '../layout.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
-import { enterRunState, publishThreadId, resetRunStates, THREAD_REGION } from '../thread-state.ts';
+import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
 import { A, AF, AIO_REGION } from './aio-context.ts';
 import { adjustPollingTime, type AioPollParams } from './aio-poll.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
@@ -43,14 +42,11 @@ export interface IothreadConfig {
   aio: number;
 }
 
-export interface IothreadSnapshot {
+export interface IothreadSnapshot extends ThreadCost {
   requests_submitted: number;
   requests_completed: number;
   /** aio_poll() calls that found an event while polling, that slept, and that found one at once. */
   aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
-  thread_cpu_ns: number;
-  heap_used_bytes: number;
-  wall_ns: number;
 }
 
 export type IothreadApi = ReturnType<typeof makeIothread>;
@@ -62,7 +58,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
   const mem = new SharedMemory(start.sab, start.layout);
   const cfg = start.config;
   const aio = mem.record(AIO_REGION, cfg.aio);
-  const thread = mem.record(THREAD_REGION, cfg.slot);
+  const thread = new ThreadAccounting(mem, cfg.slot);
   const fault = mem.record(FAULTS_REGION, cfg.slot);
   const vmm = mem.record('vmm', 0);
   const vcpus = Array.from({ length: cfg.queues }, (_, i) => vcpuShared(mem, i));
@@ -71,10 +67,8 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
   let failure: Error | undefined;
   const counts = { submitted: 0, completed: 0, polled: 0, blocked: 0, ready: 0, poll_time_ns: 0 };
   let pollNs = 0;
-  let cpuNs = 0;
-  let wallNs = 0;
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
-  const state = (s: number, at = now()) => enterRunState(thread, s, at);
+  const state = (s: number, at = now()) => thread.enter(s, at);
 
   return {
     async ready(): Promise<boolean> {
@@ -91,10 +85,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
 
     async run(): Promise<void> {
       setThreadTimerSlackNs(1);
-      publishThreadId(thread);
-      const cpu0 = threadCpuNs();
-      const t0 = now();
-      resetRunStates(thread, RUN_STATE.VMM, t0);
+      thread.start(RUN_STATE.VMM);
       const taken = new Int32Array(cfg.queues); // ioeventfd counts consumed (requests taken)
       const done = new Int32Array(cfg.queues); // completions handled
       const blockBytes = cfg.backend.block_size;
@@ -157,9 +148,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
           if (pool!.queueSize > 0) await yieldToEventLoop();
         }
       } finally {
-        state(RUN_STATE.STOPPED);
-        wallNs = now() - t0;
-        cpuNs = threadCpuNs() - cpu0;
+        thread.stop();
         await pool?.destroy();
       }
     },
@@ -169,9 +158,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
         requests_submitted: counts.submitted,
         requests_completed: counts.completed,
         aio_poll: { polled: counts.polled, blocked: counts.blocked, ready: counts.ready, poll_ns: pollNs, poll_time_ns: counts.poll_time_ns },
-        thread_cpu_ns: cpuNs,
-        heap_used_bytes: getHeapStatistics().used_heap_size,
-        wall_ns: wallNs,
+        ...thread.cost(),
       };
     },
   };

@@ -1,7 +1,6 @@
-import { getHeapStatistics } from 'node:v8';
 import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
+import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { prng } from '../../actors/prng.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
@@ -9,7 +8,7 @@ import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
 import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
-import { enterRunState, publishThreadId, resetRunStates, THREAD_REGION } from '../thread-state.ts';
+import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
 import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
 
@@ -33,14 +32,10 @@ export interface IrqSourceConfig {
   slot: number;
 }
 
-export interface IrqSourceSnapshot {
+export interface IrqSourceSnapshot extends ThreadCost {
   raised: number;
   /** EOIs received through the resamplefd. */
   eois: number;
-  thread_cpu_ns: number;
-  /** V8 heap in use by this thread's isolate, bytes. */
-  heap_used_bytes: number;
-  wall_ns: number;
 }
 
 export type IrqSourceApi = ReturnType<typeof makeIrqSource>;
@@ -56,11 +51,9 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
   const name = start.name;
   let raised = 0;
   let eois = 0;
-  let cpuNs = 0;
-  let wallNs = 0;
-  const thread = mem.record(THREAD_REGION, cfg.slot);
+  const thread = new ThreadAccounting(mem, cfg.slot);
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
-  const state = (s: number) => enterRunState(thread, s, now());
+  const state = (s: number) => thread.enter(s);
   /** Sleep until `deadline` or the VMM stops (the stop word is the wait word, so stop wakes us). */
   const sleepUntil = (deadline: number) => {
     for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, VM_I.stop, 0, deadline - t);
@@ -70,10 +63,7 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
     ready: () => true,
     run(): void {
       setThreadTimerSlackNs(1);
-      publishThreadId(thread);
-      const cpu0 = threadCpuNs();
-      const t0 = now();
-      resetRunStates(thread, RUN_STATE.VMM, t0);
+      thread.start(RUN_STATE.VMM);
       for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
         state(RUN_STATE.BLOCKED);
         sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
@@ -103,12 +93,10 @@ function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
           if (tracer.on) tracer.emit(now(), EV.EOI, vcpu.id);
         }
       }
-      state(RUN_STATE.STOPPED);
-      wallNs = now() - t0;
-      cpuNs = threadCpuNs() - cpu0;
+      thread.stop();
     },
     snapshot(): IrqSourceSnapshot {
-      return { raised, eois, thread_cpu_ns: cpuNs, heap_used_bytes: getHeapStatistics().used_heap_size, wall_ns: wallNs };
+      return { raised, eois, ...thread.cost() };
     },
   };
 }

@@ -1,7 +1,6 @@
-import { getHeapStatistics } from 'node:v8';
 import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { setThreadTimerSlackNs, threadCpuNs } from '../../actors/cpu-time.ts';
+import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { prng } from '../../actors/prng.ts';
@@ -9,7 +8,7 @@ import { SharedMemory } from '../../actors/shared-memory.ts';
 import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { VM_I } from '../layout.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
-import { enterRunState, publishThreadId, resetRunStates, THREAD_REGION } from '../thread-state.ts';
+import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
 import { WORK_BY, WORK_QUEUE_REGION, workDrain, workEnqueue, workWakeWorkers } from './work-queue.ts';
 
 /**
@@ -33,12 +32,9 @@ export interface VmmMainConfig {
   slot: number;
 }
 
-export interface VmmMainSnapshot {
+export interface VmmMainSnapshot extends ThreadCost {
   created: number;
   fallback_wait: EncodedLatency;
-  thread_cpu_ns: number;
-  heap_used_bytes: number;
-  wall_ns: number;
 }
 
 export type VmmMainApi = ReturnType<typeof makeVmmMain>;
@@ -48,35 +44,30 @@ function makeVmmMain(start: ActorStart<VmmMainConfig>) {
   const cfg = start.config;
   const vmm = mem.record('vmm', 0);
   const queue = mem.record(WORK_QUEUE_REGION, 0);
-  const thread = mem.record(THREAD_REGION, cfg.slot);
+  const thread = new ThreadAccounting(mem, cfg.slot);
   const fault = mem.record(FAULTS_REGION, cfg.slot);
   const random = prng(cfg.seed);
   const fallbackWait = new LatencyRecorder();
   let created = 0;
-  let cpuNs = 0;
-  let wallNs = 0;
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
 
   return {
     ready: () => true,
     run(): void {
       setThreadTimerSlackNs(1);
-      publishThreadId(thread);
-      const cpu0 = threadCpuNs();
-      const t0 = now();
-      resetRunStates(thread, RUN_STATE.VMM, t0);
+      const t0 = thread.start(RUN_STATE.VMM);
       let nextEvent = t0 + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1));
       let nextFallback = cfg.fallback_ns > 0 ? t0 + cfg.fallback_ns : Infinity;
       while (!stopping()) {
         checkFault(fault, start.name, 'in its main loop');
-        enterRunState(thread, RUN_STATE.BLOCKED, now());
+        thread.enter(RUN_STATE.BLOCKED);
         // ppoll until the next event or timer; the stop word is the wait word, so stop wakes it.
         for (let t = now(); t < Math.min(nextEvent, nextFallback) && !stopping(); t = now()) {
           futexWait(vmm.i32, VM_I.stop, 0, Math.min(nextEvent, nextFallback) - t);
         }
         if (stopping()) break;
         const at = now();
-        enterRunState(thread, RUN_STATE.VMM, at);
+        thread.enter(RUN_STATE.VMM, at);
         if (at >= nextEvent) {
           const depth = workEnqueue(queue, at);
           if (depth > 0) {
@@ -91,12 +82,10 @@ function makeVmmMain(start: ActorStart<VmmMainConfig>) {
           nextFallback = now() + cfg.fallback_ns;
         }
       }
-      enterRunState(thread, RUN_STATE.STOPPED, now());
-      wallNs = now() - t0;
-      cpuNs = threadCpuNs() - cpu0;
+      thread.stop();
     },
     snapshot(): VmmMainSnapshot {
-      return { created, fallback_wait: fallbackWait.encode(), thread_cpu_ns: cpuNs, heap_used_bytes: getHeapStatistics().used_heap_size, wall_ns: wallNs };
+      return { created, fallback_wait: fallbackWait.encode(), ...thread.cost() };
     },
   };
 }

@@ -1,14 +1,11 @@
-import { getHeapStatistics } from 'node:v8';
 import { serveActor, type ActorStart } from '../../actors/actor.ts';
-import { now } from '../../actors/clock.ts';
-import { threadCpuNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { RUN_STATE } from '../kvm/vcpu-state.ts';
 import { VM_I } from '../layout.ts';
 import { checkFault, FAULTS_REGION } from '../faults.ts';
-import { enterRunState, publishThreadId, resetRunStates, THREAD_REGION } from '../thread-state.ts';
+import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
 import { WORK_BY, WORK_QUEUE_REGION, WORK_WAKE_INDEX, workDepth, workDrain, workWakeWord } from './work-queue.ts';
 
 /**
@@ -22,12 +19,9 @@ export interface WorkqueueThreadConfig {
   slot: number;
 }
 
-export interface WorkqueueThreadSnapshot {
+export interface WorkqueueThreadSnapshot extends ThreadCost {
   done: number;
   wait: EncodedLatency;
-  thread_cpu_ns: number;
-  heap_used_bytes: number;
-  wall_ns: number;
 }
 
 export type WorkqueueThreadApi = ReturnType<typeof makeWorkqueueThread>;
@@ -40,38 +34,31 @@ function makeWorkqueueThread(start: ActorStart<WorkqueueThreadConfig>) {
   const cfg = start.config;
   const vmm = mem.record('vmm', 0);
   const queue = mem.record(WORK_QUEUE_REGION, 0);
-  const thread = mem.record(THREAD_REGION, cfg.slot);
+  const thread = new ThreadAccounting(mem, cfg.slot);
   const fault = mem.record(FAULTS_REGION, cfg.slot);
   const wait = new LatencyRecorder();
   let done = 0;
-  let cpuNs = 0;
-  let wallNs = 0;
 
   return {
     ready: () => true,
     run(): void {
-      publishThreadId(thread);
-      const cpu0 = threadCpuNs();
-      const t0 = now();
-      resetRunStates(thread, RUN_STATE.BLOCKED, t0);
+      thread.start(RUN_STATE.BLOCKED);
       while (Atomics.load(vmm.i32, VM_I.stop) === 0) {
         checkFault(fault, start.name, 'in its work loop');
         // Read the wake word before looking at the queue: a wake after the look is not lost.
         const seen = workWakeWord(queue);
         if (workDepth(queue) > 0) {
-          enterRunState(thread, RUN_STATE.VMM, now());
+          thread.enter(RUN_STATE.VMM);
           done += workDrain(queue, cfg.item_ns, WORK_BY.WORKER, Infinity, (ns) => wait.record(ns));
-          enterRunState(thread, RUN_STATE.BLOCKED, now());
+          thread.enter(RUN_STATE.BLOCKED);
           continue;
         }
         futexWait(queue.i32, WORK_WAKE_INDEX, seen, STOP_CHECK_NS);
       }
-      enterRunState(thread, RUN_STATE.STOPPED, now());
-      wallNs = now() - t0;
-      cpuNs = threadCpuNs() - cpu0;
+      thread.stop();
     },
     snapshot(): WorkqueueThreadSnapshot {
-      return { done, wait: wait.encode(), thread_cpu_ns: cpuNs, heap_used_bytes: getHeapStatistics().used_heap_size, wall_ns: wallNs };
+      return { done, wait: wait.encode(), ...thread.cost() };
     },
   };
 }
