@@ -57,7 +57,7 @@ export interface SimVcpu {
 const GUEST = RUN_STATE.GUEST;
 const KVM_EXIT_WFX_COUNT = statIndex('kvm_exit_wfx');
 
-export function runSimLoop(cfg: SimConfig, kvm: SimVcpu, vcpu: VcpuShared, host: Record32x64, stopping: () => boolean): SimSnapshot {
+export function runSimLoop(cfg: SimConfig, kvm: SimVcpu, vcpu: VcpuShared, host: Record32x64, stopping: () => boolean, pauseIfPaused: () => void): SimSnapshot {
   const s: SimSnapshot = { mode: cfg.mode, simulated_ns: 0, wall_ns: 0, blocked_in_kernel_ns: 0, guest_ns: 0, quanta: 0, watchdog_kicks: 0, idle_exits: 0, skips: 0, ticks: 0, ticks_coalesced: 0 };
   const states = new Float64Array(readRunStates(vcpu.t, now()).length);
   let nextTick = cfg.tick_ns;
@@ -87,7 +87,10 @@ export function runSimLoop(cfg: SimConfig, kvm: SimVcpu, vcpu: VcpuShared, host:
     s.blocked_in_kernel_ns += states[RUN_STATE.BLOCKED] + states[RUN_STATE.POLLING] - kernel0;
     s.simulated_ns += ran;
     if (exit === KVM_EXIT.SHUTDOWN) break;
-    if (exit === KVM_EXIT.INTR) Atomics.store(vcpu.v.i32, V.signal_pending, 0); // the signal has been taken
+    if (exit === KVM_EXIT.INTR) {
+      Atomics.store(vcpu.v.i32, V.signal_pending, 0); // the signal has been taken
+      pauseIfPaused(); // a stopped VM (the demo's pause) stops the simulator too
+    }
     if (fired) s.watchdog_kicks++;
     if (exit === KVM_EXIT.HLT || exit === KVM_EXIT.WFX) {
       // Exit on WFI: idle with nothing pending. Skip forward to the next timer event.

@@ -133,6 +133,17 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
   }, tracer, { ple, vcpus });
   kvm.ioBus = kvmIoBus(mem, mem.record('kvm', 0));
 
+  /** The VM is stopped (QEMU's pause_all_vcpus): wait in the VMM, off the pCPU, until resumed. */
+  const waitWhilePaused = () => {
+    if (!Atomics.load(vmm.i32, VM_I.paused)) return;
+    kvm.setRunState(RUN_STATE.VMM, now());
+    sched.release(id);
+    while (Atomics.load(vmm.i32, VM_I.paused) && !Atomics.load(vmm.i32, VM_I.stop)) futexWait(vmm.i32, VM_I.paused, 1);
+    kvm.setRunState(RUN_STATE.RUNNABLE, now());
+    sched.acquire(id);
+    kvm.setRunState(RUN_STATE.VMM, now());
+  };
+
   return {
     ready: () => true,
     run(): void {
@@ -148,7 +159,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
       try {
         if (sim) {
           Atomics.store(shared.v.i32, V.userspace_exits, userspace_exits);
-          simResult = runSimLoop(sim, kvm, shared, host, () => Atomics.load(vmm.i32, VM_I.stop) !== 0);
+          simResult = runSimLoop(sim, kvm, shared, host, () => Atomics.load(vmm.i32, VM_I.stop) !== 0, waitWhilePaused);
           return;
         }
         for (;;) {
@@ -182,14 +193,7 @@ function makeVcpuThread(start: { sab: SharedArrayBuffer; layout: SharedMemory['l
             Atomics.store(shared.v.i32, V.signal_pending, 0); // the signal has been taken
             if (Atomics.load(vmm.i32, VM_I.stop)) break;
             checkFault(fault, `vcpu${id}`, 'handling KVM_EXIT_INTR in the VMM');
-            if (Atomics.load(vmm.i32, VM_I.paused)) {
-              // The VM is stopped (QEMU's pause_all_vcpus): wait in the VMM, off the pCPU, until resumed.
-              sched.release(id);
-              while (Atomics.load(vmm.i32, VM_I.paused) && !Atomics.load(vmm.i32, VM_I.stop)) futexWait(vmm.i32, VM_I.paused, 1);
-              kvm.setRunState(RUN_STATE.RUNNABLE, now());
-              sched.acquire(id);
-              kvm.setRunState(RUN_STATE.VMM, now());
-            }
+            waitWhilePaused();
           }
         }
       } finally {
