@@ -1,4 +1,4 @@
-import type { RunResult } from '../host/results.ts';
+import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../host/results.ts';
 import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
@@ -31,15 +31,12 @@ export interface CompareResult {
   rows: CompareRow[];
 }
 
-const perSecond = (n: number, r: RunResult) => (r.wall_s > 0 ? n / r.wall_s : 0);
 const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
-const sumStat = (r: RunResult, k: string) => r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[k] as number), 0);
 /** A time stat summed over the vCPUs, as % of each vCPU's wall time. */
-const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
+const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumVcpuStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
 /** A vCPU run state's share of each vCPU's wall time, mean over vCPUs. */
 const stateShare = (r: RunResult, state: string) =>
   r.vcpus.length ? (100 * r.vcpus.reduce((a, v) => a + (v.cpu.wall_s > 0 ? (v.cpu.state_s[state] ?? 0) / v.cpu.wall_s : 0), 0)) / r.vcpus.length : 0;
-const totalCpuPct = (r: RunResult) => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
 
 interface MetricDef {
   section: string;
@@ -93,18 +90,18 @@ export const COMPARE_METRICS: MetricDef[] = [
   ),
   { section: 'simulation loop', metric: 'simulated time per wall second', unit: '×', better: 'higher', value: (r) => r.sim?.sim_per_wall ?? null, when: (s) => s.workload.kind === 'sim-loop' },
   { section: 'simulation loop', metric: 'wall time blocked in the kernel', unit: '% wall', better: null, value: (r) => (r.sim ? 100 * r.sim.blocked_share : null), when: (s) => s.workload.kind === 'sim-loop' },
-  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(sumStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts'), r) },
-  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'posted_interrupts'), r) },
+  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(r, sumVcpuStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts')) },
+  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'posted_interrupts')) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
-  { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: totalCpuPct },
-  { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'exits'), r) },
+  { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: allThreadsCpuPct },
+  { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'exits')) },
   ...[...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS].map(
     (reason): MetricDef => ({
       section: 'exits',
       metric: reason,
       unit: '/s',
       better: null,
-      value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0), r),
+      value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0)),
       when: (ARM64_EXIT_REASONS as readonly string[]).includes(reason) ? isArm64 : reason === 'INTERRUPT_WINDOW' ? undefined : (s) => !isArm64(s),
     }),
   ),
@@ -114,7 +111,7 @@ export const COMPARE_METRICS: MetricDef[] = [
       metric: k,
       unit: '/s',
       better: null,
-      value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model[k], 0), r),
+      value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model[k], 0)),
       when: (s) => s.workload.kind === 'spinlock',
     }),
   ),
@@ -124,13 +121,13 @@ export const COMPARE_METRICS: MetricDef[] = [
     metric: 'lazy tscdeadline re-arms',
     unit: '/s',
     better: null,
-    value: (r) => perSecond(r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0), r),
+    value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0)),
     when: (s) => s.workload.kind === 'hrtimer-rearm',
   },
-  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfi_exit_stat'), r), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'wfe_exit_stat'), r), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfi_native'), r), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'wfe_native'), r), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'wfi_exit_stat')), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'wfe_exit_stat')), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'wfi_native')), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'wfe_native')), when: isArm64 },
   { section: 'arm64 WFx', metric: 'native_idle (pCPU kept)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: isArm64 },
   { section: 'arm64 WFx', metric: 'loads with WFI trapped', unit: '%', better: null, value: (r) => (sumModel(r, 'vcpu_loads') ? (100 * sumModel(r, 'vcpu_loads_twi')) / sumModel(r, 'vcpu_loads') : null), when: isArm64 },
   { section: 'scheduler', metric: 'PELT util (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.util) },
@@ -140,10 +137,10 @@ export const COMPARE_METRICS: MetricDef[] = [
   { section: 'pCPU idle', metric: 'shallow', unit: '% wall', better: null, value: (r) => idleShare(r, 'shallow_s') },
   { section: 'pCPU idle', metric: 'deep (power saved)', unit: '% wall', better: 'higher', value: (r) => idleShare(r, 'deep_s') },
   { section: 'pCPU idle', metric: 'exit latency paid', unit: '% wall', better: 'lower', value: (r) => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p.exit_latency_s, 0)) / r.wall_s : 0), when: (s) => s.host.cpuidle.enabled },
-  { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_exits'), r) },
-  { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_attempted_poll'), r) },
-  { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_successful_poll'), r) },
-  { section: 'halt', metric: 'halt_wakeup', unit: '/s', better: null, value: (r) => perSecond(sumStat(r, 'halt_wakeup'), r) },
+  { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_exits')) },
+  { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_attempted_poll')) },
+  { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_successful_poll')) },
+  { section: 'halt', metric: 'halt_wakeup', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_wakeup')) },
   {
     section: 'halt',
     metric: 'halt_poll_success_ns',
@@ -169,9 +166,9 @@ export const COMPARE_METRICS: MetricDef[] = [
   // The x86 HLT/MWAIT family: where idle time went outside KVM's halt path, and what reached the VMM.
   { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: (s) => !isArm64(s) },
   { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: (r) => stateShare(r, 'vmm_halted') },
-  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_hlt'), r) },
-  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'kvm_exit_mwait'), r) },
-  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: (r) => perSecond(sumModel(r, 'mwait_yields'), r) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'kvm_exit_hlt')) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'kvm_exit_mwait')) },
+  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'mwait_yields')) },
 ];
 
 export function compareRows(scenario: Scenario, results: RunResult[]): CompareRow[] {

@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KERNEL_PRESETS, KVM_PARAMS } from '../host/kvm/params.ts';
 import { intervalKnob } from '../scenarios/interval.ts';
+export { workloadKind } from '../scenarios/interval.ts';
 import { ScenarioError } from '../scenarios/error.ts';
 import { parseOverrides, type Override, knobPath } from '../scenarios/overrides.ts';
-import type { ScenarioInput } from '../scenarios/schema.ts';
 
 /** The options every command that runs a scenario takes, and how they become scenario overrides. */
 
@@ -74,4 +74,3 @@ export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Over
   return out;
 }
 
-export const workloadKind = (input: ScenarioInput): string => (input.workload as { kind?: string } | undefined)?.kind ?? 'timer-latency';

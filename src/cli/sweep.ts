@@ -1,5 +1,5 @@
 import asciichart from 'asciichart';
-import type { RunResult } from '../host/results.ts';
+import { allThreadsCpuPct, type RunResult } from '../host/results.ts';
 import { applyOverrides, knobPath, parseValue, type Override } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
@@ -120,7 +120,7 @@ export interface SweepResult {
 
 export function pointOf(value: number, r: RunResult, metric: SweepResult['metric']): SweepPoint {
   const lat = metric === 'timer_lateness' ? r.total.timer_lateness_ns : r.total.wake_latency_ns;
-  const allCpu = r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0;
+  const allCpu = allThreadsCpuPct(r);
   return {
     value,
     cpu_pct_per_vcpu: allCpu / Math.max(1, r.vcpus.length),

@@ -1,10 +1,7 @@
 import { z } from 'zod';
 import { KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { knobPath, type Override } from '../scenarios/overrides.ts';
-import { workloadKind } from '../cli/scenario-options.ts';
-import { intervalKnob } from '../scenarios/interval.ts';
-
-export { intervalKnob };
+import { intervalKnob, workloadKind } from '../scenarios/interval.ts';
 import type { ScenarioInput } from '../scenarios/schema.ts';
 
 /**

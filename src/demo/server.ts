@@ -8,7 +8,7 @@ import { KVM_PARAMS } from '../host/kvm/params.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { LiveSampler, type Frame } from './telemetry.ts';
 import type { DemoSession } from './session.ts';
-import { intervalKnob } from './controls.ts';
+import { intervalKnob } from '../scenarios/interval.ts';
 
 /**
  * The demo's web server: the page, a Server-Sent Events stream of frames

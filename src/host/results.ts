@@ -193,3 +193,15 @@ export function machineFacts(hostTimerSlackNs: number | null): RunResult['machin
     host_timer_slack_ns: hostTimerSlackNs,
   };
 }
+
+// Figures derived from a run result, shared by compare, sweep and the findings report.
+
+/** `n` events over the run, per second of wall time. */
+export const perSecond = (r: RunResult, n: number): number => (r.wall_s > 0 ? n / r.wall_s : 0);
+
+/** A KVM statistic (a counter or a time sum) summed over the vCPUs. */
+export const sumVcpuStat = (r: RunResult, name: string): number =>
+  r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[name] as number), 0);
+
+/** Every haltlab thread's CPU time over the run's wall time, % of one core. */
+export const allThreadsCpuPct = (r: RunResult): number => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);

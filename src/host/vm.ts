@@ -117,8 +117,7 @@ export class Vm {
     if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
     setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv, lapic_timer_advance: host.lapic_timer_advance });
     // sim-loop's exit on WFI is the arm64 request itself; on x86 its analogue is the RFC's HLT exit (setUpVm).
-    const simExitOnWfi = scenario.workload.kind === 'sim-loop' && scenario.workload.mode === 'exit-on-wfi';
-    writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && simExitOnWfi) });
+    writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && simulatorExitsOnIdle(scenario)) });
     Scheduler.setCpuidle(this.mem, host.cpuidle);
     if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
     if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
@@ -669,6 +668,9 @@ function ioctl(name: string, r: number): void {
   if (r < 0) throw new KvmIoctlError(name, r);
 }
 
+/** sim-loop in exit-on-wfi mode: the VM needs the proposal's exit of its architecture enabled. */
+const simulatorExitsOnIdle = ({ workload: w }: Pick<Scenario, 'workload'>): boolean => w.kind === 'sim-loop' && w.mode === 'exit-on-wfi';
+
 /**
  * What a VMM does between KVM_CREATE_VM and its vCPU threads, in KVM's order:
  * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
@@ -681,7 +683,7 @@ function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
   if (mask) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS)', kvmEnableCapDisableExits(kvm, mask));
   // The simulator's exit on WFI is the same ask as the x86 RFC's HLT exit: return to userspace
   // whenever the vCPU would otherwise block (seeds/001), which is what that bit does here.
-  const simExit = host.arch === 'x86' && workload.kind === 'sim-loop' && workload.mode === 'exit-on-wfi';
+  const simExit = host.arch === 'x86' && simulatorExitsOnIdle({ workload });
   const u = { ...host.proposals.userspace_exit, hlt: host.proposals.userspace_exit.hlt || simExit };
   if (u.hlt || u.mwait || u.mwait_yield) ioctl('KVM_ENABLE_CAP(KVM_CAP_X86_USERSPACE_EXITS)', kvmEnableCapUserspaceExits(kvm, { mwait_yield: u.mwait_yield }));
   for (let i = 0; i < vm.vcpus; i++) kvmCreateVcpu(kvm);

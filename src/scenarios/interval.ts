@@ -1,3 +1,8 @@
+import type { ScenarioInput } from './schema.ts';
+
+/** The workload of a scenario not yet validated (the schema's default when it names none). */
+export const workloadKind = (input: ScenarioInput): string => (input.workload as { kind?: string } | undefined)?.kind ?? 'timer-latency';
+
 /**
  * Each workload's "interval" knob, the one `--interval` (µs) and the demo's
  * interval control set: timer-latency's re-arm delta, a device's gap,
