@@ -296,8 +296,9 @@ Examples:
     .option('--only <ids>', 'only these findings, comma-separated (dsync-io, timer-latency, idle-cost, mwait, deferred-work, sim-loop, wfx-trap, lazy-tscdeadline)')
     .addHelpText('after', '\nExample:\n  npm run findings')
     .action(async (flags: { out: string; quick?: boolean; only?: string }) => {
+      const { writeFindings, checkReportPaths } = await import('../findings/report.ts');
+      checkReportPaths(flags.out);
       if (validateOnly) return;
-      const { writeFindings } = await import('../findings/report.ts');
       const session = sigintSession();
       try {
         const tty = progressWanted(false);

@@ -1,5 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { haltlabVersion, machineFacts } from '../host/results.ts';
 import { FINDINGS, type Finding } from './findings.ts';
 import { commandOf, measure, type Measured } from './run.ts';
@@ -35,8 +35,7 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   const t0 = Date.now();
   const unknown = (o.only ?? []).filter((id) => !FINDINGS.some((f) => f.id === id));
   if (unknown.length) throw new ScenarioError([`no finding ${unknown.join(', ')}: the findings are ${FINDINGS.map((f) => f.id).join(', ')}`], '--only', 'invalid option');
-  const chartDir = o.out.replace(/\.md$/, '');
-  rmSync(chartDir, { recursive: true, force: true });
+  const chartDir = checkReportPaths(o.out);
   mkdirSync(chartDir, { recursive: true });
   const sections: string[] = [];
   let runs = 0;
@@ -86,6 +85,35 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   ];
   writeFileSync(o.out, `${[...head, ...sections].join('\n')}\n`);
   return { status, findings: sections.length - failed, failed, runs, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * The report and its chart folder are checked before any run, and nothing is
+ * ever deleted: the folder beside the report is created if missing and only
+ * the charts of this run are written into it (overwriting their own names).
+ * Returns the chart folder.
+ */
+export function checkReportPaths(out: string): string {
+  const bad = (why: string) => new ScenarioError([`--out ${out}: ${why}`], 'command line', 'invalid option');
+  if (!out.endsWith('.md') || out.length <= 3 || out.endsWith('/.md')) throw bad('the report is a markdown file: give a path ending in .md (its charts go to a folder of the same name beside it)');
+  const dir = dirname(out);
+  const kind = (p: string) => {
+    try {
+      return statSync(p).isDirectory() ? 'dir' : 'file';
+    } catch {
+      return 'missing';
+    }
+  };
+  if (kind(dir) !== 'dir') throw bad(`the folder ${dir} does not exist`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw bad(`the folder ${dir} is not writable`);
+  }
+  if (kind(out) === 'dir') throw bad('that is a folder, not a file');
+  const chartDir = out.slice(0, -'.md'.length);
+  if (kind(chartDir) === 'file') throw bad(`its charts go to the folder ${chartDir}, but a file of that name is in the way`);
+  return chartDir;
 }
 
 function section(n: number, f: Finding, m: Measured[], duration: number, chartDir: string, out: string): string {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,5 +29,32 @@ describe('npm run findings', () => {
   it('refuses an unknown finding before running anything', async () => {
     await expect(writeFindings({ out: join(dir, 'x.md'), scale: 0.15, signal: new AbortController().signal, only: ['nope'] })).rejects.toThrow(/no finding nope/);
     expect(existsSync(join(dir, 'x.md'))).toBe(false);
+  });
+
+  it('never deletes what it did not make: a folder named like the report keeps its files', async () => {
+    const out = join(dir, 'kept.md');
+    mkdirSync(join(dir, 'kept'));
+    writeFileSync(join(dir, 'kept', 'mine.txt'), 'not haltlab\'s');
+    const r = await writeFindings({ out, scale: 0.15, signal: new AbortController().signal, only: ['sim-loop'] });
+    expect(r.status).toBe('completed');
+    expect(readdirSync(join(dir, 'kept')).sort()).toEqual(['mine.txt', 'sim-loop.svg']);
+    expect(readFileSync(join(dir, 'kept', 'mine.txt'), 'utf8')).toBe('not haltlab\'s');
+  });
+
+  it('refuses a report path that is not a .md file, a folder, or in a missing folder, before running anything', async () => {
+    const signal = new AbortController().signal;
+    mkdirSync(join(dir, 'docs'));
+    writeFileSync(join(dir, 'docs', 'precious.txt'), 'x');
+    for (const [out, why] of [
+      [join(dir, 'docs'), /ending in \.md/],
+      [dir, /ending in \.md/],
+      [join(dir, 'missing', 'f.md'), /does not exist/],
+    ] as const) {
+      await expect(writeFindings({ out, scale: 0.15, signal, only: ['sim-loop'] })).rejects.toThrow(why);
+    }
+    mkdirSync(join(dir, 'folder.md'));
+    await expect(writeFindings({ out: join(dir, 'folder.md'), scale: 0.15, signal, only: ['sim-loop'] })).rejects.toThrow(/a folder, not a file/);
+    expect(readdirSync(join(dir, 'docs'))).toEqual(['precious.txt']);
+    expect(existsSync(join(dir, 'missing'))).toBe(false);
   });
 });
