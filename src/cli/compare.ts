@@ -1,4 +1,4 @@
-import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../host/results.ts';
+import { allThreadsCpuPct, perSecond, sumVcpuStat, type AnyRunResult, type Backend, type RunResult } from '../host/results.ts';
 import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
@@ -27,13 +27,14 @@ export interface CompareRow {
 export interface CompareResult {
   status: 'completed' | 'interrupted' | 'failed';
   scenario: Scenario;
-  policies: { label: string; overrides: string; scenario: Scenario; result: RunResult }[];
+  /** One entry per policy and backend, policy by policy (each policy on each backend, one after another). */
+  policies: { label: string; backend: Backend; overrides: string; scenario: Scenario; result: AnyRunResult }[];
   rows: CompareRow[];
 }
 
 const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
 /** A time stat summed over the vCPUs, as % of each vCPU's wall time. */
-const shareOfWall = (r: RunResult, k: string) => (r.wall_s > 0 ? (100 * sumVcpuStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
+const shareOfWall = (r: AnyRunResult, k: string) => (r.wall_s > 0 ? (100 * sumVcpuStat(r, k)) / 1e9 / r.wall_s / Math.max(1, r.vcpus.length) : 0);
 /** A vCPU run state's share of each vCPU's wall time, mean over vCPUs. */
 const stateShare = (r: RunResult, state: string) =>
   r.vcpus.length ? (100 * r.vcpus.reduce((a, v) => a + (v.cpu.wall_s > 0 ? (v.cpu.state_s[state] ?? 0) / v.cpu.wall_s : 0), 0)) / r.vcpus.length : 0;
@@ -43,7 +44,7 @@ interface MetricDef {
   metric: string;
   unit: string;
   better: Better;
-  value: (r: RunResult) => number | null;
+  value: (r: AnyRunResult) => number | null;
   /** Only when the workload has it (in the base scenario or in any policy's). */
   when?: (s: Scenario) => boolean;
 }
@@ -52,7 +53,13 @@ const isArm64 = (s: Scenario) => s.host.arch === 'arm64';
 const meanVcpu = (r: RunResult, f: (v: RunResult['vcpus'][number]) => number) => r.vcpus.reduce((a, v) => a + f(v), 0) / Math.max(1, r.vcpus.length);
 const idleShare = (r: RunResult, k: 'shallow_s' | 'deep_s') => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p[k], 0)) / r.wall_s / Math.max(1, r.host.pcpu_idle.length) : 0);
 
-const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wake_latency_ns'] | null, when?: MetricDef['when']): MetricDef[] =>
+/** A figure only the model has (its scheduler, pCPUs, own counters): no value on real KVM. */
+const onModel =
+  (f: (r: RunResult) => number | null) =>
+  (r: AnyRunResult): number | null =>
+    r.backend === 'model' ? f(r) : null;
+
+const latency = (section: string, pick: (r: AnyRunResult) => AnyRunResult['total']['wake_latency_ns'] | null, when?: MetricDef['when']): MetricDef[] =>
   (['p50', 'p90', 'p99', 'p999', 'max'] as const).map((p) => ({
     section,
     metric: p === 'p999' ? 'p99.9' : p,
@@ -90,8 +97,8 @@ export const COMPARE_METRICS: MetricDef[] = [
   ),
   { section: 'simulation loop', metric: 'simulated time per wall second', unit: '×', better: 'higher', value: (r) => r.sim?.sim_per_wall ?? null, when: (s) => s.workload.kind === 'sim-loop' },
   { section: 'simulation loop', metric: 'wall time blocked in the kernel', unit: '% wall', better: null, value: (r) => (r.sim ? 100 * r.sim.blocked_share : null), when: (s) => s.workload.kind === 'sim-loop' },
-  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(r, sumVcpuStat(r, 'irq_injections') + sumModel(r, 'posted_interrupts')) },
-  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'posted_interrupts')) },
+  { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(r, sumVcpuStat(r, 'irq_injections') + (r.backend === 'model' ? sumModel(r, 'posted_interrupts') : 0)) },
+  { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'posted_interrupts'))) },
   { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
   { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: allThreadsCpuPct },
   { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'exits')) },
@@ -101,7 +108,8 @@ export const COMPARE_METRICS: MetricDef[] = [
       metric: reason,
       unit: '/s',
       better: null,
-      value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.exit_reasons[reason], 0)),
+      // Real KVM has a statistic for some reasons only (halt_exits, irq_exits, io_exits...).
+      value: (r) => (r.vcpus.every((v) => v.exit_reasons[reason] !== undefined) ? perSecond(r, r.vcpus.reduce((a, v) => a + (v.exit_reasons[reason] ?? 0), 0)) : null),
       when: (ARM64_EXIT_REASONS as readonly string[]).includes(reason) ? isArm64 : reason === 'INTERRUPT_WINDOW' ? undefined : (s) => !isArm64(s),
     }),
   ),
@@ -111,32 +119,32 @@ export const COMPARE_METRICS: MetricDef[] = [
       metric: k,
       unit: '/s',
       better: null,
-      value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model[k], 0)),
+      value: onModel((r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model[k], 0))),
       when: (s) => s.workload.kind === 'spinlock',
     }),
   ),
-  { section: 'directed yield (kvm_vcpu_on_spin)', metric: 'ple_window (mean at end)', unit: 'cycles', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.ple_window, 0) / Math.max(1, r.vcpus.length), when: (s) => s.workload.kind === 'spinlock' },
+  { section: 'directed yield (kvm_vcpu_on_spin)', metric: 'ple_window (mean at end)', unit: 'cycles', better: null, value: onModel((r) => r.vcpus.reduce((a, v) => a + v.ple_window, 0) / Math.max(1, r.vcpus.length)), when: (s) => s.workload.kind === 'spinlock' },
   {
     section: 'exits',
     metric: 'lazy tscdeadline re-arms',
     unit: '/s',
     better: null,
-    value: (r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0)),
+    value: onModel((r) => perSecond(r, r.vcpus.reduce((a, v) => a + v.model.lazy_tscdeadline_rearms, 0))),
     when: (s) => s.workload.kind === 'hrtimer-rearm',
   },
-  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'wfi_exit_stat')), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'wfe_exit_stat')), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'wfi_native')), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'wfe_native')), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'native_idle (pCPU kept)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: isArm64 },
-  { section: 'arm64 WFx', metric: 'loads with WFI trapped', unit: '%', better: null, value: (r) => (sumModel(r, 'vcpu_loads') ? (100 * sumModel(r, 'vcpu_loads_twi')) / sumModel(r, 'vcpu_loads') : null), when: isArm64 },
-  { section: 'scheduler', metric: 'PELT util (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.util) },
-  { section: 'scheduler', metric: 'guest busy (mean)', unit: '%', better: null, value: (r) => 100 * meanVcpu(r, (v) => v.sched.guest_busy_share) },
-  { section: 'scheduler', metric: '|util error| (mean)', unit: '% pts', better: 'lower', value: (r) => 100 * r.total.util_error_abs_mean },
-  { section: 'scheduler', metric: 'runnable, waiting for a pCPU', unit: '% wall', better: 'lower', value: (r) => stateShare(r, 'runnable') },
-  { section: 'pCPU idle', metric: 'shallow', unit: '% wall', better: null, value: (r) => idleShare(r, 'shallow_s') },
-  { section: 'pCPU idle', metric: 'deep (power saved)', unit: '% wall', better: 'higher', value: (r) => idleShare(r, 'deep_s') },
-  { section: 'pCPU idle', metric: 'exit latency paid', unit: '% wall', better: 'lower', value: (r) => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p.exit_latency_s, 0)) / r.wall_s : 0), when: (s) => s.host.cpuidle.enabled },
+  { section: 'arm64 WFx', metric: 'wfi_exit_stat', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumVcpuStat(r, 'wfi_exit_stat'))), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'wfe_exit_stat', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumVcpuStat(r, 'wfe_exit_stat'))), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFI untrapped', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'wfi_native'))), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'WFE untrapped', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'wfe_native'))), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'native_idle (pCPU kept)', unit: '% wall', better: null, value: onModel((r) => stateShare(r, 'native_idle')), when: isArm64 },
+  { section: 'arm64 WFx', metric: 'loads with WFI trapped', unit: '%', better: null, value: onModel((r) => (sumModel(r, 'vcpu_loads') ? (100 * sumModel(r, 'vcpu_loads_twi')) / sumModel(r, 'vcpu_loads') : null)), when: isArm64 },
+  { section: 'scheduler', metric: 'PELT util (mean)', unit: '%', better: null, value: onModel((r) => 100 * meanVcpu(r, (v) => v.sched.util)) },
+  { section: 'scheduler', metric: 'guest busy (mean)', unit: '%', better: null, value: onModel((r) => 100 * meanVcpu(r, (v) => v.sched.guest_busy_share)) },
+  { section: 'scheduler', metric: '|util error| (mean)', unit: '% pts', better: 'lower', value: onModel((r) => 100 * r.total.util_error_abs_mean) },
+  { section: 'scheduler', metric: 'runnable, waiting for a pCPU', unit: '% wall', better: 'lower', value: onModel((r) => stateShare(r, 'runnable')) },
+  { section: 'pCPU idle', metric: 'shallow', unit: '% wall', better: null, value: onModel((r) => idleShare(r, 'shallow_s')) },
+  { section: 'pCPU idle', metric: 'deep (power saved)', unit: '% wall', better: 'higher', value: onModel((r) => idleShare(r, 'deep_s')) },
+  { section: 'pCPU idle', metric: 'exit latency paid', unit: '% wall', better: 'lower', value: onModel((r) => (r.wall_s > 0 ? (100 * r.host.pcpu_idle.reduce((a, p) => a + p.exit_latency_s, 0)) / r.wall_s : 0)), when: (s) => s.host.cpuidle.enabled },
   { section: 'halt', metric: 'halt_exits', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_exits')) },
   { section: 'halt', metric: 'halt_attempted_poll', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_attempted_poll')) },
   { section: 'halt', metric: 'halt_successful_poll', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'halt_successful_poll')) },
@@ -162,42 +170,55 @@ export const COMPARE_METRICS: MetricDef[] = [
     better: null,
     value: (r) => shareOfWall(r, 'halt_wait_ns'),
   },
-  { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: (r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length) },
+  { section: 'halt', metric: 'halt_poll_ns (mean at end)', unit: 'ns', better: null, value: onModel((r) => r.vcpus.reduce((a, v) => a + v.halt_poll_ns, 0) / Math.max(1, r.vcpus.length)) },
   // The x86 HLT/MWAIT family: where idle time went outside KVM's halt path, and what reached the VMM.
-  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: (r) => stateShare(r, 'native_idle'), when: (s) => !isArm64(s) },
-  { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: (r) => stateShare(r, 'vmm_halted') },
-  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'kvm_exit_hlt')) },
-  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'kvm_exit_mwait')) },
-  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: (r) => perSecond(r, sumModel(r, 'mwait_yields')) },
+  { section: 'idle outside KVM', metric: 'HLT/MWAIT in guest (native_idle)', unit: '% wall', better: null, value: onModel((r) => stateShare(r, 'native_idle')), when: (s) => !isArm64(s) },
+  { section: 'idle outside KVM', metric: 'halted in the VMM (vmm_halted)', unit: '% wall', better: null, value: onModel((r) => stateShare(r, 'vmm_halted')) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_HLT to the VMM', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'kvm_exit_hlt'))) },
+  { section: 'idle outside KVM', metric: 'KVM_EXIT_MWAIT to the VMM', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'kvm_exit_mwait'))) },
+  { section: 'idle outside KVM', metric: 'MWAIT yields', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'mwait_yields'))) },
 ];
 
-export function compareRows(scenario: Scenario, results: RunResult[]): CompareRow[] {
+/**
+ * The table's rows. "Best" is among the columns of one backend: the model and the kernel are
+ * compared with each other for agreement, not ranked.
+ */
+export function compareRows(scenario: Scenario, results: AnyRunResult[]): CompareRow[] {
   return COMPARE_METRICS.filter((m) => !m.when || m.when(scenario) || results.some((r) => m.when!(r.scenario))).map((m) => {
     const values = results.map((r) => m.value(r));
-    const present = values.filter((v): v is number => v !== null);
-    let best: number[] = [];
-    if (m.better && present.length > 1) {
+    const best: number[] = [];
+    for (const backend of new Set(results.map((r) => r.backend))) {
+      const mine = values.map((v, i) => (results[i].backend === backend ? v : null));
+      const present = mine.filter((v): v is number => v !== null);
+      if (!m.better || present.length < 2) continue;
       const target = m.better === 'lower' ? Math.min(...present) : Math.max(...present);
-      if (present.some((v) => v !== target)) best = values.flatMap((v, i) => (v === target ? [i] : []));
+      if (present.some((v) => v !== target)) best.push(...mine.flatMap((v, i) => (v === target ? [i] : [])));
     }
     return { section: m.section, metric: m.metric, unit: m.unit, better: m.better, values, best };
   });
+}
+
+/** Every policy's scenario, validated before any thread starts. */
+export function policyScenarios(base: ScenarioInput, source: string, policies: Policy[]): Scenario[] {
+  return policies.map((p) => parseScenario(applyOverrides(base, p.overrides), `${source} + policy ${p.label}`));
 }
 
 export async function runCompare(
   base: ScenarioInput,
   source: string,
   policies: Policy[],
-  opts: Omit<ExecuteOptions, 'label'>,
+  opts: Omit<ExecuteOptions, 'label' | 'backend'> & { backends?: Backend[] },
 ): Promise<CompareResult> {
-  // Validate every policy's scenario before starting any thread.
-  const scenarios = policies.map((p) => parseScenario(applyOverrides(base, p.overrides), `${source} + policy ${p.label}`));
+  const scenarios = policyScenarios(base, source, policies);
+  const backends = opts.backends ?? ['model'];
   const out: CompareResult = { status: 'completed', scenario: parseScenario(base, source), policies: [], rows: [] };
-  for (const [i, p] of policies.entries()) {
+  const runs = policies.flatMap((p, i) => backends.map((backend) => ({ p, scenario: scenarios[i], backend })));
+  for (const [i, { p, scenario, backend }] of runs.entries()) {
     if (opts.signal.aborted) break;
-    if (!opts.quiet) process.stderr.write(`haltlab: policy ${i + 1}/${policies.length}: ${p.label}\n`);
-    const result = await execute(scenarios[i], { ...opts, label: `${i + 1}/${policies.length} ${p.label}` });
-    out.policies.push({ label: p.label, overrides: describeOverrides(p.overrides), scenario: scenarios[i], result });
+    const label = backends.length > 1 ? `${p.label} on ${backend}` : p.label;
+    if (!opts.quiet) process.stderr.write(`haltlab: ${i + 1}/${runs.length}: ${label}\n`);
+    const result = await execute(scenario, { ...opts, backend, label: `${i + 1}/${runs.length} ${label}` });
+    out.policies.push({ label: p.label, backend, overrides: describeOverrides(p.overrides), scenario, result });
     if (result.status !== 'completed') {
       out.status = result.status;
       break;
@@ -221,10 +242,10 @@ export function renderCompare(c: CompareResult, color = false): string {
   const head = [
     `haltlab compare · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ${s.duration_s} s per policy`,
     ...(first ? [`machine: ${first.machine.cores} cores, ${first.machine.cpu_model}, Node ${first.machine.node}`] : []),
-    ...c.policies.map((p, i) => `  [${i + 1}] ${p.label}${p.overrides && p.overrides !== p.label ? ` (${p.overrides})` : ''}`),
+    ...c.policies.map((p, i) => `  [${i + 1}] ${p.label}${p.overrides && p.overrides !== p.label ? ` (${p.overrides})` : ''}${p.backend === 'kvm' ? ' on real KVM' : c.policies.some((q) => q.backend === 'kvm') ? ' on the model' : ''}`),
     ...(c.status !== 'completed' ? [`STATUS: ${c.status} — the table holds the policies that finished`] : []),
     ...c.policies.flatMap((p) => p.result.warnings.map((w) => `warning (${p.label}): ${w}`)),
-    '* best in its row',
+    c.policies.some((p) => p.backend === 'kvm') ? '* best in its row among the same backend’s columns; – the backend has no such figure' : '* best in its row',
     '',
   ];
   const mark = (text: string, best: boolean) => (best ? (color ? `\x1b[1;32m${text}*\x1b[0m` : `${text}*`) : `${text} `);

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { createVm } from '../host/vm.ts';
-import type { RunResult } from '../host/results.ts';
-import type { Scenario } from '../scenarios/schema.ts';
+import type { AnyRunResult, Backend } from '../host/results.ts';
+import { ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import type { FaultSpec } from '../host/faults.ts';
 
 /**
@@ -34,17 +34,48 @@ export interface ExecuteOptions {
   /** Write a Chrome Trace Event JSON of the run here. */
   trace?: string;
   faults?: FaultSpec[];
+  /** `model` (the default) or `kvm`: this machine's /dev/kvm. */
+  backend?: Backend;
 }
 
 export const progressWanted = (quiet?: boolean) => !quiet && process.stderr.isTTY === true;
 
-export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<RunResult> {
+/** Live figures for the progress line, from whichever backend runs. */
+interface Progress {
+  elapsed_s: number;
+  interrupts: number;
+  halt_exits: number;
+  halt_successful_poll: number;
+}
+
+export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise<AnyRunResult> {
+  if (opts.backend === 'kvm') {
+    if (opts.trace !== undefined) throw new ScenarioError(['--trace records the model’s threads; on real KVM, use the kernel’s own tracing (perf kvm stat, trace-cmd -e kvm)'], '--backend kvm', 'invalid option');
+    const { KvmRun } = await import('../real-kvm/run.ts');
+    const run = new KvmRun(scenario);
+    return withProgress(scenario, opts, () => {
+      const sum = (k: string) => run.stats().reduce((a, s) => a + (s[k] ?? 0), 0);
+      return { elapsed_s: run.elapsedS(), interrupts: sum('irq_injections'), halt_exits: sum('halt_exits'), halt_successful_poll: sum('halt_successful_poll') };
+    }, () => run.run({ signal: opts.signal, faults: opts.faults }));
+  }
   const vm = createVm(scenario, { trace: opts.trace !== undefined });
+  const result = await withProgress(scenario, opts, () => vm.live(), () => vm.run({ signal: opts.signal, faults: opts.faults }));
+  if (opts.trace !== undefined) {
+    const t = vm.writeTrace(opts.trace, { haltlab: result.haltlab.version, started_at: result.started_at, status: result.status });
+    process.stderr.write(
+      `haltlab: trace of ${t.events} events written to ${opts.trace}${t.dropped ? ` (${t.dropped} lost)` : ''}; open it in https://ui.perfetto.dev\n`,
+    );
+  }
+  return result;
+}
+
+/** Run, with a progress line on stderr for runs longer than a second when it is a terminal. */
+async function withProgress<R>(scenario: Scenario, opts: ExecuteOptions, live: () => Progress, run: () => Promise<R>): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   if (progressWanted(opts.quiet) && scenario.duration_s > 1) {
     let last = { t: 0, injections: 0 };
     timer = setInterval(() => {
-      const c = vm.live();
+      const c = live();
       if (c.elapsed_s === 0) return;
       const rate = (c.interrupts - last.injections) / Math.max(1e-3, c.elapsed_s - last.t);
       last = { t: c.elapsed_s, injections: c.interrupts };
@@ -55,22 +86,14 @@ export async function execute(scenario: Scenario, opts: ExecuteOptions): Promise
       );
     }, 250);
   }
-  let result: RunResult;
   try {
-    result = await vm.run({ signal: opts.signal, faults: opts.faults });
+    return await run();
   } finally {
     if (timer) {
       clearInterval(timer);
       process.stderr.write('\r\x1b[K');
     }
   }
-  if (opts.trace !== undefined) {
-    const t = vm.writeTrace(opts.trace, { haltlab: result.haltlab.version, started_at: result.started_at, status: result.status });
-    process.stderr.write(
-      `haltlab: trace of ${t.events} events written to ${opts.trace}${t.dropped ? ` (${t.dropped} lost)` : ''}; open it in https://ui.perfetto.dev\n`,
-    );
-  }
-  return result;
 }
 
 const stamp = (iso: string) => iso.replace(/[:.]/g, '-');

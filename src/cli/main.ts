@@ -1,16 +1,16 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import { haltlabVersion, type RunResult } from '../host/results.ts';
+import { BACKENDS, haltlabVersion, type AnyRunResult, type Backend } from '../host/results.ts';
 import { BUILTIN_SCENARIOS } from '../scenarios/builtin.ts';
 import { loadScenario, resolveScenario, scenarioAsYaml } from '../scenarios/file.ts';
 import { applyOverrides } from '../scenarios/overrides.ts';
 import { parsePolicy, POLICIES } from '../scenarios/policies.ts';
-import { parseScenario, ScenarioError } from '../scenarios/schema.ts';
-import { renderCompare, runCompare } from './compare.ts';
+import { parseScenario, ScenarioError, type Scenario } from '../scenarios/schema.ts';
+import { policyScenarios, renderCompare, runCompare } from './compare.ts';
 import { deliver, execute, progressWanted, sigintSession } from './execute.ts';
 import { addScenarioOptions, number, overridesFromFlags, workloadKind, type ScenarioFlags } from './scenario-options.ts';
-import { renderRun } from './table.ts';
-import { parseSweepSpec, renderSweep, runSweep } from './sweep.ts';
+import { renderAnyRun } from './kvm-table.ts';
+import { parseSweepSpec, renderSweep, runSweep, sweepScenarios } from './sweep.ts';
 import { parseFault } from '../host/faults.ts';
 import { checkLimits } from '../host/limits.ts';
 import { renderStress, runStress } from './stress.ts';
@@ -30,37 +30,61 @@ function scenarioFrom(nameOrPath: string, flags: ScenarioFlags) {
   return { input: withFlags, source, scenario: parseScenario(withFlags, source) };
 }
 
-function exitCodeOf(status: RunResult['status']): number {
+function exitCodeOf(status: AnyRunResult['status']): number {
   return status === 'failed' ? 1 : status === 'interrupted' ? 130 : 0;
 }
 
-function reportFailure(r: RunResult): void {
+function reportFailure(r: AnyRunResult): void {
   if (r.status !== 'failed') return;
   process.stderr.write(`haltlab: run failed in ${r.failure?.actor}: ${r.failure?.message}\n`);
   if (r.failure?.stack) process.stderr.write(`${r.failure.stack}\n`);
 }
 
+/** `--backend`: one backend, or with `list`, several (compare, sweep). Checked before any thread starts. */
+function parseBackends(text: string | undefined, list: boolean): Backend[] {
+  const names = (text ?? 'model').split(',').map((b) => b.trim());
+  const bad = names.filter((b) => !(BACKENDS as readonly string[]).includes(b));
+  if (bad.length || !names.length) throw new ScenarioError([`--backend ${text}: ${list ? 'one or more of' : 'one of'} ${BACKENDS.join(', ')}`], 'command line', 'invalid option');
+  if (!list && names.length > 1) throw new ScenarioError([`--backend ${text}: this command runs on one backend (compare and sweep take several)`], 'command line', 'invalid option');
+  return [...new Set(names)] as Backend[];
+}
+
+/** The scenario can run on each backend asked for: for `kvm`, a usable /dev/kvm and only knobs real KVM applies. */
+async function checkBackends(backends: Backend[], scenarios: Scenario[]): Promise<void> {
+  if (!backends.includes('kvm')) return;
+  const { checkKvmScenario } = await import('../real-kvm/run.ts');
+  const { probeHostKvm } = await import('../real-kvm/host-kvm.ts');
+  const host = probeHostKvm();
+  for (const s of scenarios) checkKvmScenario(s, host);
+}
+
 async function runCommand(
   nameOrPath: string,
-  flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] },
+  flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[]; backend?: string },
   validateOnly: boolean,
 ): Promise<number> {
   const { scenario } = scenarioFrom(nameOrPath, flags);
   const faults = (flags.fault ?? []).map(parseFault);
-  checkLimits(scenario, { trace: flags.trace !== undefined });
+  const [backend] = parseBackends(flags.backend, false);
+  if (backend === 'model') checkLimits(scenario, { trace: flags.trace !== undefined });
+  await checkBackends([backend], [scenario]);
   if (validateOnly) return 0;
   const session = sigintSession();
   const toStdout = flags.json === true;
   if (!toStdout && !flags.quiet) {
-    process.stderr.write(`haltlab: running ${scenario.name} for ${scenario.duration_s} s on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU…\n`);
+    process.stderr.write(
+      backend === 'kvm'
+        ? `haltlab: running ${scenario.name} for ${scenario.duration_s} s on ${scenario.vm.vcpus} vCPU of real KVM (/dev/kvm)…\n`
+        : `haltlab: running ${scenario.name} for ${scenario.duration_s} s on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU…\n`,
+    );
   }
-  let result: RunResult;
+  let result: AnyRunResult;
   try {
-    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout, trace: flags.trace, faults });
+    result = await execute(scenario, { signal: session.signal, quiet: flags.quiet || toStdout, trace: flags.trace, faults, backend });
   } finally {
     session.dispose();
   }
-  deliver({ json: flags.json, value: result, render: () => renderRun(result), status: result.status, what: `${scenario.name} results` });
+  deliver({ json: flags.json, value: result, render: () => renderAnyRun(result), status: result.status, what: `${scenario.name} results` });
   reportFailure(result);
   return exitCodeOf(result.status);
 }
@@ -122,8 +146,9 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
     .option('--quiet', 'no progress line')
     .option('--trace <file>', 'write a Chrome Trace Event JSON of the run (open it in ui.perfetto.dev); best for runs of a few seconds')
     .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor (host, vcpuN, iothreadN) at a time, e.g. throw:vcpu1@0.5', collect)
+    .option('--backend <name>', 'model (haltlab’s model of KVM, the default) or kvm (the same scenario on this machine’s /dev/kvm: haltlab kvm tells what it offers)')
     .addHelpText('after', EXAMPLES.run)
-    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[] }) => {
+    .action(async (scenario: string, flags: ScenarioFlags & OutputFlags & { trace?: string; fault?: string[]; backend?: string }) => {
       process.exitCode = await runCommand(scenario, flags, validateOnly);
     });
 
@@ -165,17 +190,21 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
     .option('--scenario <name|file>', 'the scenario the policies run on', 'timer-latency')
     .option('--json [file]', 'print the comparison as JSON (or write it to file and print the table)')
     .option('--quiet', 'no progress')
+    .option('--backend <names>', 'model (the default), kvm (this machine’s /dev/kvm), or model,kvm: every policy on each, side by side')
     .addHelpText('after', EXAMPLES.compare)
-    .action(async (policyArgs: string[], flags: ScenarioFlags & OutputFlags & { scenario: string }) => {
-      if (policyArgs.length < 2) compare.error('haltlab compare: give at least two policies, e.g. haltlab compare poll no-poll', { exitCode: 2 });
+    .action(async (policyArgs: string[], flags: ScenarioFlags & OutputFlags & { scenario: string; backend?: string }) => {
+      const backends = parseBackends(flags.backend, true);
+      if (policyArgs.length < 2 && backends.length < 2) compare.error('haltlab compare: give at least two policies (or one policy on two backends), e.g. haltlab compare poll no-poll', { exitCode: 2 });
       const policies = policyArgs.map(parsePolicy);
       const { input, source } = scenarioFrom(flags.scenario, flags);
-      for (const p of policies) checkLimits(parseScenario(applyOverrides(input, p.overrides), `${source} + policy ${p.label}`));
+      const scenarios = policyScenarios(input, source, policies);
+      if (backends.includes('model')) for (const s of scenarios) checkLimits(s);
+      await checkBackends(backends, scenarios);
       if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
       try {
-        const c = await runCompare(input, source, policies, { signal: session.signal, quiet: flags.quiet || toStdout });
+        const c = await runCompare(input, source, policies, { signal: session.signal, quiet: flags.quiet || toStdout, backends });
         const color = progressWanted(flags.quiet) && process.stdout.isTTY === true;
         deliver({ json: flags.json, value: c, render: () => renderCompare(c, color), status: c.status, what: 'comparison' });
         c.policies.forEach((p) => reportFailure(p.result));
@@ -196,17 +225,20 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
     .option('--svg <file>', 'where to write the chart (default sweep-KNOB.svg)')
     .option('--json [file]', 'print the sweep as JSON (or write it to file and print the table)')
     .option('--quiet', 'no progress')
+    .option('--backend <names>', 'model (the default), kvm (this machine’s /dev/kvm), or model,kvm: a curve for each on one chart')
     .addHelpText('after', EXAMPLES.sweep)
-    .action(async (specText: string, flags: ScenarioFlags & OutputFlags & { scenario: string; steps: number; cpuBudget?: number; svg?: string }) => {
+    .action(async (specText: string, flags: ScenarioFlags & OutputFlags & { scenario: string; steps: number; cpuBudget?: number; svg?: string; backend?: string }) => {
       const spec = parseSweepSpec(specText, flags.steps);
+      const backends = parseBackends(flags.backend, true);
       const { input, source, scenario: base } = scenarioFrom(flags.scenario, flags);
-      checkLimits(base);
+      if (backends.includes('model')) checkLimits(base);
+      await checkBackends(backends, sweepScenarios(input, source, spec));
       if (validateOnly) return;
       if (flags.duration === undefined && input.duration_s === undefined) input.duration_s = 2; // a sweep is many runs: shorter by default
       const session = sigintSession();
       const toStdout = flags.json === true;
       try {
-        const s = await runSweep(input, source, spec, flags.cpuBudget ?? null, { signal: session.signal, quiet: flags.quiet || toStdout });
+        const s = await runSweep(input, source, spec, flags.cpuBudget ?? null, { signal: session.signal, quiet: flags.quiet || toStdout, backends });
         const first = s.runs[0];
         const caption = first
           ? `${s.scenario.name} · ${s.scenario.vm.vcpus} vCPU on ${s.scenario.host.pcpus} pCPU · ${s.scenario.duration_s} s per point · ${first.machine.cores} cores ${first.machine.cpu_model} · Node ${first.machine.node} · ${first.started_at.slice(0, 10)}`
@@ -286,6 +318,18 @@ Examples:
       if (validateOnly) return;
       const { demoCommand } = await import('./demo.ts');
       process.exitCode = await demoCommand(input, scenario, flags);
+    });
+
+  program
+    .command('kvm')
+    .description('what this machine’s /dev/kvm offers the kvm backend: presence, permission, API version, vendor module, module parameters, capabilities, TSC rate, and a verdict')
+    .option('--json', 'print it as JSON')
+    .addHelpText('after', '\nExamples:\n  haltlab kvm\n  haltlab kvm --json')
+    .action(async (flags: { json?: boolean }) => {
+      if (validateOnly) return;
+      const { kvmInfo, renderKvmInfo } = await import('./kvm-info.ts');
+      const info = await kvmInfo();
+      process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${renderKvmInfo(info)}\n`);
     });
 
   program

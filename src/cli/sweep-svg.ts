@@ -1,10 +1,15 @@
-import type { SweepResult } from './sweep.ts';
+import type { SweepCurve, SweepResult } from './sweep.ts';
 
 /**
  * The sweep's latency-vs-cost curve as one self-contained SVG file: host CPU
  * per vCPU on x, latency on a log y axis (p50 solid, p99 dashed), each point
- * labelled with its knob value, the knee and the CPU budget marked.
+ * labelled with its knob value, the knee and the CPU budget marked; one
+ * curve per backend when the sweep ran on the model and on real KVM.
  */
+
+/** p50 and p99 colours per backend. */
+const COLOURS = { model: ['#1f4e8c', '#7a9cc6'], kvm: ['#b3541e', '#e3a27c'] } as const;
+const LABELS = { model: 'model', kvm: 'real KVM' } as const;
 
 const W = 760;
 const H = 460;
@@ -22,7 +27,8 @@ function niceTicks(lo: number, hi: number, n = 6): number[] {
 }
 
 export function sweepSvg(s: SweepResult, caption: string): string {
-  const pts = s.points;
+  const curves: SweepCurve[] = s.curves.length ? s.curves : [{ backend: 'model', points: s.points, knee: s.knee, within_budget: s.within_budget }];
+  const pts = curves.flatMap((c) => c.points);
   const xs = pts.map((p) => p.cpu_pct_per_vcpu);
   const ys = pts.flatMap((p) => [p.latency_p50_us, p.latency_p99_us]).filter((y) => y > 0);
   const x0 = 0;
@@ -33,8 +39,11 @@ export function sweepSvg(s: SweepResult, caption: string): string {
   const px = (x: number) => r1(M.left + ((x - x0) / (x1 - x0)) * (W - M.left - M.right));
   const py = (y: number) => r1(H - M.bottom - ((Math.log10(Math.max(y, 10 ** ly0)) - ly0) / (ly1 - ly0 || 1)) * (H - M.top - M.bottom));
   const what = s.metric === 'timer_lateness' ? 'timer lateness' : 'wake latency';
-  const byCost = [...pts].sort((a, b) => a.cpu_pct_per_vcpu - b.cpu_pct_per_vcpu);
-  const line = (pick: (p: (typeof pts)[number]) => number) => byCost.map((p, i) => `${i ? 'L' : 'M'}${px(p.cpu_pct_per_vcpu).toFixed(1)},${py(pick(p)).toFixed(1)}`).join(' ');
+  const line = (c: SweepCurve, pick: (p: (typeof pts)[number]) => number) =>
+    [...c.points]
+      .sort((a, b) => a.cpu_pct_per_vcpu - b.cpu_pct_per_vcpu)
+      .map((p, i) => `${i ? 'L' : 'M'}${px(p.cpu_pct_per_vcpu).toFixed(1)},${py(pick(p)).toFixed(1)}`)
+      .join(' ');
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
@@ -60,27 +69,37 @@ export function sweepSvg(s: SweepResult, caption: string): string {
     out.push(`<text x="${bx + 4}" y="${M.top + 12}" fill="#c60">budget ${s.cpu_budget_pct}%</text>`);
   }
   // Curves.
-  out.push(`<path d="${line((p) => p.latency_p99_us)}" fill="none" stroke="#7a9cc6" stroke-width="1.5" stroke-dasharray="5 4"/>`);
-  out.push(`<path d="${line((p) => p.latency_p50_us)}" fill="none" stroke="#1f4e8c" stroke-width="2"/>`);
-  for (const p of pts) {
-    const [x, y50, y99] = [px(p.cpu_pct_per_vcpu), py(p.latency_p50_us), py(p.latency_p99_us)];
-    out.push(`<circle cx="${x}" cy="${y99}" r="2.5" fill="#7a9cc6"/>`);
-    out.push(`<circle cx="${x}" cy="${y50}" r="3.5" fill="#1f4e8c"><title>${esc(`${s.knob}=${p.value}: p50 ${p.latency_p50_us.toFixed(2)} µs, p99 ${p.latency_p99_us.toFixed(1)} µs, ${p.cpu_pct_per_vcpu.toFixed(1)}% CPU`)}</title></circle>`);
-    out.push(`<text x="${x + 5}" y="${y50 - 6}" font-size="10" fill="#1f4e8c">${p.value}</text>`);
-  }
-  if (s.knee) {
-    const [x, y] = [px(s.knee.cpu_pct_per_vcpu), py(s.knee.latency_p50_us)];
-    out.push(`<circle cx="${x}" cy="${y}" r="9" fill="none" stroke="#c00" stroke-width="2"/>`);
-    out.push(`<text x="${x + 12}" y="${y + 16}" fill="#c00">knee: ${esc(`${s.knob}=${s.knee.value}`)}</text>`);
-  }
-  if (s.within_budget) {
-    const [x, y] = [px(s.within_budget.cpu_pct_per_vcpu), py(s.within_budget.latency_p50_us)];
-    out.push(`<rect x="${x - 7}" y="${y - 7}" width="14" height="14" fill="none" stroke="#c60" stroke-width="2"/>`);
+  for (const c of curves) {
+    const [c50, c99] = COLOURS[c.backend];
+    out.push(`<path d="${line(c, (p) => p.latency_p99_us)}" fill="none" stroke="${c99}" stroke-width="1.5" stroke-dasharray="5 4"/>`);
+    out.push(`<path d="${line(c, (p) => p.latency_p50_us)}" fill="none" stroke="${c50}" stroke-width="2"/>`);
+    for (const p of c.points) {
+      const [x, y50, y99] = [px(p.cpu_pct_per_vcpu), py(p.latency_p50_us), py(p.latency_p99_us)];
+      out.push(`<circle cx="${x}" cy="${y99}" r="2.5" fill="${c99}"/>`);
+      out.push(
+        `<circle cx="${x}" cy="${y50}" r="3.5" fill="${c50}"><title>${esc(`${LABELS[c.backend]}, ${s.knob}=${p.value}: p50 ${p.latency_p50_us.toFixed(2)} µs, p99 ${p.latency_p99_us.toFixed(1)} µs, ${p.cpu_pct_per_vcpu.toFixed(1)}% CPU`)}</title></circle>`,
+      );
+      out.push(`<text x="${x + 5}" y="${y50 - 6}" font-size="10" fill="${c50}">${p.value}</text>`);
+    }
+    if (c.knee) {
+      const [x, y] = [px(c.knee.cpu_pct_per_vcpu), py(c.knee.latency_p50_us)];
+      out.push(`<circle cx="${x}" cy="${y}" r="9" fill="none" stroke="#c00" stroke-width="2"/>`);
+      out.push(`<text x="${x + 12}" y="${y + 16}" fill="#c00">knee: ${esc(`${s.knob}=${c.knee.value}`)}</text>`);
+    }
+    if (c.within_budget) {
+      const [x, y] = [px(c.within_budget.cpu_pct_per_vcpu), py(c.within_budget.latency_p50_us)];
+      out.push(`<rect x="${x - 7}" y="${y - 7}" width="14" height="14" fill="none" stroke="#c60" stroke-width="2"/>`);
+    }
   }
   // Legend.
   const lx = W - M.right - 150;
-  out.push(`<line x1="${lx}" y1="${M.top + 10}" x2="${lx + 24}" y2="${M.top + 10}" stroke="#1f4e8c" stroke-width="2"/><text x="${lx + 30}" y="${M.top + 14}">p50</text>`);
-  out.push(`<line x1="${lx}" y1="${M.top + 28}" x2="${lx + 24}" y2="${M.top + 28}" stroke="#7a9cc6" stroke-width="1.5" stroke-dasharray="5 4"/><text x="${lx + 30}" y="${M.top + 32}">p99</text>`);
+  curves.forEach((c, i) => {
+    const [c50, c99] = COLOURS[c.backend];
+    const y = M.top + 10 + 36 * i;
+    const name = curves.length > 1 ? `${LABELS[c.backend]} ` : '';
+    out.push(`<line x1="${lx}" y1="${y}" x2="${lx + 24}" y2="${y}" stroke="${c50}" stroke-width="2"/><text x="${lx + 30}" y="${y + 4}">${esc(`${name}p50`)}</text>`);
+    out.push(`<line x1="${lx}" y1="${y + 18}" x2="${lx + 24}" y2="${y + 18}" stroke="${c99}" stroke-width="1.5" stroke-dasharray="5 4"/><text x="${lx + 30}" y="${y + 22}">${esc(`${name}p99`)}</text>`);
+  });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

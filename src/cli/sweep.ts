@@ -1,5 +1,5 @@
 import asciichart from 'asciichart';
-import { allThreadsCpuPct, type RunResult } from '../host/results.ts';
+import { allThreadsCpuPct, type AnyRunResult, type Backend } from '../host/results.ts';
 import { applyOverrides, knobPath, parseValue, type Override } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
@@ -58,6 +58,7 @@ export function parseSweepSpec(text: string, steps = 9): SweepSpec {
 
 export interface SweepPoint {
   value: number;
+  backend: Backend;
   /** Host CPU per vCPU, all haltlab threads, % of one core: the cost axis. */
   cpu_pct_per_vcpu: number;
   vcpu_thread_cpu_pct: number;
@@ -106,23 +107,35 @@ export function bestWithinBudget(points: readonly Curve[], budget: number): numb
   return best;
 }
 
+/** One backend's curve. */
+export interface SweepCurve {
+  backend: Backend;
+  points: SweepPoint[];
+  knee: SweepPoint | null;
+  within_budget: SweepPoint | null;
+}
+
 export interface SweepResult {
   status: 'completed' | 'interrupted' | 'failed';
   knob: string;
   metric: 'wake_latency' | 'timer_lateness';
   scenario: Scenario;
+  /** The first backend's curve (the only one unless --backend lists several). */
   points: SweepPoint[];
   knee: SweepPoint | null;
   cpu_budget_pct: number | null;
   within_budget: SweepPoint | null;
-  runs: RunResult[];
+  /** Every backend's curve, in --backend order. */
+  curves: SweepCurve[];
+  runs: AnyRunResult[];
 }
 
-export function pointOf(value: number, r: RunResult, metric: SweepResult['metric']): SweepPoint {
+export function pointOf(value: number, r: AnyRunResult, metric: SweepResult['metric']): SweepPoint {
   const lat = metric === 'timer_lateness' ? r.total.timer_lateness_ns : r.total.wake_latency_ns;
   const allCpu = allThreadsCpuPct(r);
   return {
     value,
+    backend: r.backend,
     cpu_pct_per_vcpu: allCpu / Math.max(1, r.vcpus.length),
     vcpu_thread_cpu_pct: r.total.host_cpu_pct_per_vcpu,
     latency_p50_us: lat.p50 / 1000,
@@ -138,20 +151,26 @@ export function analyse(points: SweepPoint[], budget: number | null): Pick<Sweep
   return { knee: k >= 0 ? points[k] : null, within_budget: w >= 0 ? points[w] : null };
 }
 
+/** The scenario at each value, validated before any thread starts. */
+export function sweepScenarios(base: ScenarioInput, source: string, spec: SweepSpec): Scenario[] {
+  const path = knobPath(spec.knob);
+  return spec.values.map((v) => {
+    const o: Override = { knob: spec.knob, path, value: v };
+    return parseScenario(applyOverrides(base, [o]), `${source} with ${spec.knob}=${v}`);
+  });
+}
+
 export async function runSweep(
   base: ScenarioInput,
   source: string,
   spec: SweepSpec,
   budget: number | null,
-  opts: Omit<ExecuteOptions, 'label'>,
+  opts: Omit<ExecuteOptions, 'label' | 'backend'> & { backends?: Backend[] },
 ): Promise<SweepResult> {
-  const path = knobPath(spec.knob);
-  const scenarios = spec.values.map((v) => {
-    const o: Override = { knob: spec.knob, path, value: v };
-    return parseScenario(applyOverrides(base, [o]), `${source} with ${spec.knob}=${v}`);
-  });
+  const scenarios = sweepScenarios(base, source, spec);
   const kind = scenarios[0].workload.kind;
   const metric = kind === 'timer-latency' || kind === 'hrtimer-rearm' ? 'timer_lateness' : 'wake_latency';
+  const backends = opts.backends ?? ['model'];
   const out: SweepResult = {
     status: 'completed',
     knob: spec.knob,
@@ -161,64 +180,84 @@ export async function runSweep(
     knee: null,
     cpu_budget_pct: budget,
     within_budget: null,
+    curves: [],
     runs: [],
   };
-  for (const [i, v] of spec.values.entries()) {
+  const all: SweepPoint[] = [];
+  // Each backend's whole curve, one after the other: a point's neighbours ran under the same conditions.
+  const runs = backends.flatMap((backend) => spec.values.map((v, i) => ({ backend, v, scenario: scenarios[i] })));
+  for (const [i, { backend, v, scenario }] of runs.entries()) {
     if (opts.signal.aborted) break;
-    if (!opts.quiet) process.stderr.write(`haltlab: ${spec.knob}=${v} (${i + 1}/${spec.values.length})\n`);
-    const r = await execute(scenarios[i], { ...opts, label: `${spec.knob}=${v}` });
+    const what = `${spec.knob}=${v}${backends.length > 1 ? ` on ${backend}` : ''}`;
+    if (!opts.quiet) process.stderr.write(`haltlab: ${what} (${i + 1}/${runs.length})\n`);
+    const r = await execute(scenario, { ...opts, backend, label: what });
     out.runs.push(r);
-    out.points.push(pointOf(v, r, metric));
+    all.push(pointOf(v, r, metric));
     if (r.status !== 'completed') {
       out.status = r.status;
       break;
     }
   }
-  Object.assign(out, analyse(out.points, budget));
+  out.curves = backends.map((backend) => {
+    const points = all.filter((p) => p.backend === backend);
+    return { backend, points, ...analyse(points, budget) };
+  });
+  Object.assign(out, { points: out.curves[0].points, knee: out.curves[0].knee, within_budget: out.curves[0].within_budget });
   return out;
 }
+
+const BACKEND_NAMES: Record<Backend, string> = { model: 'the model', kvm: 'real KVM' };
 
 export function renderSweep(s: SweepResult): string {
   const what = s.metric === 'timer_lateness' ? 'timer lateness' : 'wake latency';
   const lines = [
     `haltlab sweep ${s.knob} · ${s.scenario.name} (${s.scenario.workload.kind}) · ${s.scenario.vm.vcpus} vCPU on ${s.scenario.host.pcpus} pCPU · ${s.scenario.duration_s} s per point`,
     ...(s.status !== 'completed' ? [`STATUS: ${s.status} — the points that finished`] : []),
-    '',
+  ];
+  for (const c of s.curves) {
+    if (s.curves.length > 1) lines.push('', `on ${BACKEND_NAMES[c.backend]}:`);
+    lines.push('', ...curveLines(s, c, what));
+  }
+  return lines.join('\n');
+}
+
+function curveLines(s: SweepResult, c: SweepCurve, what: string): string[] {
+  const lines = [
     grid(
       [s.knob, `${what} p50 µs`, 'p99 µs', 'CPU/vCPU %', 'vCPU thread %', 'samples', ''],
-      s.points.map((p) => [
+      c.points.map((p) => [
         String(p.value),
         p.latency_p50_us.toFixed(2),
         p.latency_p99_us.toFixed(1),
         p.cpu_pct_per_vcpu.toFixed(1),
         p.vcpu_thread_cpu_pct.toFixed(1),
         p.samples,
-        [p === s.knee ? 'knee' : '', p === s.within_budget ? `best within ${s.cpu_budget_pct}% CPU` : ''].filter(Boolean).join(', '),
+        [p === c.knee ? 'knee' : '', p === c.within_budget ? `best within ${s.cpu_budget_pct}% CPU` : ''].filter(Boolean).join(', '),
       ]),
     ),
   ];
-  if (s.points.length >= 2) {
+  if (c.points.length >= 2) {
     const cfg = { height: 8, format: (x: number) => x.toFixed(1).padStart(8) };
     // Each step as several columns, so the sketch is readable at a few points.
-    const cols = Math.max(1, Math.floor(60 / s.points.length));
+    const cols = Math.max(1, Math.floor(60 / c.points.length));
     const widen = (ys: number[]) => ys.flatMap((y) => Array<number>(cols).fill(y));
-    const axis = ' '.repeat(10) + s.points.map((_, i) => String(i).padEnd(cols)).join('');
-    lines.push('', `${what} p50 (µs) by step`, asciichart.plot(widen(s.points.map((p) => p.latency_p50_us)), cfg), axis);
-    lines.push('', 'host CPU per vCPU (% of a core) by step', asciichart.plot(widen(s.points.map((p) => p.cpu_pct_per_vcpu)), cfg), axis);
-    lines.push(`steps: ${s.points.map((p, i) => `${i}=${p.value}`).join(' ')}`);
+    const axis = ' '.repeat(10) + c.points.map((_, i) => String(i).padEnd(cols)).join('');
+    lines.push('', `${what} p50 (µs) by step`, asciichart.plot(widen(c.points.map((p) => p.latency_p50_us)), cfg), axis);
+    lines.push('', 'host CPU per vCPU (% of a core) by step', asciichart.plot(widen(c.points.map((p) => p.cpu_pct_per_vcpu)), cfg), axis);
+    lines.push(`steps: ${c.points.map((p, i) => `${i}=${p.value}`).join(' ')}`);
   }
   lines.push(
     '',
-    s.knee
-      ? `knee: ${s.knob}=${s.knee.value} (${s.knee.latency_p50_us.toFixed(2)} µs p50 at ${s.knee.cpu_pct_per_vcpu.toFixed(1)}% CPU per vCPU): past it, more CPU buys little latency`
+    c.knee
+      ? `knee: ${s.knob}=${c.knee.value} (${c.knee.latency_p50_us.toFixed(2)} µs p50 at ${c.knee.cpu_pct_per_vcpu.toFixed(1)}% CPU per vCPU): past it, more CPU buys little latency`
       : 'knee: none (the curve has no bend: too few points, or latency does not fall as CPU rises)',
   );
   if (s.cpu_budget_pct !== null) {
     lines.push(
-      s.within_budget
-        ? `within ${s.cpu_budget_pct}% CPU per vCPU: ${s.knob}=${s.within_budget.value} gives the lowest p50 (${s.within_budget.latency_p50_us.toFixed(2)} µs)`
+      c.within_budget
+        ? `within ${s.cpu_budget_pct}% CPU per vCPU: ${s.knob}=${c.within_budget.value} gives the lowest p50 (${c.within_budget.latency_p50_us.toFixed(2)} µs)`
         : `within ${s.cpu_budget_pct}% CPU per vCPU: no point fits`,
     );
   }
-  return lines.join('\n');
+  return lines;
 }

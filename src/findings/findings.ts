@@ -200,7 +200,7 @@ export const FINDINGS: Finding[] = [
       );
       const points = SWEEP.map((ns) => pointOf(ns, by(m, `sweep ${ns}`), 'timer_lateness'));
       const { knee } = analyse(points, null);
-      const sweep: SweepResult = { status: 'completed', knob: 'halt_poll_ns', metric: 'timer_lateness', scenario: by(m, `sweep ${SWEEP[0]}`).scenario, points, knee, cpu_budget_pct: null, within_budget: null, runs: [] };
+      const sweep: SweepResult = { status: 'completed', knob: 'halt_poll_ns', metric: 'timer_lateness', scenario: by(m, `sweep ${SWEEP[0]}`).scenario, points, knee, cpu_budget_pct: null, within_budget: null, curves: [{ backend: 'model', points, knee, within_budget: null }], runs: [] };
       const lin = vcpuCpuPct(by(m, 'linux always-poll-2ms'));
       const linR = by(m, 'linux always-poll-2ms');
       const linHalts = perSecond(linR, sumVcpuStat(linR, 'halt_exits')) / linR.vcpus.length;

@@ -9,8 +9,32 @@ import type { RunStatus } from '../actors/supervisor.ts';
 import type { GuestClockeventResult, GuestHaltpollResult } from './vmm/vcpu-thread.ts';
 
 /** The results of one run: stable keys, documented in docs/results.md. Times in ns unless the key says otherwise. */
-export interface VcpuResult {
+
+/** What every vCPU's result has, on either backend. */
+interface VcpuResultCommon {
   id: number;
+  /** From an interrupt becoming pending to the vCPU running guest code again. */
+  wake_latency_ns: LatencySummary;
+  /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */
+  timer_lateness_ns: LatencySummary;
+  /** Samples that would have been early (< 0): a timer must never be delivered early. */
+  timer_early_count: number;
+  cpu: {
+    thread_cpu_s: number;
+    wall_s: number;
+    /** thread CPU / wall: the host CPU this vCPU thread cost, % of one core. */
+    host_cpu_pct: number;
+    /**
+     * Wall time per state of the vCPU thread, seconds. On real KVM, from KVM's own accounting:
+     * polling = halt_poll_success_ns + halt_poll_fail_ns, blocked = halt_wait_ns, vmm = outside
+     * KVM_RUN (measured by the thread), guest = the rest of KVM_RUN.
+     */
+    state_s: Record<string, number>;
+  };
+}
+
+/** A vCPU of the model. */
+export interface VcpuResult extends VcpuResultCommon {
   /** KVM's statistics under KVM's names: counters, *_ns sums, *_hist 32-bucket log2 histograms. */
   stats: Record<VcpuStatName, number | number[]>;
   exit_reasons: Record<ExitReason, number>;
@@ -26,12 +50,6 @@ export interface VcpuResult {
   guest_haltpoll: GuestHaltpollResult | null;
   /** The guest kernel's LAPIC clockevent, when the workload programs its timer through it (null otherwise). */
   guest_clockevent: GuestClockeventResult | null;
-  /** From an interrupt becoming pending to the vCPU running guest code again. */
-  wake_latency_ns: LatencySummary;
-  /** Guest timer handler entry minus the programmed deadline (kvm-unit-tests tscdeadline_latency). */
-  timer_lateness_ns: LatencySummary;
-  /** Samples that would have been early (< 0): the model must never deliver a timer early. */
-  timer_early_count: number;
   /** The host scheduler's view of this vCPU thread against what its guest really did. */
   sched: {
     /** PELT-like utilisation (0..1) at the thread's end: what the scheduler thinks it needs. */
@@ -41,14 +59,38 @@ export interface VcpuResult {
     /** util - guest_busy_share: positive when the scheduler over-estimates (e.g. untrapped WFI). */
     util_error: number;
   };
-  cpu: {
-    thread_cpu_s: number;
-    wall_s: number;
-    /** thread CPU / wall: the host CPU this vCPU thread cost, % of one core. */
-    host_cpu_pct: number;
-    /** Wall time per state of the vCPU thread, seconds. */
-    state_s: Record<string, number>;
+}
+
+export interface KvmVcpuResult extends VcpuResultCommon {
+  /** Every statistic of the vCPU's stats fd (KVM_GET_STATS_FD), by KVM's names; times in ns, histograms as arrays. */
+  stats: Record<string, number | number[]>;
+  /** Exits by reason, for the reasons KVM has a statistic of: HLT (halt_exits), EXTERNAL_INTERRUPT (irq_exits), IO_INSTRUCTION (io_exits), INTERRUPT_WINDOW (irq_window_exits). */
+  exit_reasons: Partial<Record<ExitReason, number>>;
+  kvm: {
+    /** KVM_RUN calls of the vCPU thread, and those ended by a kick (-EINTR). */
+    kvm_runs: number;
+    kicks: number;
+    /** Handler entry to EOI, measured by the guest with RDTSC (on kvm_pvm, emulated instructions). */
+    guest_handler_ns: LatencySummary;
+    /** Samples the guest overwrote before the host read them. */
+    samples_lost: number;
   };
+}
+
+/** A vCPU's result on either backend. */
+export type AnyVcpuResult = VcpuResult | KvmVcpuResult;
+
+/** What a real-KVM run records of the host's KVM (machine.kvm). */
+export interface KvmMachine {
+  kernel: string;
+  vendor_module: string | null;
+  api_version: number | null;
+  /** /sys/module/kvm/parameters as read at the run. */
+  module_params: Record<string, string>;
+  /** The capabilities the run used. */
+  caps_used: string[];
+  /** KVM_GET_TSC_KHZ: the guest's TSC rate. */
+  tsc_khz: number;
 }
 
 export interface ThreadCpu {
@@ -59,8 +101,14 @@ export interface ThreadCpu {
   heap_bytes: number;
 }
 
-export interface RunResult {
+export type Backend = 'model' | 'kvm';
+export const BACKENDS: readonly Backend[] = ['model', 'kvm'];
+
+/** What every run's result has, on either backend. */
+interface RunResultCommon {
   haltlab: { version: string };
+  /** `model`: haltlab's model of KVM on worker threads; `kvm`: the same scenario on /dev/kvm. */
+  backend: Backend;
   machine: {
     cores: number;
     cpu_model: string;
@@ -70,6 +118,8 @@ export interface RunResult {
     thread_cpu_source: string;
     /** Timer slack of the host actor thread that stands in for hrtimer interrupts, ns. */
     host_timer_slack_ns: number | null;
+    /** Real KVM only: the host's KVM. */
+    kvm?: KvmMachine;
   };
   started_at: string;
   status: RunStatus;
@@ -79,6 +129,12 @@ export interface RunResult {
   wall_s: number;
   /** Starting the threads until all were ready, and stopping them after the run (not in wall_s). */
   phases: { startup_s: number; teardown_s: number };
+  threads: ThreadCpu[];
+}
+
+/** A run of the model: the model's own figures besides KVM's statistics. */
+export interface RunResult extends RunResultCommon {
+  backend: 'model';
   vcpus: VcpuResult[];
   /** All vCPUs merged. */
   total: {
@@ -92,6 +148,7 @@ export interface RunResult {
     /** Deep idle time summed over pCPUs / wall time, % (of one pCPU). */
     deep_idle_pct: number;
   };
+  /** The model's host actor: its hrtimers, scheduler and pCPUs. */
   host: {
     hrtimer_lateness_ns: LatencySummary;
     timers_fired: number;
@@ -103,7 +160,6 @@ export interface RunResult {
     device_interrupts_raised?: number;
     device_eois?: number;
   };
-  threads: ThreadCpu[];
   /** spinlock: the guest's own books, read from guest RAM after the run. */
   spinlock?: {
     acquisitions: number;
@@ -138,6 +194,41 @@ export interface RunResult {
     };
   };
 }
+
+/** The model-only parts are absent (undefined) or null, so code reading either backend's result can ask for them. */
+export interface KvmRunResult extends RunResultCommon {
+  backend: 'kvm';
+  vcpus: KvmVcpuResult[];
+  /** All vCPUs merged. */
+  total: {
+    wake_latency_ns: LatencySummary;
+    timer_lateness_ns: LatencySummary;
+    timer_lateness_hist: [number, number, number][];
+    host_cpu_pct_per_vcpu: number;
+    util_error_abs_mean: null;
+    deep_idle_pct: null;
+  };
+  host: null;
+  /** The run as the host saw it. */
+  kvm: {
+    /** KVM_CAP_HALT_POLL set on the VM (null: the module's halt_poll_ns). */
+    halt_poll_cap_ns: number | null;
+    /** The whole machine's busy share over the run (/proc/stat): polls abort when other tasks run. */
+    machine_busy_pct: number;
+    /** Every guest handler, entry to EOI. */
+    guest_handler_ns: LatencySummary;
+    /** irq-wake, mixed: interrupts the device thread raised through the irqfds, and EOIs back through the resamplefds. */
+    device_interrupts_raised?: number;
+    device_eois?: number;
+  };
+  spinlock?: undefined;
+  sim?: undefined;
+  deferred?: undefined;
+  block?: undefined;
+}
+
+/** A run's result on either backend (`backend` tells which). */
+export type AnyRunResult = RunResult | KvmRunResult;
 
 export interface DeferredResult {
   /** Work items the VMM main loop queued, and per second. */
@@ -197,11 +288,11 @@ export function machineFacts(hostTimerSlackNs: number | null): RunResult['machin
 // Figures derived from a run result, shared by compare, sweep and the findings report.
 
 /** `n` events over the run, per second of wall time. */
-export const perSecond = (r: RunResult, n: number): number => (r.wall_s > 0 ? n / r.wall_s : 0);
+export const perSecond = (r: AnyRunResult, n: number): number => (r.wall_s > 0 ? n / r.wall_s : 0);
 
 /** A KVM statistic (a counter or a time sum) summed over the vCPUs. */
-export const sumVcpuStat = (r: RunResult, name: string): number =>
+export const sumVcpuStat = (r: AnyRunResult, name: string): number =>
   r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[name] as number), 0);
 
 /** Every haltlab thread's CPU time over the run's wall time, % of one core. */
-export const allThreadsCpuPct = (r: RunResult): number => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
+export const allThreadsCpuPct = (r: AnyRunResult): number => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);

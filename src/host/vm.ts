@@ -33,7 +33,7 @@ import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
 import { allocateVm, guestMemory, vcpuShared, VM_I } from './layout.ts';
 import { SPINLOCK_RAM } from '../guest/workloads/spinlock.ts';
-import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type SimResult, type VcpuResult } from './results.ts';
+import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type VcpuResult, type SimResult } from './results.ts';
 import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
 import { H } from './sched/task-state.ts';
 import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
@@ -465,6 +465,7 @@ export class Vm {
       const none = summarize(mergeLatency([]));
       return {
         haltlab: { version: haltlabVersion() },
+        backend: 'model',
         machine: machineFacts(null),
         started_at: startedAt,
         status: outcome.status,
@@ -613,6 +614,7 @@ export class Vm {
     const lateness = mergeLatency(present.map((s) => s.timer_lateness));
     return {
       haltlab: { version: haltlabVersion() },
+      backend: 'model',
       machine: machineFacts(host?.timer_slack_ns ?? null),
       started_at: startedAt,
       status: outcome.status,

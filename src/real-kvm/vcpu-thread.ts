@@ -1,0 +1,112 @@
+import { getHeapStatistics } from 'node:v8';
+import { serveActor, type ActorStart } from '../actors/actor.ts';
+import { now } from '../actors/clock.ts';
+import { threadCpuNs } from '../actors/cpu-time.ts';
+import { futexWait } from '../actors/futex.ts';
+import { SharedMemory } from '../actors/shared-memory.ts';
+import { CTRL, RunControl, VCPU_PHASE } from './control.ts';
+import { EINTR, libc, SyscallError } from './libc.ts';
+import { exitReasonName, IOCTL, KVM_EXIT, KVM_RUN_OFFSET } from './uapi.ts';
+
+/**
+ * A vCPU thread of the real-KVM backend, the VMM's half as QEMU's kvm_cpu_exec: KVM_RUN in a
+ * loop. The guest halts and wakes inside KVM_RUN (in-kernel irqchip: kvm_vcpu_halt with KVM's own
+ * polling), so KVM_RUN returns only when kicked: the main thread sets kvm_run->immediate_exit and
+ * sends SIGUSR2 to this thread, so the kick lands whether the thread is inside KVM_RUN (-EINTR)
+ * or about to enter it (immediate_exit makes it return at once). Any other exit is a guest that
+ * did what this one never does, and stops the run with its reason.
+ */
+
+export interface KvmVcpuThreadConfig {
+  id: number;
+  fd: number;
+  /** The kvm_run page, mapped by the main thread (an address in this process). */
+  run: bigint;
+  runSize: number;
+  koffi: string;
+}
+
+export interface KvmVcpuThreadSnapshot {
+  id: number;
+  thread_cpu_ns: number;
+  wall_ns: number;
+  /** Time outside KVM_RUN: the VMM's side of each return, and any pause. */
+  vmm_ns: number;
+  paused_ns: number;
+  /** KVM_RUN calls, and those that returned -EINTR (kicks). */
+  kvm_runs: number;
+  kicks: number;
+  heap_used_bytes: number;
+}
+
+export type KvmVcpuThreadApi = ReturnType<typeof makeVcpuThread>;
+
+function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
+  const cfg = start.config;
+  const ctl = new RunControl(new SharedMemory(start.sab, start.layout));
+  const vmm = ctl.vmm;
+  const c = libc(cfg.koffi);
+  const kvmRun = new DataView(c.view(cfg.run, cfg.runSize));
+  const snap: KvmVcpuThreadSnapshot = { id: cfg.id, thread_cpu_ns: 0, wall_ns: 0, vmm_ns: 0, paused_ns: 0, kvm_runs: 0, kicks: 0, heap_used_bytes: 0 };
+
+  return {
+    /** Publishes this thread's pthread_t: kicks go to it. */
+    ready(): boolean {
+      ctl.publishThread(cfg.id, Number(c.pthread_self()));
+      return true;
+    },
+    run(): void {
+      const cpu0 = threadCpuNs();
+      const t0 = now();
+      let out = t0; // when KVM_RUN last returned
+      try {
+        for (;;) {
+          if (Atomics.load(vmm, CTRL.stop)) break;
+          if (Atomics.load(vmm, CTRL.paused)) {
+            // QEMU's pause_all_vcpus: the vCPU waits in the VMM until resumed.
+            ctl.setPhase(cfg.id, VCPU_PHASE.paused);
+            const p0 = now();
+            while (Atomics.load(vmm, CTRL.paused) && !Atomics.load(vmm, CTRL.stop)) futexWait(vmm, CTRL.paused, 1);
+            snap.paused_ns += now() - p0;
+            out = now(); // the pause is not the VMM's time
+            continue;
+          }
+          ctl.setPhase(cfg.id, VCPU_PHASE.in_kvm_run);
+          snap.vmm_ns += now() - out;
+          snap.kvm_runs++;
+          const r = c.ioctlInt(cfg.fd, IOCTL.KVM_RUN, 0);
+          out = now();
+          ctl.setPhase(cfg.id, VCPU_PHASE.in_vmm);
+          if (r < 0) {
+            const errno = c.errno();
+            if (errno !== EINTR) throw new SyscallError('KVM_RUN', errno);
+            kvmRun.setUint8(KVM_RUN_OFFSET.immediate_exit, 0); // the kick has been taken
+            snap.kicks++;
+            continue;
+          }
+          const reason = kvmRun.getUint32(KVM_RUN_OFFSET.exit_reason, true);
+          const detail =
+            reason === KVM_EXIT.KVM_EXIT_INTERNAL_ERROR
+              ? ` (suberror ${kvmRun.getUint32(KVM_RUN_OFFSET.internal_suberror, true)})`
+              : reason === KVM_EXIT.KVM_EXIT_FAIL_ENTRY
+                ? ` (hardware_entry_failure_reason 0x${kvmRun.getBigUint64(KVM_RUN_OFFSET.hardware_exit_reason, true).toString(16)})`
+                : reason === KVM_EXIT.KVM_EXIT_IO
+                  ? ` (port 0x${kvmRun.getUint16(KVM_RUN_OFFSET.io_port, true).toString(16)})`
+                  : '';
+          throw new Error(`KVM_RUN returned ${exitReasonName(reason)}${detail}; haltlab's guest never exits to userspace`);
+        }
+      } finally {
+        ctl.setPhase(cfg.id, VCPU_PHASE.stopped);
+        const t1 = now();
+        snap.vmm_ns += t1 - out;
+        snap.wall_ns = t1 - t0;
+        snap.thread_cpu_ns = threadCpuNs() - cpu0;
+      }
+    },
+    snapshot(): KvmVcpuThreadSnapshot {
+      return { ...snap, heap_used_bytes: getHeapStatistics().used_heap_size };
+    },
+  };
+}
+
+serveActor(makeVcpuThread);
