@@ -35,7 +35,8 @@ export interface KvmDeviceThreadSnapshot {
 }
 
 const LOST_AFTER_MS = 5000;
-const BOOT_TIMEOUT_MS = 5000;
+/** As long as the main thread gives a guest to come up (run.ts), so the main thread's message is the one seen. */
+const BOOT_TIMEOUT_MS = 12_000;
 const POLL_SLICE_MS = 100;
 
 export type KvmDeviceThreadApi = ReturnType<typeof makeDeviceThread>;

@@ -63,7 +63,9 @@ export class VcpuSamples {
   readonly timerLateness = new LatencyRecorder();
   readonly wake = new LatencyRecorder();
   readonly handler = new LatencyRecorder();
+  /** When the timer last fired, or when the guest came up (0: not yet up). */
   lastTimerAdvance = 0;
+  private readonly ready: Int32Array;
 
   constructor(
     segment: ArrayBuffer,
@@ -72,6 +74,12 @@ export class VcpuSamples {
   ) {
     this.timer = new GuestRing(segment, G.CB_TIMER_COUNT, G.TIMER_RING);
     this.device = new GuestRing(segment, G.CB_DEVICE_COUNT, G.DEVICE_RING);
+    this.ready = new Int32Array(segment, G.CB_READY, 1);
+  }
+
+  /** The guest has set up its APIC and armed its timer. */
+  get up(): boolean {
+    return Atomics.load(this.ready, 0) !== 0;
   }
 
   /** Read what the guest published since the last call. Returns the timer samples read. */
@@ -89,7 +97,7 @@ export class VcpuSamples {
       this.handler.record(ns(s.handler_cycles));
       this.onWake?.(ns(s.cycles));
     });
-    if (timers > 0) this.lastTimerAdvance = at;
+    if (timers > 0 || (this.lastTimerAdvance === 0 && this.up)) this.lastTimerAdvance = at;
     return timers;
   }
 }

@@ -1,6 +1,9 @@
 import { check, checkMap, EFD_CLOEXEC, MAP_ANONYMOUS, MAP_SHARED, O_CLOEXEC, O_RDWR, PROT_READ, PROT_WRITE, type Libc, type Pointer } from './libc.ts';
 import { StatsReader } from './stats-fd.ts';
 import {
+  CPUID_1_ECX_TSC_DEADLINE,
+  CPUID_1_ECX_X2APIC,
+  CPUID_ENTRY_FIELD,
   IOCTL,
   IRQCHIP_IOAPIC_REDIRTBL,
   IRQFD_FIELD,
@@ -149,7 +152,7 @@ export class KvmVm {
     ram.set(GUEST_IMAGE, GUEST_LOAD_ADDRESS);
     const ivt = new DataView(ram.buffer, 0, IVT_ENTRIES * 4);
     for (let v = 0; v < IVT_ENTRIES; v++) {
-      const isr = v === G.TIMER_VECTOR ? G.timer_isr : v === G.DEVICE_VECTOR ? G.device_isr : G.spurious_isr;
+      const isr = v === G.TIMER_VECTOR ? G.timer_isr : v >= G.DEVICE_VECTOR && v < G.DEVICE_VECTOR + MAX_KVM_VCPUS ? G.device_isr : G.spurious_isr;
       ivt.setUint16(4 * v, isr, true); // offset; the segment (word 2) stays 0
     }
     for (let id = 0; id < this.options.vcpus; id++) {
@@ -163,10 +166,13 @@ export class KvmVm {
     const cpuid = Buffer.alloc(SIZE.kvm_cpuid2 + max * SIZE.kvm_cpuid_entry2);
     cpuid.writeUInt32LE(max, 0);
     this.ioctl(this.kvmFd, 'KVM_GET_SUPPORTED_CPUID', cpuid, 'the CPUID KVM supports');
-    // Leaf 1 ECX: x2APIC (bit 21) and the TSC-deadline timer (bit 24), which KVM emulates whatever the host has.
+    // x2APIC and the TSC-deadline timer, which KVM emulates whatever the host has (it reports the
+    // latter through KVM_CAP_TSC_DEADLINE_TIMER, not in the supported CPUID).
     for (let i = 0, n = cpuid.readUInt32LE(0); i < n; i++) {
       const e = SIZE.kvm_cpuid2 + i * SIZE.kvm_cpuid_entry2;
-      if (cpuid.readUInt32LE(e) === 1) cpuid.writeUInt32LE((cpuid.readUInt32LE(e + 24) | (1 << 21) | (1 << 24)) >>> 0, e + 24);
+      if (cpuid.readUInt32LE(e + CPUID_ENTRY_FIELD.function) !== 1) continue;
+      const ecx = e + CPUID_ENTRY_FIELD.ecx;
+      cpuid.writeUInt32LE((cpuid.readUInt32LE(ecx) | CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DEADLINE) >>> 0, ecx);
     }
     return cpuid;
   }
@@ -212,12 +218,16 @@ export class KvmVm {
     return { id, fd, run, segment: this.ram + BigInt(segment), stats, irqfd: -1, resamplefd: -1 };
   }
 
-  /** vCPU n's device: IOAPIC pin 16+n, level-triggered, vector DEVICE_VECTOR, to APIC n; an irqfd with a resamplefd. */
+  /**
+   * vCPU n's device: IOAPIC pin 16+n, level-triggered, to APIC n, with a vector of its own (an
+   * EOI acks every IOAPIC pin of its vector: __kvm_ioapic_update_eoi, and each ack signals that
+   * pin's resamplefd); an irqfd with a resamplefd.
+   */
   private connectDevices(): void {
     const chip = Buffer.alloc(SIZE.kvm_irqchip);
     chip.writeUInt32LE(KVM_IRQCHIP_IOAPIC, 0);
     this.ioctl(this.vmFd, 'KVM_GET_IRQCHIP', chip, 'the IOAPIC state');
-    for (const v of this.vcpus) chip.writeBigUInt64LE(ioapicRedirection(G.DEVICE_VECTOR, v.id, true), IRQCHIP_IOAPIC_REDIRTBL + 8 * (FIRST_DEVICE_PIN + v.id));
+    for (const v of this.vcpus) chip.writeBigUInt64LE(ioapicRedirection(G.DEVICE_VECTOR + v.id, v.id, true), IRQCHIP_IOAPIC_REDIRTBL + 8 * (FIRST_DEVICE_PIN + v.id));
     this.ioctl(this.vmFd, 'KVM_SET_IRQCHIP', chip, 'the IOAPIC redirection table');
     for (const v of this.vcpus) {
       v.irqfd = this.fd(check(this.c, 'eventfd', this.c.eventfd(0, EFD_CLOEXEC)));

@@ -28,6 +28,7 @@ import type { RunOptions } from '../host/vm.ts';
 const VCPU_MODULE = new URL('./vcpu-thread.ts', import.meta.url);
 const DEVICE_MODULE = new URL('./device-thread.ts', import.meta.url);
 const DRAIN_MS = 20;
+const BOOT_TIMEOUT_NS = 10e9;
 
 let kickHandlerInstalled = false;
 /**
@@ -189,17 +190,20 @@ export class KvmRun {
       try {
         await Promise.all(actors.map((a) => a.call(a.api.ready())));
         t0 = this.runningSince = now();
-        for (const x of samples) x.lastTimerAdvance = t0;
         // Read the guest's samples while it runs: off the vCPUs' path, often enough that no ring fills.
+        // A timer that stops firing once its guest is up is a lost wakeup; a guest that never comes up, a broken VM.
         const stallNs = Math.max(2e9, 50 * delta);
         drainTimer = setInterval(() => {
           const at = now();
           samples.forEach((x, i) => {
             x.drain(at);
-            if (delta && !stalled && !this.paused && at - x.lastTimerAdvance > stallNs) {
+            if (stalled || this.paused) return;
+            if (!x.up && at - t0 > BOOT_TIMEOUT_NS) stalled = `vcpu${i}'s guest did not start within ${BOOT_TIMEOUT_NS / 1e9} s`;
+            else if (delta && x.up && at - x.lastTimerAdvance > stallNs) {
               stalled = `vcpu${i}'s timer has not fired for ${((at - x.lastTimerAdvance) / 1e9).toFixed(1)} s (re-armed every ${delta} ns): a lost timer interrupt`;
             }
           });
+          if (stalled) this.requestStop();
         }, DRAIN_MS);
         outcome = await supervise(actors, {
           durationMs: opts.durationMs ?? s.duration_s * 1000,

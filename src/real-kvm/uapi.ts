@@ -113,6 +113,12 @@ export const exitReasonName = (n: number): string => Object.entries(KVM_EXIT).fi
 /** Byte offsets in struct kvm_run (the mmap'ed page of a vCPU). */
 export const KVM_RUN_OFFSET = { immediate_exit: 1, exit_reason: 8, io_port: 34, io_data_offset: 40, internal_suberror: 32, hardware_exit_reason: 32 } as const;
 
+/** struct kvm_cpuid_entry2: function u32 @0, index @4, flags @8, eax @12, ebx @16, ecx @20, edx @24. */
+export const CPUID_ENTRY_FIELD = { function: 0, ecx: 20 } as const;
+/** CPUID leaf 1 ECX: x2APIC (bit 21), the TSC-deadline timer (bit 24). */
+export const CPUID_1_ECX_X2APIC = 1 << 21;
+export const CPUID_1_ECX_TSC_DEADLINE = 1 << 24;
+
 /** struct kvm_sregs: the segment registers (each a struct kvm_segment) by offset. */
 export const SREGS_SEGMENT = { cs: 0, ds: 24, es: 48, fs: 72, gs: 96, ss: 120 } as const;
 /** struct kvm_segment: base u64 @0, limit u32 @8, selector u16 @12. */

@@ -25,8 +25,11 @@ describe('the real-KVM guest image', () => {
   });
 
   it('keeps its control block, stack and rings apart inside one 64 KiB segment', () => {
-    const cb = [G.CB_DELTA, G.CB_DEADLINE, G.CB_INJECT_TSC, G.CB_BOOT_TSC].map((o) => [o, o + 8] as const).concat([G.CB_READY, G.CB_TIMER_COUNT, G.CB_DEVICE_COUNT].map((o) => [o, o + 4] as const));
-    const spans = [...cb, [0x100, G.STACK_TOP], [G.TIMER_RING, G.TIMER_RING + 8 * G.RING_SLOTS], [G.DEVICE_RING, G.DEVICE_RING + 8 * G.RING_SLOTS]].sort((a, b) => a[0] - b[0]);
+    const cb: [number, number][] = [
+      ...[G.CB_DELTA, G.CB_DEADLINE, G.CB_INJECT_TSC, G.CB_BOOT_TSC].map((o): [number, number] => [o, o + 8]),
+      ...[G.CB_READY, G.CB_TIMER_COUNT, G.CB_DEVICE_COUNT].map((o): [number, number] => [o, o + 4]),
+    ];
+    const spans: [number, number][] = ([...cb, [0x100, G.STACK_TOP], [G.TIMER_RING, G.TIMER_RING + 8 * G.RING_SLOTS], [G.DEVICE_RING, G.DEVICE_RING + 8 * G.RING_SLOTS]] as [number, number][]).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
     expect(spans.at(-1)![1]).toBeLessThanOrEqual(0x10000);
     expect(G.RING_SLOTS & (G.RING_SLOTS - 1)).toBe(0); // a power of two: slot = count & (RING_SLOTS - 1)

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IOCTL, KVM_CAP, KVM_EXIT, KVM_RUN_OFFSET, REGS_FIELD, SEGMENT_FIELD, SIZE, SREGS_SEGMENT, IRQFD_FIELD, IRQCHIP_IOAPIC_REDIRTBL } from '../../src/real-kvm/uapi.ts';
+import { IOCTL, KVM_CAP, KVM_EXIT, KVM_RUN_OFFSET, REGS_FIELD, SEGMENT_FIELD, SIZE, SREGS_SEGMENT, IRQFD_FIELD, IRQCHIP_IOAPIC_REDIRTBL, CPUID_ENTRY_FIELD } from '../../src/real-kvm/uapi.ts';
 
 // haltlab's ioctl numbers and structure layouts against <linux/kvm.h>, compiled by the C compiler
 // where one and the headers are installed (the numbers are x86-64's).
@@ -76,6 +76,8 @@ describe('the KVM userspace API as haltlab writes it', () => {
       regs_rip: 'offsetof(struct kvm_regs, rip)',
       regs_rflags: 'offsetof(struct kvm_regs, rflags)',
       irqfd_resamplefd: 'offsetof(struct kvm_irqfd, resamplefd)',
+      cpuid_function: 'offsetof(struct kvm_cpuid_entry2, function)',
+      cpuid_ecx: 'offsetof(struct kvm_cpuid_entry2, ecx)',
       irqfd_flags: 'offsetof(struct kvm_irqfd, flags)',
       redirtbl: 'offsetof(struct kvm_irqchip, chip) + offsetof(struct kvm_ioapic_state, redirtbl)',
     });
@@ -90,6 +92,7 @@ describe('the KVM userspace API as haltlab writes it', () => {
     ]);
     expect([SREGS_SEGMENT.cs, SREGS_SEGMENT.ds, SREGS_SEGMENT.es, SREGS_SEGMENT.ss, SEGMENT_FIELD.base, SEGMENT_FIELD.selector]).toEqual([h.sregs_cs, h.sregs_ds, h.sregs_es, h.sregs_ss, h.seg_base, h.seg_selector]);
     expect([REGS_FIELD.rsp, REGS_FIELD.rip, REGS_FIELD.rflags]).toEqual([h.regs_rsp, h.regs_rip, h.regs_rflags]);
+    expect([CPUID_ENTRY_FIELD.function, CPUID_ENTRY_FIELD.ecx]).toEqual([h.cpuid_function, h.cpuid_ecx]);
     expect([IRQFD_FIELD.flags, IRQFD_FIELD.resamplefd, IRQCHIP_IOAPIC_REDIRTBL]).toEqual([h.irqfd_flags, h.irqfd_resamplefd, h.redirtbl]);
   });
 });

@@ -6,8 +6,9 @@
 # HLT and in its handlers; each handler measures its own cost.)
 #
 # Every vCPU runs this same code at CS:IP = 0:_start. The host gives each vCPU its own 64 KiB
-# segment in DS = ES = SS (its control block, stack and sample ring) and fills the interrupt table
-# at linear 0: vector 0x40 -> timer_isr, 0x41 -> device_isr, every other vector -> spurious_isr.
+# segment in DS = ES = SS (its control block, stack and sample rings) and fills the interrupt table
+# at linear 0: vector 0x40 -> timer_isr, 0x41 + n -> device_isr for vCPU n's device (a vector per
+# device: the IOAPIC acks every pin of a vector at each EOI), every other vector -> spurious_isr.
 #
 # The guest never exits to userspace once it runs: the host reads the samples out of guest memory
 # while the vCPU halts, and stops the vCPU with a signal.
@@ -32,7 +33,7 @@
 .set RING_SLOTS,      2048
 
 .set TIMER_VECTOR,   0x40
-.set DEVICE_VECTOR,  0x41
+.set DEVICE_VECTOR,  0x41                # vCPU n's device: DEVICE_VECTOR + n
 .set SPURIOUS_VECTOR, 0xff
 
 .set MSR_IA32_APIC_BASE,   0x1b
