@@ -7,6 +7,7 @@ import { SharedMemory } from '../actors/shared-memory.ts';
 import { CTRL, RunControl } from './control.ts';
 import { libc } from './libc.ts';
 import { mapTsc } from './tsc.ts';
+import { checkFault } from '../host/faults.ts';
 import { GUEST_SYMBOLS as G } from './guest/image.ts';
 
 /**
@@ -25,6 +26,8 @@ export interface KvmDeviceThreadConfig {
   jitter: number;
   seed: number;
   koffi: string;
+  /** This thread's fault word (after the vCPUs'). */
+  slot: number;
 }
 
 export interface KvmDeviceThreadSnapshot {
@@ -43,7 +46,9 @@ export type KvmDeviceThreadApi = ReturnType<typeof makeDeviceThread>;
 
 function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
   const cfg = start.config;
-  const vmm = new RunControl(new SharedMemory(start.sab, start.layout)).vmm;
+  const ctl = new RunControl(new SharedMemory(start.sab, start.layout));
+  const vmm = ctl.vmm;
+  const fault = ctl.fault(cfg.slot);
   const c = libc(cfg.koffi);
   const random = prng(cfg.seed);
   const one = Buffer.alloc(8);
@@ -79,6 +84,7 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
           // A stopped VM's devices raise nothing (QEMU's vm_stop) until it runs again.
           while (Atomics.load(vmm, CTRL.paused) && !stopping()) futexWait(vmm, CTRL.paused, 1);
           if (stopping()) break;
+          checkFault(fault, start.name, 'about to raise a device interrupt');
           const v = cfg.vcpus[next];
           tsc.store(v.segment + BigInt(G.CB_INJECT_TSC));
           if (c.write(v.irqfd, one, 8) !== 8) throw new Error(`writing vcpu${next}'s irqfd failed: errno ${c.errno()}`);
@@ -87,6 +93,7 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
           const raisedAt = now();
           while (c.pollIn(v.resamplefd, POLL_SLICE_MS) <= 0) {
             if (stopping()) break;
+            checkFault(fault, start.name, `waiting for vcpu${next}'s EOI`);
             if (now() - raisedAt > LOST_AFTER_MS * 1e6) throw new Error(`vcpu${next} took no EOI of its device interrupt within ${LOST_AFTER_MS} ms: a lost wakeup`);
           }
           if (stopping()) break;

@@ -59,8 +59,8 @@ export interface Libc {
   /** poll(2) on one fd for POLLIN; returns > 0 when readable, 0 on timeout. */
   pollIn(fd: number, timeoutMs: number): number;
   pread(fd: number, buf: Buffer, n: number, off: number): number;
-  pthread_self(): bigint | number;
-  pthread_kill(thread: bigint | number, sig: number): number;
+  /** Send a signal to one thread of a process, by its kernel thread id (a stale id fails with ESRCH, never touches freed memory). */
+  tgkill(tgid: number, tid: number, sig: number): number;
   errno(): number;
   /** An ArrayBuffer over native memory (valid until it is unmapped). */
   view(ptr: Pointer, len: number): ArrayBuffer;
@@ -103,8 +103,7 @@ export function libc(path = koffiPath()): Libc {
       return poll(pollfd, 1, timeoutMs);
     },
     pread: lib.func('long pread(int fd, void *buf, size_t n, long off)'),
-    pthread_self: lib.func('unsigned long pthread_self(void)'),
-    pthread_kill: lib.func('int pthread_kill(unsigned long thread, int sig)'),
+    tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
     errno: () => koffi.errno(),
     view: (ptr, len) => koffi.view(ptr, len),
   };

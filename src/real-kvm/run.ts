@@ -11,6 +11,7 @@ import { VcpuSamples } from './guest-rings.ts';
 import { HALT_POLL_CAP, probeHostKvm, REQUIRED_CAPS, verdict, type HostKvm } from './host-kvm.ts';
 import { KvmVm } from './kvm-vm.ts';
 import { koffiPath, libc, SIG_KICK, SIG_KICK_NUMBER, type Libc } from './libc.ts';
+import { FAULT_WORD, FAULTS, type FaultSpec } from '../host/faults.ts';
 import { kvmHaltPollCap, kvmRefusals } from './scenario-support.ts';
 import { mapTsc } from './tsc.ts';
 import { KVM_RUN_OFFSET } from './uapi.ts';
@@ -110,14 +111,33 @@ export class KvmRun {
   }
 
   /** QEMU's qemu_cpu_kick for KVM: immediate_exit first, then the signal, so neither order loses it. */
-  private kickAll(): void {
+  private kick(id: number): void {
     const { vm, ctl, c } = this;
     if (!vm || !ctl || !c) return;
-    for (const v of vm.vcpus) {
-      new DataView(c.view(v.run, vm.runSize)).setUint8(KVM_RUN_OFFSET.immediate_exit, 1);
-      const thread = ctl.thread(v.id);
-      if (thread) c.pthread_kill(BigInt(thread), SIG_KICK_NUMBER);
+    new DataView(c.view(vm.vcpus[id].run, vm.runSize)).setUint8(KVM_RUN_OFFSET.immediate_exit, 1);
+    const tid = ctl.thread(id);
+    if (tid) c.tgkill(process.pid, tid, SIG_KICK_NUMBER);
+  }
+
+  private kickAll(): void {
+    for (const v of this.vm?.vcpus ?? []) this.kick(v.id);
+  }
+
+  /** Carry out an injected fault (src/host/faults.ts): through the thread's fault word, or by terminating its worker. */
+  private inject(f: FaultSpec, actors: Actor<unknown>[], warnings: string[]): void {
+    const { ctl } = this;
+    const slot = actors.findIndex((a) => a.name === f.actor);
+    if (!ctl || slot < 0) return;
+    warnings.push(`fault injected: ${f.kind} ${f.actor} at ${this.elapsedS().toFixed(2)} s`);
+    const vcpu = /^vcpu(\d+)$/.exec(f.actor);
+    if (f.kind === 'terminate') {
+      // Terminating takes effect when the thread returns to JavaScript: kick it out of KVM_RUN after asking.
+      void actors[slot].worker.terminate();
+      if (vcpu) this.kick(Number(vcpu[1]));
+      return;
     }
+    Atomics.store(ctl.fault(slot).i32, FAULTS.i32.index.kind, f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
+    if (vcpu) this.kick(Number(vcpu[1])); // the vCPU thread checks its fault word after each kick
   }
 
   private requestStop(): void {
@@ -136,7 +156,10 @@ export class KvmRun {
   async run(opts: RunOptions = {}): Promise<KvmRunResult> {
     const s = this.scenario;
     const host = checkKvmScenario(s);
-    if (opts.faults?.length) throw new ScenarioError(['fault injection drives the model’s actors; the kvm backend has none to fault'], '--fault', 'invalid fault');
+    const names = [...Array.from({ length: s.vm.vcpus }, (_, i) => `vcpu${i}`), ...(hasDevice(s) ? ['iothread0'] : [])];
+    for (const f of opts.faults ?? []) {
+      if (!names.includes(f.actor)) throw new ScenarioError([`no actor "${f.actor}" in this VM: it has ${names.join(', ')}`], '--fault', 'invalid fault');
+    }
     const c = (this.c = libc());
     installKickHandler();
     const startedAt = new Date().toISOString();
@@ -152,7 +175,7 @@ export class KvmRun {
       // The timer's delta in the guest's TSC cycles (written before any vCPU runs).
       const delta = hasTimer(s);
       for (const v of vm.vcpus) new DataView(c.view(v.segment, 0x40)).setBigUint64(G.CB_DELTA, BigInt(Math.round(delta / nsPerCycle)), true);
-      const ctl = (this.ctl = RunControl.allocate(s.vm.vcpus));
+      const ctl = (this.ctl = RunControl.allocate(s.vm.vcpus, names.length));
       const koffi = koffiPath();
       const vcpuThreads = vm.vcpus.map((v) =>
         spawnActor<KvmVcpuThreadApi>(VCPU_MODULE, {
@@ -175,6 +198,7 @@ export class KvmRun {
                 jitter: w.jitter,
                 seed: w.seed,
                 koffi,
+                slot: s.vm.vcpus,
               } satisfies KvmDeviceThreadConfig,
             })
           : undefined;
@@ -190,9 +214,10 @@ export class KvmRun {
       try {
         await Promise.all(actors.map((a) => a.call(a.api.ready())));
         t0 = this.runningSince = now();
+        const faultTimers = (opts.faults ?? []).map((f) => setTimeout(() => this.inject(f, actors, warnings), f.at_s * 1000));
         // Read the guest's samples while it runs: off the vCPUs' path, often enough that no ring fills.
         // A timer that stops firing once its guest is up is a lost wakeup; a guest that never comes up, a broken VM.
-        const stallNs = Math.max(2e9, 50 * delta);
+        const stallNs = Math.max(10e9, 100 * delta);
         drainTimer = setInterval(() => {
           const at = now();
           samples.forEach((x, i) => {
@@ -215,6 +240,7 @@ export class KvmRun {
           },
         });
         t1 = now();
+        faultTimers.forEach(clearTimeout);
       } catch (e) {
         this.requestStop();
         t1 = now();
@@ -282,7 +308,7 @@ export class KvmRun {
         warnings,
         scenario: s,
         wall_s: wallS,
-        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: 0 },
+        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
         vcpus,
         total: {
           wake_latency_ns: summarize(merge((x) => x.wake.encode())),
@@ -303,13 +329,15 @@ export class KvmRun {
       };
     } finally {
       clearInterval(drainTimer);
-      const t = now();
+      // Terminating a vCPU thread takes effect when it returns from KVM_RUN: kick until every thread is gone.
+      const kicking = setInterval(() => this.kickAll(), 50);
       await Promise.all(actors.map((a) => a.terminate()));
+      clearInterval(kicking);
       // After the threads: nothing may touch guest RAM or a kvm_run page once they are unmapped.
+      this.ctl = null;
       this.vm = null;
       vm.close();
       tsc.unmap();
-      void t;
     }
   }
 }

@@ -28,8 +28,9 @@ export function mapTsc(c: Libc): Tsc {
   bytes.set(RDTSC_STORE, 16);
   check(c, 'mprotect(TSC stub)', c.mprotect(page, PAGE, PROT_READ | PROT_EXEC));
   const k = c.koffi;
-  const read = k.decode(page, k.proto('uint64_t haltlab_rdtsc(void)')) as () => number | bigint;
-  const store = k.decode(page + 16n, k.proto('void haltlab_rdtsc_store(void *dst)')) as (dst: Pointer) => void;
+  // Unnamed prototypes: koffi keeps named types for the life of the process, once per name.
+  const read = k.decode(page, k.proto('uint64_t', [])) as () => number | bigint;
+  const store = k.decode(page + 16n, k.proto('void', ['void *'])) as (dst: Pointer) => void;
   return {
     read: () => Number(read()),
     store,

@@ -1,7 +1,8 @@
 import { getHeapStatistics } from 'node:v8';
 import { serveActor, type ActorStart } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
-import { threadCpuNs } from '../actors/cpu-time.ts';
+import { threadCpuNs, threadId } from '../actors/cpu-time.ts';
+import { checkFault } from '../host/faults.ts';
 import { futexWait } from '../actors/futex.ts';
 import { SharedMemory } from '../actors/shared-memory.ts';
 import { CTRL, RunControl, VCPU_PHASE } from './control.ts';
@@ -45,14 +46,15 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
   const cfg = start.config;
   const ctl = new RunControl(new SharedMemory(start.sab, start.layout));
   const vmm = ctl.vmm;
+  const fault = ctl.fault(cfg.id);
   const c = libc(cfg.koffi);
   const kvmRun = new DataView(c.view(cfg.run, cfg.runSize));
   const snap: KvmVcpuThreadSnapshot = { id: cfg.id, thread_cpu_ns: 0, wall_ns: 0, vmm_ns: 0, paused_ns: 0, kvm_runs: 0, kicks: 0, heap_used_bytes: 0 };
 
   return {
-    /** Publishes this thread's pthread_t: kicks go to it. */
+    /** Publishes this thread's kernel thread id: kicks go to it. */
     ready(): boolean {
-      ctl.publishThread(cfg.id, Number(c.pthread_self()));
+      ctl.publishThread(cfg.id, threadId());
       return true;
     },
     run(): void {
@@ -82,6 +84,7 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
             if (errno !== EINTR) throw new SyscallError('KVM_RUN', errno);
             kvmRun.setUint8(KVM_RUN_OFFSET.immediate_exit, 0); // the kick has been taken
             snap.kicks++;
+            checkFault(fault, start.name, 'handling KVM_EXIT_INTR in the VMM');
             continue;
           }
           const reason = kvmRun.getUint32(KVM_RUN_OFFSET.exit_reason, true);
