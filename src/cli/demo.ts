@@ -33,7 +33,7 @@ export function howToOpen(url: string, port: number): string {
   return `no desktop here to open a browser: from your machine, ssh -L ${port}:127.0.0.1:${port} THIS-HOST, then open ${url}`;
 }
 
-export async function demoCommand(input: ScenarioInput, scenario: Scenario, flags: { port: number; json?: string | boolean }): Promise<number> {
+export async function demoCommand(input: ScenarioInput, scenario: Scenario, flags: { port: number; json?: string | boolean; durationS?: number }): Promise<number> {
   let finish!: (why: { signal?: string; result?: RunResult }) => void;
   const finished = new Promise<{ signal?: string; result?: RunResult }>((r) => (finish = r));
   const session = new DemoSession(input, (result) => finish({ result }));
