@@ -1,5 +1,5 @@
 import asciichart from 'asciichart';
-import { allThreadsCpuPct, type RunResult } from '../host/results.ts';
+import { allThreadsCostPct, type RunResult } from '../host/results.ts';
 import { applyOverrides, knobPath, parseValue, type Override } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
@@ -58,7 +58,7 @@ export function parseSweepSpec(text: string, steps = 9): SweepSpec {
 
 export interface SweepPoint {
   value: number;
-  /** Host CPU per vCPU, all haltlab threads, % of one core: the cost axis. */
+  /** Host CPU per vCPU, all haltlab threads, a pCPU held idle in guest mode counted as spent, % of one core: the cost axis. */
   cpu_pct_per_vcpu: number;
   vcpu_thread_cpu_pct: number;
   latency_p50_us: number;
@@ -120,7 +120,7 @@ export interface SweepResult {
 
 export function pointOf(value: number, r: RunResult, metric: SweepResult['metric']): SweepPoint {
   const lat = metric === 'timer_lateness' ? r.total.timer_lateness_ns : r.total.wake_latency_ns;
-  const allCpu = allThreadsCpuPct(r);
+  const allCpu = allThreadsCostPct(r);
   return {
     value,
     cpu_pct_per_vcpu: allCpu / Math.max(1, r.vcpus.length),
