@@ -10,7 +10,14 @@ import type { ActorSlots } from '../host/actor-slots.ts';
  * a process per kind of track (vCPU threads, VMM I/O threads, the host, the
  * modelled pCPUs), a thread per actor; complete slices ("X") for vCPU states
  * and pCPU occupancy, instants ("i") for exits, injections, kicks, timers and
- * device interrupts, counters ("C") for each vCPU's halt_poll_ns.
+ * device interrupts, counters ("C") for each vCPU's halt_poll_ns. Every event
+ * has a `cat` (some readers require one).
+ *
+ * Slices on a track never overlap, in either way readers compute an end:
+ * Perfetto rounds ts and dur to whole ns each (llround(x * 1000)), speedscope
+ * adds them as floats. So every timestamp is a whole number of ns (in µs),
+ * and a slice's dur is the float that lands ts + dur on the next slice's ts,
+ * never past it.
  */
 
 export const PID = { VCPUS: 1, IOTHREADS: 2, HOST: 3, PCPUS: 4 } as const;
@@ -59,6 +66,27 @@ export function describeEvent(e: TraceEvent): string {
   }
 }
 
+const bits = new Float64Array(1);
+const word = new BigInt64Array(bits.buffer);
+/** The largest double below a positive x. */
+function nextDown(x: number): number {
+  bits[0] = x;
+  word[0] -= 1n;
+  return bits[0];
+}
+
+/**
+ * A slice's duration from ts to end (both µs, as written): end - ts, made one
+ * ulp smaller if float rounding would put ts + dur past end. For timestamps
+ * within a factor of two of each other the subtraction is exact (Sterbenz).
+ */
+export function durUntil(ts: number, end: number): number {
+  if (!(end > ts)) return 0;
+  let dur = end - ts;
+  while (dur > 0 && ts + dur > end) dur = nextDown(dur);
+  return dur;
+}
+
 /** The trace's events, generated one by one (a trace can hold millions). */
 export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEvent> {
   const { slots, vcpus, pcpus, iothreads, t1 } = input;
@@ -69,7 +97,7 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
   const us = (ns: number) => Math.round(ns - t0) / 1000;
   const out: ChromeEvent[] = [];
   const meta = (pid: number, tid: number | undefined, name: string, value: string) =>
-    out.push({ ph: 'M', pid, ...(tid !== undefined && { tid }), name, args: { name: value } });
+    out.push({ ph: 'M', cat: '__metadata', pid, ...(tid !== undefined && { tid }), name, args: { name: value } });
   meta(PID.VCPUS, undefined, 'process_name', 'vCPU threads');
   meta(PID.IOTHREADS, undefined, 'process_name', 'VMM I/O threads');
   meta(PID.HOST, undefined, 'process_name', 'host kernel');
@@ -87,8 +115,12 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
 
   const vcpuState: ({ name: string; since: number } | null)[] = Array.from({ length: vcpus }, () => null);
   const pcpuTask: ({ task: number; since: number } | null)[] = Array.from({ length: pcpus }, () => null);
-  const slice = (pid: number, tid: number, name: string, from: number, to: number, cat: string) =>
-    out.push({ ph: 'X', pid, tid, name, cat, ts: us(from), dur: Math.max(0, Math.round(to - from)) / 1000 });
+  const slice = (pid: number, tid: number, name: string, from: number, to: number, cat: string) => {
+    const ts = us(from);
+    const dur = durUntil(ts, us(to));
+    // Shorter than the trace's 1 ns resolution: no time to show, and a zero-length slice at the next one's start confuses nesting.
+    if (dur > 0) out.push({ ph: 'X', pid, tid, name, cat, ts, dur });
+  };
 
   for (const e of events) {
     if (out.length >= 4096) yield* out.splice(0);
@@ -122,7 +154,7 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
         });
         break;
       case EV.HALT_POLL_NS:
-        out.push({ ph: 'C', pid: PID.VCPUS, ts: us(e.ts), name: `vcpu${who.tid} halt_poll_ns`, args: { halt_poll_ns: e.a } });
+        out.push({ ph: 'C', cat: 'halt_poll_ns', pid: PID.VCPUS, ts: us(e.ts), name: `vcpu${who.tid} halt_poll_ns`, args: { halt_poll_ns: e.a } });
         break;
       case EV.KICK:
         out.push({ ph: 'i', s: 't', ...who, ts: us(e.ts), name: `kick vcpu${e.a}`, cat: 'kick', args: { woke_sleeper: e.b === 1 } });

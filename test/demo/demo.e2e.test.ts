@@ -1,18 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, PAGE_OPTIONS } from '../support/chromium.ts';
 
 // The live demo end to end: `haltlab demo` as a user starts it, its page in real headless
-// Chromium (Debian's package; .ci/run installs it), the page's own controls.
+// Chromium (test/support/chromium.ts finds one), the page's own controls.
 
 const BIN = new URL('../../bin/haltlab.mjs', import.meta.url).pathname;
-const CHROMIUM = process.env.HALTLAB_CHROMIUM ?? '/usr/bin/chromium';
-// As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let demo: ChildProcess;
 let exited: Promise<number | null>;
@@ -28,7 +26,6 @@ const count = async (vcpu: number, stat: string) => Number((await cell(vcpu, sta
 const columns = async (thread: string) => Number(await page.locator(`[data-thread="${thread}"]`).getAttribute('data-columns'));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium), as .ci/run does`);
   // A 40 µs device gap: each vCPU's halts are short enough for KVM to grow a polling window.
   demo = spawn(process.execPath, [BIN, 'demo', 'irq-wake', '--vcpus', '2', '--interval', '40', '--port', '0', '--json', results], { stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stderr!.on('data', (d) => (stderr += d));
@@ -42,8 +39,8 @@ beforeAll(async () => {
     });
     void exited.then((code) => reject(new Error(`haltlab demo exited (${code}) before serving:\n${stderr}`)));
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  browser = await launchChromium();
+  page = await browser.newPage({ ...PAGE_OPTIONS, viewport: { width: 1280, height: 900 } });
   await page.goto(url);
 }, 60_000);
 
