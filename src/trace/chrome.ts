@@ -13,12 +13,16 @@ import type { ActorSlots } from '../host/actor-slots.ts';
  * device interrupts, counters ("C") for each vCPU's halt_poll_ns. Every event
  * has a `cat` (some readers require one).
  *
- * Slices on a track never overlap, in either way readers compute an end:
+ * Slices on a track never overlap, however a reader computes an end:
  * Perfetto rounds ts and dur to whole ns each (llround(x * 1000)), speedscope
- * adds them as floats. So every timestamp is a whole number of ns (in µs),
- * and a slice's dur is the float that lands ts + dur on the next slice's ts,
- * never past it.
+ * rebases ts on the track's first event and adds dur in floats, and a slice
+ * that ends even 1e-12 µs after the next begins is mis-nested. So timestamps
+ * are whole ns (written in µs), and each slice ends SLICE_GUARD_NS before the
+ * next one on its track begins: a gap no reader's rounding can close.
  */
+
+/** The gap left between consecutive slices of a track, ns: invisible at any zoom a trace of µs-long states is read at. */
+export const SLICE_GUARD_NS = 1;
 
 export const PID = { VCPUS: 1, IOTHREADS: 2, HOST: 3, PCPUS: 4 } as const;
 
@@ -66,27 +70,6 @@ export function describeEvent(e: TraceEvent): string {
   }
 }
 
-const bits = new Float64Array(1);
-const word = new BigInt64Array(bits.buffer);
-/** The largest double below a positive x. */
-function nextDown(x: number): number {
-  bits[0] = x;
-  word[0] -= 1n;
-  return bits[0];
-}
-
-/**
- * A slice's duration from ts to end (both µs, as written): end - ts, made one
- * ulp smaller if float rounding would put ts + dur past end. For timestamps
- * within a factor of two of each other the subtraction is exact (Sterbenz).
- */
-export function durUntil(ts: number, end: number): number {
-  if (!(end > ts)) return 0;
-  let dur = end - ts;
-  while (dur > 0 && ts + dur > end) dur = nextDown(dur);
-  return dur;
-}
-
 /** The trace's events, generated one by one (a trace can hold millions). */
 export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEvent> {
   const { slots, vcpus, pcpus, iothreads, t1 } = input;
@@ -116,10 +99,10 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
   const vcpuState: ({ name: string; since: number } | null)[] = Array.from({ length: vcpus }, () => null);
   const pcpuTask: ({ task: number; since: number } | null)[] = Array.from({ length: pcpus }, () => null);
   const slice = (pid: number, tid: number, name: string, from: number, to: number, cat: string) => {
-    const ts = us(from);
-    const dur = durUntil(ts, us(to));
-    // Shorter than the trace's 1 ns resolution: no time to show, and a zero-length slice at the next one's start confuses nesting.
-    if (dur > 0) out.push({ ph: 'X', pid, tid, name, cat, ts, dur });
+    const begin = Math.round(from - t0);
+    const end = Math.round(to - t0) - SLICE_GUARD_NS;
+    // A state held for a ns or two has no time to show, and a zero-length slice at the next one's start confuses nesting.
+    if (end > begin) out.push({ ph: 'X', pid, tid, name, cat, ts: begin / 1000, dur: (end - begin) / 1000 });
   };
 
   for (const e of events) {
