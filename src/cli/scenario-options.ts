@@ -3,6 +3,7 @@ import { KERNEL_PRESETS, KVM_PARAMS } from '../host/kvm/params.ts';
 import { intervalKnob } from '../scenarios/interval.ts';
 export { workloadKind } from '../scenarios/interval.ts';
 import { ScenarioError } from '../scenarios/error.ts';
+import { GUEST_IDLE_MODES } from '../scenarios/schema.ts';
 import { parseOverrides, type Override, knobPath } from '../scenarios/overrides.ts';
 
 /** The options every command that runs a scenario takes, and how they become scenario overrides. */
@@ -43,7 +44,7 @@ export function addScenarioOptions(cmd: Command): Command {
       new Option(
         '--guest-idle <mode>',
         'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT), mwait (intel_idle: MONITOR/MWAIT)',
-      ).choices(['halt', 'poll', 'haltpoll', 'mwait']),
+      ).choices([...GUEST_IDLE_MODES]),
     )
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {
