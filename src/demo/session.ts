@@ -168,10 +168,13 @@ export class DemoSession {
       if (e instanceof ControlError) return { ok: false, error: e.message };
       throw e;
     }
+    const before = this.scenario;
     this.input = input;
     this.scenario = next;
     const label = `${c.kind === 'kvm_param' ? c.name : c.kind === 'cap_halt_poll' ? 'KVM_CAP_HALT_POLL' : c.kind === 'guest_idle' ? 'guest idle' : 'interval µs'}=${String((c as { value?: unknown }).value)}`;
     if (effect === 'live' && vm) {
+      // A value set again changes nothing: no new segment, no mark.
+      if (JSON.stringify(demoConfig(before)) === JSON.stringify(demoConfig(next))) return { ok: true, effect, scenario: this.scenario };
       this.changes.push(`${label} at ${vm.elapsedS().toFixed(1)} s`);
       // The old configuration's segment ends before the VM sees the new value.
       this.recorder.close(vm);
