@@ -110,7 +110,7 @@ Examples:
   haltlab run irq-wake --interval 500 --json out.json
   haltlab run irq-wake --set jitter=0.2 --set seed=7   # any scenario field (haltlab show irq-wake lists them)
   haltlab run --duration 1 --trace trace.json      # then open trace.json in https://ui.perfetto.dev
-  haltlab run scenarios/mine.yaml --duration 10    # a scenario file (start from: haltlab show irq-wake)`,
+  haltlab run mine.yaml --duration 10              # a scenario file, e.g. from: haltlab show irq-wake > mine.yaml`,
   show: `
 Examples:
   haltlab show timer-latency > mine.yaml           # then edit mine.yaml and: haltlab run mine.yaml

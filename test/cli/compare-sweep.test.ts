@@ -39,7 +39,7 @@ describe('haltlab compare', () => {
 
 describe('haltlab compare, interrupted', () => {
   it('stops on Ctrl-C and saves the policies measured so far where --json says', async () => {
-    const r = await haltlab(['compare', 'poll', 'no-poll', '--vcpus', '1', '--duration', '30', '--json', 'stopped.json'], { cwd: dir, sigintAfterMs: 1000, timeoutMs: 30_000 });
+    const r = await haltlab(['compare', 'poll', 'no-poll', '--vcpus', '1', '--duration', '30', '--json', 'stopped.json'], { cwd: dir, sigintAfterMs: 3000, timeoutMs: 30_000 });
     expect(r.code).toBe(130);
     expect(r.stdout).toContain('STATUS: interrupted');
     const c = JSON.parse(readFileSync(join(dir, 'stopped.json'), 'utf8'));

@@ -24,7 +24,7 @@ export function haltlab(args: string[], opts: { cwd?: string; sigintAfterMs?: nu
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => {
       stderr += d;
-      // Interrupt once the run has really started.
+      // Interrupt a while after the run starts (its threads take a moment to come up, more on a loaded machine).
       if (opts.sigintAfterMs !== undefined && /running|policy 1\//.test(stderr)) {
         const t = opts.sigintAfterMs;
         opts.sigintAfterMs = undefined;

@@ -35,7 +35,7 @@ describe('haltlab run', () => {
   it('stops on Ctrl-C, prints what it measured, writes nothing, and exits 130', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
     try {
-      const r = await haltlab(['run', 'timer-latency', '--duration', '60'], { cwd: dir, sigintAfterMs: 1200 });
+      const r = await haltlab(['run', 'timer-latency', '--duration', '60'], { cwd: dir, sigintAfterMs: 3000 });
       expect(r.code).toBe(130);
       expect(r.stdout).toContain('STATUS: interrupted');
       expect(r.stdout).toMatch(/vcpu0 +[1-9]\d* /); // halt_exits measured before the stop
@@ -49,7 +49,7 @@ describe('haltlab run', () => {
   it('saves a Ctrl-C run to the file --json names, marked partial', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
     try {
-      const r = await haltlab(['run', 'timer-latency', '--duration', '60', '--json', 'partial.json'], { cwd: dir, sigintAfterMs: 1200 });
+      const r = await haltlab(['run', 'timer-latency', '--duration', '60', '--json', 'partial.json'], { cwd: dir, sigintAfterMs: 3000 });
       expect(r.code).toBe(130);
       expect(r.stderr).toContain('(interrupted, partial) saved to partial.json');
       const j = JSON.parse(readFileSync(join(dir, 'partial.json'), 'utf8'));
