@@ -11,7 +11,6 @@ import { applyOverrides, knobPath } from '../scenarios/overrides.ts';
 import { GUEST_IDLE_MODES, parseScenario, ScenarioError, type ScenarioInput } from '../scenarios/schema.ts';
 import { demoConfig, type DemoConfig } from './config.ts';
 import { sessionDocument } from './summary.ts';
-export { demoConfig, type DemoConfig };
 
 /**
  * The demo's web server: the page, a Server-Sent Events stream of frames
