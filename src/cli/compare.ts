@@ -1,4 +1,5 @@
-import { allThreadsCpuPct, perSecond, sumVcpuStat, type AnyRunResult, type Backend, type RunResult } from '../host/results.ts';
+import pc from 'picocolors';
+import { allThreadsCostPct, allThreadsCpuPct, perSecond, sumVcpuStat, vcpuCostPct, type AnyRunResult, type Backend, type RunResult } from '../host/results.ts';
 import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
@@ -99,8 +100,12 @@ export const COMPARE_METRICS: MetricDef[] = [
   { section: 'simulation loop', metric: 'wall time blocked in the kernel', unit: '% wall', better: null, value: (r) => (r.sim ? 100 * r.sim.blocked_share : null), when: (s) => s.workload.kind === 'sim-loop' },
   { section: 'throughput', metric: 'interrupts delivered', unit: '/s', better: 'higher', value: (r) => perSecond(r, sumVcpuStat(r, 'irq_injections') + (r.backend === 'model' ? sumModel(r, 'posted_interrupts') : 0)) },
   { section: 'throughput', metric: 'of which posted (no exit)', unit: '/s', better: null, value: onModel((r) => perSecond(r, sumModel(r, 'posted_interrupts'))) },
-  { section: 'host CPU', metric: 'per vCPU thread', unit: '% core', better: 'lower', value: (r) => r.total.host_cpu_pct_per_vcpu },
-  { section: 'host CPU', metric: 'all threads', unit: '% core', better: 'lower', value: allThreadsCpuPct },
+  // The cost rows count a pCPU a vCPU holds idle in guest mode (native HLT/MWAIT, untrapped WFx) as spent:
+  // its thread sleeps, but no other task can run there, so no policy looks cheap by hiding its cost.
+  { section: 'host CPU', metric: 'per vCPU, pCPU held idle included', unit: '% core', better: 'lower', value: vcpuCostPct },
+  { section: 'host CPU', metric: 'all threads, pCPU held idle included', unit: '% core', better: 'lower', value: allThreadsCostPct },
+  { section: 'host CPU', metric: 'per vCPU thread (OS CPU time)', unit: '% core', better: null, value: (r) => r.total.host_cpu_pct_per_vcpu },
+  { section: 'host CPU', metric: 'all threads (OS CPU time)', unit: '% core', better: null, value: allThreadsCpuPct },
   { section: 'exits', metric: 'all', unit: '/s', better: null, value: (r) => perSecond(r, sumVcpuStat(r, 'exits')) },
   ...[...X86_EXIT_REASONS, ...ARM64_EXIT_REASONS].map(
     (reason): MetricDef => ({
@@ -236,27 +241,37 @@ const fmt = (v: number | null, unit: string) => {
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
 };
 
-export function renderCompare(c: CompareResult, color = false): string {
+/** A row every policy has at zero (or not at all) says nothing: hidden unless asked for. */
+export const isAllZero = (r: CompareRow): boolean => r.values.every((v) => v === null || v === 0);
+
+export function renderCompare(c: CompareResult, opts: { all?: boolean } = {}): string {
   const first = c.policies[0]?.result;
   const s = c.scenario;
+  const multi = new Set(c.policies.map((p) => p.backend)).size > 1;
+  const described = [...new Map(c.policies.filter((p) => p.overrides && p.overrides !== p.label).map((p) => [p.label, p])).values()];
   const head = [
     `haltlab compare · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ${s.duration_s} s per policy`,
     ...(first ? [`machine: ${first.machine.cores} cores, ${first.machine.cpu_model}, Node ${first.machine.node}`] : []),
-    ...c.policies.map((p, i) => `  [${i + 1}] ${p.label}${p.overrides && p.overrides !== p.label ? ` (${p.overrides})` : ''}${p.backend === 'kvm' ? ' on real KVM' : c.policies.some((q) => q.backend === 'kvm') ? ' on the model' : ''}`),
+    ...described.map((p) => `  ${p.label}: ${p.overrides}`),
     ...(c.status !== 'completed' ? [`STATUS: ${c.status} — the table holds the policies that finished`] : []),
     ...c.policies.flatMap((p) => p.result.warnings.map((w) => `warning (${p.label}): ${w}`)),
     c.policies.some((p) => p.backend === 'kvm') ? '* best in its row among the same backend’s columns; – the backend has no such figure' : '* best in its row',
     '',
   ];
-  const mark = (text: string, best: boolean) => (best ? (color ? `\x1b[1;32m${text}*\x1b[0m` : `${text}*`) : `${text} `);
+  const mark = (text: string, best: boolean) => (best ? pc.bold(pc.green(`${text}*`)) : `${text} `);
+  const shown = opts.all ? c.rows : c.rows.filter((r) => !isAllZero(r));
   const rows: string[][] = [];
   let section = '';
-  for (const r of c.rows) {
+  for (const r of shown) {
     if (r.section !== section) {
       section = r.section;
       rows.push([section, ...c.policies.map(() => '')]);
     }
     rows.push([`  ${r.metric} (${r.unit})`, ...r.values.map((v, i) => mark(fmt(v, r.unit), r.best.includes(i)))]);
   }
-  return head.join('\n') + grid(['', ...c.policies.map((_, i) => `[${i + 1}] `)], rows);
+  const hidden = c.rows.length - shown.length;
+  const foot = hidden ? `\n(${hidden} rows zero under every policy not shown: --all shows them)` : '';
+  // A cell's star takes a column of its own, so the heads end one space in.
+  const column = (p: CompareResult['policies'][number]) => (multi ? `${p.label} on ${p.backend === 'kvm' ? 'real KVM' : 'the model'} ` : `${p.label} `);
+  return head.join('\n') + grid(['', ...c.policies.map(column)], rows) + foot;
 }

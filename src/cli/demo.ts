@@ -4,14 +4,16 @@ import type { RunResult } from '../host/results.ts';
 import type { Scenario, ScenarioInput } from '../scenarios/schema.ts';
 import { DemoSession } from '../demo/session.ts';
 import { startDemoServer } from '../demo/server.ts';
+import { sessionDocument, type SessionDocument, type SessionEnd } from '../demo/summary.ts';
 import { deliver } from './execute.ts';
-import { renderRun } from './table.ts';
+import { grid } from './table.ts';
 
 /**
- * `haltlab demo`: the VM runs until the demo is stopped; the page follows it
- * live. Ctrl-C (or SIGTERM) stops the VM and its threads and the server, then
- * prints and saves the results of the run so far. A VM that fails (a crashed
- * actor) stops the demo the same way, with the reason.
+ * `haltlab demo`: the VM runs until the demo is stopped (Ctrl-C, SIGTERM, or
+ * --duration); the page follows it live. Stopping ends the VM, its threads
+ * and the server, then prints the session summary, one row per configuration
+ * segment (saved with --json FILE). A VM that fails (a crashed actor) stops
+ * the demo the same way, with the reason.
  */
 
 function onPath(cmd: string): boolean {
@@ -33,10 +35,50 @@ export function howToOpen(url: string, port: number): string {
   return `no desktop here to open a browser: from your machine, ssh -L ${port}:127.0.0.1:${port} THIS-HOST, then open ${url}`;
 }
 
-export async function demoCommand(input: ScenarioInput, scenario: Scenario, flags: { port: number; json?: string | boolean }): Promise<number> {
-  let finish!: (why: { signal?: string; result?: RunResult }) => void;
-  const finished = new Promise<{ signal?: string; result?: RunResult }>((r) => (finish = r));
-  const session = new DemoSession(input, (result) => finish({ result }));
+const fmtUs = (ns: number) => (ns / 1000).toFixed(ns < 10_000 ? 2 : 1);
+
+/** The session summary as a table: a row per configuration segment. */
+export function renderSession(d: SessionDocument): string {
+  const s = d.scenario;
+  const paused = d.segments.reduce((a, x) => a + x.paused_s, 0);
+  const lines = [
+    `haltlab demo · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ${d.elapsed_s.toFixed(1)} s` +
+      (paused > 0 ? ` (${paused.toFixed(1)} s paused, left out of every figure)` : '') +
+      (d.stopped_by ? ` · stopped by ${d.stopped_by}` : ''),
+    `machine: ${d.machine.cores} cores, ${d.machine.cpu_model}, Node ${d.machine.node}`,
+    ...(d.failure ? [`FAILED in ${d.failure.actor}: ${d.failure.message}`] : []),
+    '',
+    'one row per configuration: each boot and each knob changed in place starts one (wake latency within ~9%: live histogram buckets)',
+    grid(
+      ['', 'from s', 'running s', 'started by', 'halt_poll_ns', 'guest idle', 'wake p50 µs', 'p99 µs', 'wakeups', 'CPU/vCPU %', 'halts/s', 'polled %'],
+      d.segments.map((x) => [
+        String(x.segment),
+        x.from_s.toFixed(1),
+        x.running_s.toFixed(1),
+        x.started_by,
+        x.config.kvm_cap_halt_poll !== null ? `cap ${x.config.kvm_cap_halt_poll}` : x.config.kvm.halt_poll_ns,
+        x.config.guest_idle,
+        fmtUs(x.wake_latency_ns.p50),
+        fmtUs(x.wake_latency_ns.p99),
+        x.wake_latency_ns.count,
+        x.vcpu_cost_pct.toFixed(1),
+        Math.round(x.halt.halt_exits_per_s),
+        x.halt.halt_exits_per_s > 0 ? ((100 * x.halt.halt_successful_poll_per_s) / x.halt.halt_exits_per_s).toFixed(0) : '–',
+      ]),
+    ),
+  ];
+  return lines.join('\n');
+}
+
+export async function demoCommand(
+  input: ScenarioInput,
+  scenario: Scenario,
+  flags: { port: number; json?: string | boolean; durationS?: number },
+): Promise<number> {
+  type Why = { stoppedBy: SessionEnd['stopped_by']; result?: RunResult };
+  let finish!: (why: Why) => void;
+  const finished = new Promise<Why>((r) => (finish = r));
+  const session = new DemoSession(input, (result) => finish({ stoppedBy: 'failure', result }));
   session.start();
   let server;
   try {
@@ -46,24 +88,29 @@ export async function demoCommand(input: ScenarioInput, scenario: Scenario, flag
     process.stderr.write(`haltlab: ${(e as Error).message}\n`);
     return 2;
   }
+  const until = flags.durationS !== undefined ? `; it stops by itself after ${flags.durationS} s` : '';
   process.stdout.write(`haltlab demo: ${scenario.name} on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU at ${server.url}\n`);
-  process.stdout.write(`haltlab demo: ${howToOpen(server.url, server.port)}; Ctrl-C stops the VM and the server\n`);
-  const onSignal = (signal: string) => () => finish({ signal });
-  const sigint = onSignal('SIGINT');
-  const sigterm = onSignal('SIGTERM');
+  process.stdout.write(`haltlab demo: ${howToOpen(server.url, server.port)}; Ctrl-C stops the VM and the server${until}\n`);
+  const sigint = () => finish({ stoppedBy: 'SIGINT' });
+  const sigterm = () => finish({ stoppedBy: 'SIGTERM' });
   process.on('SIGINT', sigint);
   process.on('SIGTERM', sigterm);
+  // --duration counts the guest's running time, as a run's does: from the end of thread start-up.
+  let timer: NodeJS.Timeout | undefined;
+  if (flags.durationS !== undefined) void session.running.then(() => (timer = setTimeout(() => finish({ stoppedBy: 'duration' }), flags.durationS! * 1000)));
   const why = await finished;
+  clearTimeout(timer);
   process.off('SIGINT', sigint);
   process.off('SIGTERM', sigterm);
-  if (why.signal) process.stderr.write(`\nhaltlab demo: ${why.signal}: stopping the VM and the server…\n`);
+  if (why.stoppedBy === 'SIGINT' || why.stoppedBy === 'SIGTERM') process.stderr.write(`\nhaltlab demo: ${why.stoppedBy}: stopping the VM and the server…\n`);
   await server.close();
   const result = why.result ?? (await session.stop());
-  if (!result) return 0;
-  deliver({ json: flags.json, value: result, render: () => renderRun(result), status: result.status, what: `${result.scenario.name} demo results` });
-  if (result.status === 'failed') {
-    process.stderr.write(`haltlab: the demo's VM failed in ${result.failure?.actor}: ${result.failure?.message}\n`);
+  const doc = sessionDocument(session.summary(), { stopped_by: why.stoppedBy, failure: result?.status === 'failed' ? result.failure : null });
+  deliver({ json: flags.json, value: doc, render: () => renderSession(doc), status: doc.failure ? 'failed' : 'completed', what: 'demo session summary' });
+  if (doc.failure) {
+    process.stderr.write(`haltlab: the demo's VM failed in ${doc.failure.actor}: ${doc.failure.message}\n`);
     return 1;
   }
-  return 0;
+  // Ctrl-C is how a demo ends: the shell's 130 for an interrupted command; --duration or SIGTERM end it as asked.
+  return why.stoppedBy === 'SIGINT' ? 130 : 0;
 }

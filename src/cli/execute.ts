@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { clearLine, cursorTo } from 'node:readline';
 import { createVm } from '../host/vm.ts';
 import type { AnyRunResult, Backend } from '../host/results.ts';
 import { ScenarioError, type Scenario } from '../scenarios/schema.ts';
@@ -6,7 +7,7 @@ import type { FaultSpec } from '../host/faults.ts';
 
 /**
  * Running scenarios from the command line: one Ctrl-C stops the run in
- * progress (its partial results are kept), a second one leaves at once; a
+ * progress (its partial results are printed), a second one leaves at once; a
  * progress line on stderr for runs longer than a second when it is a terminal.
  */
 
@@ -39,6 +40,13 @@ export interface ExecuteOptions {
 }
 
 export const progressWanted = (quiet?: boolean) => !quiet && process.stderr.isTTY === true;
+
+/** Rewrite the progress line in place (readline's cursor moves: the terminal's own codes, not ours). */
+export function progressLine(text: string): void {
+  cursorTo(process.stderr, 0);
+  clearLine(process.stderr, 0);
+  process.stderr.write(text);
+}
 
 /** Live figures for the progress line, from whichever backend runs. */
 interface Progress {
@@ -80,8 +88,8 @@ async function withProgress<R>(scenario: Scenario, opts: ExecuteOptions, live: (
       const rate = (c.interrupts - last.injections) / Math.max(1e-3, c.elapsed_s - last.t);
       last = { t: c.elapsed_s, injections: c.interrupts };
       const polled = c.halt_exits ? (100 * c.halt_successful_poll) / c.halt_exits : 0;
-      process.stderr.write(
-        `\r\x1b[K${opts.label ? `${opts.label} · ` : ''}${c.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ` +
+      progressLine(
+        `${opts.label ? `${opts.label} · ` : ''}${c.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ` +
           `${c.interrupts} interrupts (${Math.round(rate)}/s) · ${c.halt_exits} halts, ${polled.toFixed(0)}% woken while polling`,
       );
     }, 250);
@@ -91,31 +99,27 @@ async function withProgress<R>(scenario: Scenario, opts: ExecuteOptions, live: (
   } finally {
     if (timer) {
       clearInterval(timer);
-      process.stderr.write('\r\x1b[K');
+      progressLine('');
     }
   }
 }
 
-const stamp = (iso: string) => iso.replace(/[:.]/g, '-');
-
 /**
  * Every command's output: `--json` alone prints the JSON, otherwise the
- * rendered text; `--json FILE` also saves it; a run that did not complete is
- * saved even without `--json`, so that nothing measured is lost.
+ * rendered text (a run that did not complete prints what it measured);
+ * `--json FILE` also saves the JSON there. Nothing else is written.
  */
 export function deliver(o: {
   json: string | boolean | undefined;
   value: unknown;
   render: () => string;
   status: string;
-  /** e.g. "comparison": the file's default name is haltlab-<what>-<time>.json. */
+  /** e.g. "comparison", for the line that says where it was saved. */
   what: string;
 }): void {
   const json = `${JSON.stringify(o.value, null, 2)}\n`;
   process.stdout.write(o.json === true ? json : `${o.render()}\n`);
-  let path = typeof o.json === 'string' ? o.json : undefined;
-  if (!path && o.status !== 'completed') path = `haltlab-${o.what.replace(/\W+/g, '-')}-${stamp(new Date().toISOString())}.json`;
-  if (!path) return;
-  writeFileSync(path, json);
-  process.stderr.write(`haltlab: ${o.what}${o.status === 'completed' ? '' : ` (${o.status}, partial)`} saved to ${path}\n`);
+  if (typeof o.json !== 'string') return;
+  writeFileSync(o.json, json);
+  process.stderr.write(`haltlab: ${o.what}${o.status === 'completed' ? '' : ` (${o.status}, partial)`} saved to ${o.json}\n`);
 }

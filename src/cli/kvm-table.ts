@@ -12,8 +12,8 @@ const ms = (ns: number) => (ns / 1e6).toFixed(1);
 const pct = (x: number) => x.toFixed(1);
 
 /** Either backend's run, as its table. */
-export function renderAnyRun(r: AnyRunResult): string {
-  return r.backend === 'kvm' ? renderKvmRun(r) : renderRun(r);
+export function renderAnyRun(r: AnyRunResult, opts: { all?: boolean } = {}): string {
+  return r.backend === 'kvm' ? renderKvmRun(r) : renderRun(r, opts);
 }
 
 function latencyRows(r: KvmRunResult, pick: (v: KvmRunResult['vcpus'][number]) => LatencySummary, total: LatencySummary) {

@@ -1,13 +1,14 @@
-import { Command } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { BACKENDS, haltlabVersion, type AnyRunResult, type Backend } from '../host/results.ts';
 import { BUILTIN_SCENARIOS } from '../scenarios/builtin.ts';
-import { loadScenario, resolveScenario, scenarioAsYaml } from '../scenarios/file.ts';
-import { applyOverrides } from '../scenarios/overrides.ts';
+import { loadScenario, resolveScenario, scenarioAsYaml, scenarioInFull } from '../scenarios/file.ts';
+import { applyOverrides, knobPath, type Override } from '../scenarios/overrides.ts';
 import { parsePolicy, POLICIES } from '../scenarios/policies.ts';
 import { parseScenario, ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import { policyScenarios, renderCompare, runCompare } from './compare.ts';
-import { deliver, execute, progressWanted, sigintSession } from './execute.ts';
+import { deliver, execute, progressLine, progressWanted, sigintSession } from './execute.ts';
+import { checkOutputPaths } from './output-paths.ts';
 import { addScenarioOptions, number, overridesFromFlags, workloadKind, type ScenarioFlags } from './scenario-options.ts';
 import { renderAnyRun } from './kvm-table.ts';
 import { parseSweepSpec, renderSweep, runSweep, sweepScenarios } from './sweep.ts';
@@ -21,17 +22,26 @@ import { sweepSvg } from './sweep-svg.ts';
 interface OutputFlags {
   json?: string | boolean;
   quiet?: boolean;
+  all?: boolean;
 }
 
-/** The scenario named (built-in or file) with the command line's overrides, validated before any thread starts. */
-function scenarioFrom(nameOrPath: string, flags: ScenarioFlags) {
+/**
+ * The scenario named (built-in or file) with the command line's overrides,
+ * validated before any thread starts. `defaults` are the command's own
+ * (stress: 64 vCPUs), applied under the flags like the file's values.
+ */
+function scenarioFrom(nameOrPath: string, flags: ScenarioFlags, defaults: Override[] = []) {
   const { input, source } = resolveScenario(nameOrPath);
-  const withFlags = applyOverrides(input, overridesFromFlags(workloadKind(input), flags));
+  const base = applyOverrides(input, defaults);
+  const withFlags = applyOverrides(base, overridesFromFlags(workloadKind(base), flags));
   return { input: withFlags, source, scenario: parseScenario(withFlags, source) };
 }
 
+/** The exit status: 0 completed, 1 failed (a crashed actor), 130 stopped by Ctrl-C (the shell's 128 + SIGINT). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
 function exitCodeOf(status: AnyRunResult['status']): number {
-  return status === 'failed' ? 1 : status === 'interrupted' ? 130 : 0;
+  return status === 'failed' ? EXIT.failed : status === 'interrupted' ? EXIT.interrupted : EXIT.ok;
 }
 
 function reportFailure(r: AnyRunResult): void {
@@ -68,6 +78,10 @@ async function runCommand(
   const [backend] = parseBackends(flags.backend, false);
   if (backend === 'model') checkLimits(scenario, { trace: flags.trace !== undefined });
   await checkBackends([backend], [scenario]);
+  checkOutputPaths([
+    ['--json', flags.json],
+    ['--trace', flags.trace],
+  ]);
   if (validateOnly) return 0;
   const session = sigintSession();
   const toStdout = flags.json === true;
@@ -84,12 +98,33 @@ async function runCommand(
   } finally {
     session.dispose();
   }
-  deliver({ json: flags.json, value: result, render: () => renderAnyRun(result), status: result.status, what: `${scenario.name} results` });
+  deliver({ json: flags.json, value: result, render: () => renderAnyRun(result, { all: flags.all }), status: result.status, what: `${scenario.name} results` });
   reportFailure(result);
   return exitCodeOf(result.status);
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** stress's own defaults, under the flags: many vCPUs queueing on few pCPUs, long enough to catch a lost wakeup. */
+const STRESS_DEFAULTS: Override[] = (
+  [
+    ['vcpus', 64],
+    ['pcpus', 2],
+    ['duration_s', 10],
+  ] as const
+).map(([knob, value]) => ({ knob, path: knobPath(knob), value }));
+
+/**
+ * The stress watchdog samples every 200 ms, and with 64 vCPUs on 2 pCPUs a
+ * sleeping vCPU's timer is routinely tens of ms late: a smaller bound reports
+ * those as lost timers.
+ */
+const MIN_WATCHDOG_MS = 100;
+function watchdogMs(text: string): number {
+  const n = number('--watchdog-ms')(text);
+  if (!Number.isInteger(n) || n < MIN_WATCHDOG_MS) throw new InvalidArgumentError(`--watchdog-ms takes a whole number of ms, at least ${MIN_WATCHDOG_MS}, got "${text}"`);
+  return n;
+}
 
 const EXAMPLES = {
   run: `
@@ -97,8 +132,9 @@ Examples:
   haltlab run                                      # timer-latency: 2 vCPUs, 2 pCPUs, 5 s, x86 halt_poll_ns=200000
   haltlab run timer-latency --halt-poll-ns 0       # no halt polling: every halt sleeps
   haltlab run irq-wake --interval 500 --json out.json
-  haltlab run --duration 1 --trace trace.json        # then open trace.json in https://ui.perfetto.dev
-  haltlab run my-scenario.yaml --duration 10       # a scenario file (start from: haltlab show irq-wake)`,
+  haltlab run irq-wake --set jitter=0.2 --set seed=7   # any scenario field (haltlab show irq-wake lists them)
+  haltlab run --duration 1 --trace trace.json      # then open trace.json in https://ui.perfetto.dev
+  haltlab run mine.yaml --duration 10              # a scenario file, e.g. from: haltlab show irq-wake > mine.yaml`,
   show: `
 Examples:
   haltlab show timer-latency > mine.yaml           # then edit mine.yaml and: haltlab run mine.yaml
@@ -112,12 +148,13 @@ ${Object.entries(POLICIES)
 Examples:
   haltlab compare poll no-poll                     # how much latency halt polling buys, and its CPU cost
   haltlab compare poll no-poll halt_poll_ns=50000 --scenario irq-wake --duration 3
-  haltlab compare poll poll-pre-6.11 --json cmp.json`,
+  haltlab compare poll poll-pre-6.11 --json cmp.json
+  haltlab compare poll no-poll --all               # every row, the all-zero ones too`,
   sweep: `
 Values: a..b (with --steps points, default 9), a..b:step, or a list v1,v2,...
 
 Examples:
-  haltlab sweep halt_poll_ns=0..400000             # writes sweep-halt_poll_ns.svg and prints the knee
+  haltlab sweep halt_poll_ns=0..400000             # the table, a terminal sketch and the knee
   haltlab sweep halt_poll_ns=0,10000,50000,200000 --scenario irq-wake --cpu-budget 30
   haltlab sweep halt_poll_ns_grow_start=1000..50000 --steps 6 --duration 2 --svg grow.svg --json grow.json`,
 };
@@ -129,13 +166,29 @@ Examples:
  */
 export function buildProgram({ validateOnly = false, quietErrors = false } = {}): Command {
   const program = new Command('haltlab');
-  // For tests: throw instead of exiting, and print nothing (set before the subcommands inherit it).
-  if (quietErrors) program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  // Commander's rejections are thrown (main() turns them into exit 2), set before the subcommands inherit it.
+  program.exitOverride();
+  // For tests: print nothing.
+  if (quietErrors) program.configureOutput({ writeOut: () => {}, writeErr: () => {} });
   program
     .description('What should a vCPU do when its guest has nothing to do? KVM halt polling, exits and wakeups, run on real threads.')
     .version(haltlabVersion())
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', '\nExamples:\n  haltlab run\n  haltlab compare poll no-poll\n  haltlab sweep halt_poll_ns=0..400000\n  haltlab list');
+    .addHelpText(
+      'after',
+      `
+Examples:
+  haltlab run
+  haltlab compare poll no-poll
+  haltlab sweep halt_poll_ns=0..400000
+  haltlab list
+
+Files are written only where a flag names one (--json FILE, --trace FILE, --svg FILE, --out FILE),
+each checked before anything runs.
+
+Exit status: 0 done; 1 a run failed (an actor crashed) or stress found a problem; 2 a usage or
+validation error, nothing run; 130 stopped by Ctrl-C (the shell's 128 + SIGINT), after printing what was measured.`,
+    );
 
   const run = program
     .command('run')
@@ -143,6 +196,7 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
     .argument('[scenario]', 'a built-in scenario (haltlab list) or a .json/.yaml scenario file', 'timer-latency');
   addScenarioOptions(run)
     .option('--json [file]', 'print the results as JSON (or write them to file and print the table)')
+    .option('--all', 'show every column, those that stayed zero too')
     .option('--quiet', 'no progress line')
     .option('--trace <file>', 'write a Chrome Trace Event JSON of the run (open it in ui.perfetto.dev); best for runs of a few seconds')
     .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor (host, vcpuN, iothreadN) at a time, e.g. throw:vcpu1@0.5', collect)
@@ -177,7 +231,7 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
       const about = BUILTIN_SCENARIOS[name];
       process.stdout.write(
         flags.json
-          ? `${JSON.stringify(s, null, 2)}\n`
+          ? `${JSON.stringify(scenarioInFull(s), null, 2)}\n`
           : scenarioAsYaml(s, about ? `haltlab scenario ${name}: ${about.summary}\nsource: ${about.source}\nrun it with: haltlab run FILE` : undefined),
       );
     });
@@ -189,6 +243,7 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
   addScenarioOptions(compare)
     .option('--scenario <name|file>', 'the scenario the policies run on', 'timer-latency')
     .option('--json [file]', 'print the comparison as JSON (or write it to file and print the table)')
+    .option('--all', 'show every row, those that are zero under every policy too')
     .option('--quiet', 'no progress')
     .option('--backend <names>', 'model (the default), kvm (this machine’s /dev/kvm), or model,kvm: every policy on each, side by side')
     .addHelpText('after', EXAMPLES.compare)
@@ -200,13 +255,13 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
       const scenarios = policyScenarios(input, source, policies);
       if (backends.includes('model')) for (const s of scenarios) checkLimits(s);
       await checkBackends(backends, scenarios);
+      checkOutputPaths([['--json', flags.json]]);
       if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
       try {
         const c = await runCompare(input, source, policies, { signal: session.signal, quiet: flags.quiet || toStdout, backends });
-        const color = progressWanted(flags.quiet) && process.stdout.isTTY === true;
-        deliver({ json: flags.json, value: c, render: () => renderCompare(c, color), status: c.status, what: 'comparison' });
+        deliver({ json: flags.json, value: c, render: () => renderCompare(c, { all: flags.all }), status: c.status, what: 'comparison' });
         c.policies.forEach((p) => reportFailure(p.result));
         process.exitCode = exitCodeOf(c.status);
       } finally {
@@ -216,13 +271,13 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
 
   const sweep = program
     .command('sweep')
-    .description('run a scenario at each value of one knob; latency vs host CPU as an SVG and a terminal sketch, with the knee')
+    .description('run a scenario at each value of one knob; latency vs host CPU in a table and a terminal sketch (and an SVG with --svg), with the knee')
     .argument('<knob=values>', 'e.g. halt_poll_ns=0..400000');
   addScenarioOptions(sweep)
     .option('--scenario <name|file>', 'the scenario to sweep', 'timer-latency')
     .option('--steps <n>', 'points in an a..b range', number('--steps'), 9)
     .option('--cpu-budget <pct>', 'report the best value whose host CPU per vCPU stays within this % of a core', number('--cpu-budget'))
-    .option('--svg <file>', 'where to write the chart (default sweep-KNOB.svg)')
+    .option('--svg <file>', 'also draw the curve as a self-contained SVG file')
     .option('--json [file]', 'print the sweep as JSON (or write it to file and print the table)')
     .option('--quiet', 'no progress')
     .option('--backend <names>', 'model (the default), kvm (this machine’s /dev/kvm), or model,kvm: a curve for each on one chart')
@@ -233,6 +288,10 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
       const { input, source, scenario: base } = scenarioFrom(flags.scenario, flags);
       if (backends.includes('model')) checkLimits(base);
       await checkBackends(backends, sweepScenarios(input, source, spec));
+      checkOutputPaths([
+        ['--json', flags.json],
+        ['--svg', flags.svg],
+      ]);
       if (validateOnly) return;
       if (flags.duration === undefined && input.duration_s === undefined) input.duration_s = 2; // a sweep is many runs: shorter by default
       const session = sigintSession();
@@ -243,10 +302,9 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
         const caption = first
           ? `${s.scenario.name} · ${s.scenario.vm.vcpus} vCPU on ${s.scenario.host.pcpus} pCPU · ${s.scenario.duration_s} s per point · ${first.machine.cores} cores ${first.machine.cpu_model} · Node ${first.machine.node} · ${first.started_at.slice(0, 10)}`
           : s.scenario.name;
-        if (s.points.length) {
-          const svgPath = flags.svg ?? `sweep-${spec.knob}.svg`;
-          writeFileSync(svgPath, sweepSvg(s, caption));
-          if (!toStdout) process.stderr.write(`haltlab: chart written to ${svgPath}\n`);
+        if (s.points.length && flags.svg) {
+          writeFileSync(flags.svg, sweepSvg(s, caption));
+          if (!toStdout) process.stderr.write(`haltlab: chart written to ${flags.svg}\n`);
         }
         deliver({ json: flags.json, value: s, render: () => renderSweep(s), status: s.status, what: 'sweep' });
         s.runs.forEach(reportFailure);
@@ -260,7 +318,12 @@ export function buildProgram({ validateOnly = false, quietErrors = false } = {})
     .command('stress')
     .description('many vCPUs on few pCPUs, timers and device interrupts at once, watched while it runs; a pass/fail verdict (non-zero exit on fail)');
   addScenarioOptions(stress)
-    .option('--watchdog-ms <ms>', 'how long a vCPU may stay blocked with an interrupt pending before it counts as a lost wakeup', number('--watchdog-ms'), 1000)
+    .option(
+      '--watchdog-ms <ms>',
+      `how long a vCPU may stay blocked with an interrupt pending before it counts as a lost wakeup (at least ${MIN_WATCHDOG_MS})`,
+      watchdogMs,
+      1000,
+    )
     .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor', collect)
     .option('--json [file]', 'print the report as JSON (or write it to file and print the summary)')
     .option('--quiet', 'no progress line')
@@ -276,10 +339,10 @@ Examples:
   haltlab stress --vcpus 16 --duration 5 --fault hang:vcpu3@2`,
     )
     .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[] }) => {
-      const withDefaults: ScenarioFlags = { vcpus: 64, pcpus: 2, duration: 10, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
-      const { scenario } = scenarioFrom('mixed', withDefaults);
+      const { scenario } = scenarioFrom('mixed', flags, STRESS_DEFAULTS);
       const faults = (flags.fault ?? []).map(parseFault);
       checkLimits(scenario, { trace: true });
+      checkOutputPaths([['--json', flags.json]]);
       if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
@@ -287,7 +350,7 @@ Examples:
       try {
         const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout });
         deliver({ json: flags.json, value: report, render: () => renderStress(report), status: report.result.status, what: `stress report (${report.verdict})` });
-        process.exitCode = report.verdict === 'pass' ? 0 : 1;
+        process.exitCode = report.result.status === 'interrupted' && !report.watchdog.findings.length ? EXIT.interrupted : report.verdict === 'pass' ? EXIT.ok : EXIT.failed;
       } finally {
         session.dispose();
       }
@@ -299,25 +362,29 @@ Examples:
     .argument('[scenario]', 'a built-in scenario (haltlab list) or a .json/.yaml scenario file', 'timer-latency');
   addScenarioOptions(demo)
     .option('--port <n>', 'port on 127.0.0.1 (0: a free one)', number('--port'), 0)
-    .option('--json [file]', 'when stopped, print the results as JSON (or write them to file)')
+    .option('--json [file]', 'when stopped, print the session summary as JSON (or write it to file)')
     .addHelpText(
       'after',
       `
 The page updates 20 times a second. halt_poll_ns and its friends and KVM_CAP_HALT_POLL change
 the running VM, as their real counterparts can; the guest's idle loop and the workload's interval
 are the guest's own (a boot parameter, a constant of its program): changing them reboots the guest.
+The demo runs until Ctrl-C, or for --duration seconds; then it prints the session summary, one
+row per configuration (each knob change or reboot starts a new one; paused time is left out).
 
 Examples:
   haltlab demo                                     # timer-latency, 2 vCPUs on 2 pCPUs
-  haltlab demo irq-wake --vcpus 4 --port 8080`,
+  haltlab demo irq-wake --vcpus 4 --port 8080
+  haltlab demo --duration 30 --json session.json   # stops by itself after 30 s`,
     )
     .action(async (name: string, flags: ScenarioFlags & { port: number; json?: string | boolean }) => {
       if (!Number.isInteger(flags.port) || flags.port < 0 || flags.port > 65535) demo.error(`haltlab demo: --port takes 0..65535, got ${flags.port}`, { exitCode: 2 });
       const { input, scenario } = scenarioFrom(name, flags);
       checkLimits(scenario);
+      checkOutputPaths([['--json', flags.json]]);
       if (validateOnly) return;
       const { demoCommand } = await import('./demo.ts');
-      process.exitCode = await demoCommand(input, scenario, flags);
+      process.exitCode = await demoCommand(input, scenario, { port: flags.port, json: flags.json, durationS: flags.duration });
     });
 
   program
@@ -351,12 +418,12 @@ Examples:
           scale: flags.quick ? 0.15 : 1,
           only: flags.only?.split(',').map((s) => s.trim()),
           signal: session.signal,
-          progress: (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
+          progress: (line) => (tty ? progressLine(line) : process.stderr.write(`${line}\n`)),
         });
-        if (tty) process.stderr.write('\r\x1b[K');
+        if (tty) progressLine('');
         if (r.failed) process.stderr.write(`haltlab: ${r.failed} findings could not be measured (see the report)\n`);
         process.stderr.write(`haltlab: ${r.findings} findings from ${r.runs} runs in ${r.seconds.toFixed(0)} s written to ${flags.out}${r.status === 'interrupted' ? ' (interrupted: partial)' : ''}\n`);
-        process.exitCode = r.status === 'interrupted' ? 130 : r.failed ? 1 : 0;
+        process.exitCode = r.status === 'interrupted' ? EXIT.interrupted : r.failed ? EXIT.failed : EXIT.ok;
       } finally {
         session.dispose();
       }
@@ -378,7 +445,10 @@ Examples:
   return program;
 }
 
-/** Run the command line; bad input is reported in a few lines with exit code 2, never as a stack trace. */
+/**
+ * Run the command line; bad input is reported in a few lines with exit code
+ * 2, never as a stack trace, whether haltlab refused it or commander did.
+ */
 export async function main(argv: string[]): Promise<void> {
   // `haltlab list | head`: a closed pipe ends the output, not the process with a stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -390,7 +460,10 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof ScenarioError) {
       process.stderr.write(`haltlab: ${e.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
+    } else if (e instanceof CommanderError) {
+      // Commander has printed its message; --help and --version are its successes (exit code 0).
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     } else throw e;
   }
 }

@@ -3,6 +3,7 @@ import { KERNEL_PRESETS, KVM_PARAMS } from '../host/kvm/params.ts';
 import { intervalKnob } from '../scenarios/interval.ts';
 export { workloadKind } from '../scenarios/interval.ts';
 import { ScenarioError } from '../scenarios/error.ts';
+import { GUEST_IDLE_MODES } from '../scenarios/schema.ts';
 import { parseOverrides, type Override, knobPath } from '../scenarios/overrides.ts';
 
 /** The options every command that runs a scenario takes, and how they become scenario overrides. */
@@ -43,34 +44,49 @@ export function addScenarioOptions(cmd: Command): Command {
       new Option(
         '--guest-idle <mode>',
         'the guest kernel’s idle loop: halt (default_idle), poll (idle=poll: spin, never HLT), haltpoll (cpuidle-haltpoll: poll in the guest, then HLT), mwait (intel_idle: MONITOR/MWAIT)',
-      ).choices(['halt', 'poll', 'haltpoll', 'mwait']),
+      ).choices([...GUEST_IDLE_MODES]),
     )
     .option('--cap-halt-poll <ns>', 'enable KVM_CAP_HALT_POLL on the VM with this max (overrides --halt-poll-ns)', number('--cap-halt-poll'));
   for (const p of KVM_PARAMS) {
     cmd.option(`--${kebab(p.name)} <${p.unit}>`, `kvm.${p.name}: ${p.doc} (default ${p.default})`, number(`--${kebab(p.name)}`));
   }
-  cmd.option('--set <knob=value...>', 'any scenario field, e.g. --set jitter=0.2 host.sched_slice_ns=1000000', (v: string, prev: string[] = []) => [...prev, v]);
+  // One knob=value (or a comma-separated list) per --set: a variadic option would take the scenario name after it as a knob.
+  cmd.option(
+    '--set <knob=value>',
+    'any scenario field, repeatable: --set exit_cost_ns=1000 --set host.sched_slice_ns=1000000 (or --set a=1,b=2); a knob that a flag of its own also sets is an error',
+    (v: string, prev: string[] = []) => [...prev, v],
+  );
   return cmd;
 }
 
-/** What --interval sets, per workload (the device's gap for the others). */
-/** The flags as overrides, in the order a later one wins. */
+/**
+ * The flags as overrides. A flag and a `--set` that reach the same scenario
+ * field are refused, naming both: which one should win is the user's call,
+ * not a silent precedence rule.
+ */
 export function overridesFromFlags(workloadKind: string, f: ScenarioFlags): Override[] {
-  const out: Override[] = [];
-  const add = (knob: string, value: unknown) => value !== undefined && out.push({ knob, path: knobPath(knob), value });
-  add('vcpus', f.vcpus);
-  add('pcpus', f.pcpus);
-  add('duration_s', f.duration);
-  add('kernel', f.kernel);
-  add('kvm_cap_halt_poll', f.capHaltPoll);
-  add('idle', f.guestIdle);
+  const flagged: { flag: string; o: Override }[] = [];
+  const add = (flag: string, knob: string, value: unknown) => {
+    if (value !== undefined) flagged.push({ flag: `${flag} ${String(value)}`, o: { knob, path: knobPath(knob), value } });
+  };
+  add('--vcpus', 'vcpus', f.vcpus);
+  add('--pcpus', 'pcpus', f.pcpus);
+  add('--duration', 'duration_s', f.duration);
+  add('--kernel', 'kernel', f.kernel);
+  add('--cap-halt-poll', 'kvm_cap_halt_poll', f.capHaltPoll);
+  add('--guest-idle', 'idle', f.guestIdle);
   if (f.interval !== undefined) {
     const knob = intervalKnob(workloadKind);
     if (!knob) throw new ScenarioError([`--interval: the ${workloadKind} workload has no interval`], '--interval', 'invalid option');
-    add(knob, Math.round(f.interval * 1000));
+    flagged.push({ flag: `--interval ${f.interval}`, o: { knob, path: knobPath(knob), value: Math.round(f.interval * 1000) } });
   }
-  for (const p of KVM_PARAMS) add(p.name, f[camel(p.name)]);
-  for (const s of f.set ?? []) out.push(...parseOverrides(s));
-  return out;
+  for (const p of KVM_PARAMS) add(`--${kebab(p.name)}`, p.name, f[camel(p.name)]);
+  const byField = new Map(flagged.map(({ flag, o }) => [o.path.join('.'), flag]));
+  const sets = (f.set ?? []).flatMap((text) => parseOverrides(text));
+  const clashes = sets.flatMap((o) => {
+    const flag = byField.get(o.path.join('.'));
+    return flag ? [`${flag} and --set ${o.knob}=${String(o.value)} both set ${o.path.join('.')}: give one of them`] : [];
+  });
+  if (clashes.length) throw new ScenarioError(clashes, 'command line', 'invalid option');
+  return [...flagged.map((x) => x.o), ...sets];
 }
-

@@ -5,7 +5,8 @@ import { runViolations, type Violation } from '../host/invariants.ts';
 import { Watchdog, type WatchdogFinding } from '../host/watchdog.ts';
 import type { FaultSpec } from '../host/faults.ts';
 import type { Scenario } from '../scenarios/schema.ts';
-import { progressWanted } from './execute.ts';
+import pc from 'picocolors';
+import { progressLine, progressWanted } from './execute.ts';
 
 /**
  * `haltlab stress`: many vCPUs on few pCPUs, every wakeup path at once (the
@@ -66,8 +67,8 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
       stop.abort(); // a lost wakeup will not heal: stop now, keep what was measured
     }
     if (showProgress) {
-      process.stderr.write(
-        `\r\x1b[Kstress · ${live.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ${live.interrupts} interrupts · ` +
+      progressLine(
+        `stress · ${live.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ${live.interrupts} interrupts · ` +
           `${live.halt_exits} halts · RSS ${(rss / 2 ** 20).toFixed(0)} MB · watchdog ${found.length ? 'FOUND A PROBLEM' : 'ok'}`,
       );
     }
@@ -77,7 +78,7 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
     result = await vm.run({ signal: stop.signal, faults: opts.faults });
   } finally {
     clearInterval(tick);
-    if (showProgress) process.stderr.write('\r\x1b[K');
+    if (showProgress) progressLine('');
   }
   // The last sample while the threads were alive (they are gone now, and their memory with them).
   const rssEnd = rssLast;
@@ -146,7 +147,7 @@ export function renderStress(r: StressReport): string {
     `memory: RSS peak ${mb(r.memory.rss_peak_bytes)} (${mb(r.memory.rss_at_third_bytes)} at a third of the run, ${mb(r.memory.rss_end_bytes)} at the end); ` +
       `V8 heap per thread: median ${mb(r.memory.heap_per_thread_median_bytes)}, max ${mb(r.memory.heap_per_thread_max_bytes)}`,
     '',
-    `verdict: ${r.verdict.toUpperCase()}`,
+    `verdict: ${r.verdict === 'pass' ? pc.green('PASS') : pc.bold(pc.red('FAIL'))}`,
     ...r.reasons.map((x) => `  - ${x}`),
   ];
   return lines.join('\n');

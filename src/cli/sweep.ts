@@ -1,5 +1,5 @@
 import asciichart from 'asciichart';
-import { allThreadsCpuPct, type AnyRunResult, type Backend } from '../host/results.ts';
+import { allThreadsCostPct, type AnyRunResult, type Backend } from '../host/results.ts';
 import { applyOverrides, knobPath, parseValue, type Override } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
@@ -59,7 +59,7 @@ export function parseSweepSpec(text: string, steps = 9): SweepSpec {
 export interface SweepPoint {
   value: number;
   backend: Backend;
-  /** Host CPU per vCPU, all haltlab threads, % of one core: the cost axis. */
+  /** Host CPU per vCPU, all haltlab threads, a pCPU held idle in guest mode counted as spent, % of one core: the cost axis. */
   cpu_pct_per_vcpu: number;
   vcpu_thread_cpu_pct: number;
   latency_p50_us: number;
@@ -132,7 +132,7 @@ export interface SweepResult {
 
 export function pointOf(value: number, r: AnyRunResult, metric: SweepResult['metric']): SweepPoint {
   const lat = metric === 'timer_lateness' ? r.total.timer_lateness_ns : r.total.wake_latency_ns;
-  const allCpu = allThreadsCpuPct(r);
+  const allCpu = allThreadsCostPct(r);
   return {
     value,
     backend: r.backend,

@@ -1,6 +1,8 @@
 import { stripVTControlCharacters } from 'node:util';
+import pc from 'picocolors';
 import type { LatencySummary } from '../actors/histogram.ts';
-import type { RunResult } from '../host/results.ts';
+import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
+import { vcpuCostS, type RunResult } from '../host/results.ts';
 
 /** Terminal rendering of a RunResult. */
 
@@ -48,7 +50,12 @@ function blockLines(r: RunResult): string[] {
   return out;
 }
 
-export function renderRun(r: RunResult): string {
+export interface RenderOptions {
+  /** Every column, those that stayed zero for every vCPU too. */
+  all?: boolean;
+}
+
+export function renderRun(r: RunResult, opts: RenderOptions = {}): string {
   const s = r.scenario;
   const kvm = { ...s.host.kvm };
   const out: string[] = [];
@@ -60,8 +67,8 @@ export function renderRun(r: RunResult): string {
       (s.host.proposals.lazy_tscdeadline ? ' · PROPOSAL lazy_tscdeadline (not in mainline)' : ''),
   );
   out.push(`machine: ${r.machine.cores} cores, ${r.machine.cpu_model}, Node ${r.machine.node}`);
-  if (r.status !== 'completed') out.push(`STATUS: ${r.status}${r.failure ? ` — ${r.failure.message}` : ''} (partial results)`);
-  for (const w of r.warnings) out.push(`warning: ${w}`);
+  if (r.status !== 'completed') out.push(pc.bold(pc.yellow(`STATUS: ${r.status}${r.failure ? ` — ${r.failure.message}` : ''} (partial results)`)));
+  for (const w of r.warnings) out.push(pc.yellow(`warning: ${w}`));
   if (r.vcpus.length === 0) {
     // A bare-metal run: no VM, only its threads.
     out.push(...blockLines(r), '', 'host CPU (thread CPU time from the OS; % of one core)');
@@ -123,26 +130,20 @@ export function renderRun(r: RunResult): string {
       ]),
     ),
   );
-  out.push('', 'exits and timer (counts; exits/s per vCPU)');
-  // Each architecture's own exit reasons (arm64 as its kvm_exit trace names them).
-  const exitCols = arm64
-    ? (['ESR_ELx_EC_WFx', 'ESR_ELx_EC_SYS64', 'IRQ', 'ESR_ELx_EC_DABT_LOW'] as const)
-    : (['HLT', 'MSR_WRITE', 'PREEMPTION_TIMER', 'EXTERNAL_INTERRUPT'] as const);
-  out.push(
-    grid(
-      ['', 'exits/s', 'exits', ...exitCols, 'timer injected', 'lazy re-arms', 'set_next_event', 'pending only'],
-      r.vcpus.map((v) => [
-        `vcpu${v.id}`,
-        Math.round(v.cpu.wall_s > 0 ? (v.stats.exits as number) / v.cpu.wall_s : 0),
-        v.stats.exits as number,
-        ...exitCols.map((c) => v.exit_reasons[c]),
-        v.model.timer_interrupts_injected,
-        v.model.lazy_tscdeadline_rearms,
-        v.guest_clockevent?.set_next_event ?? '',
-        v.guest_clockevent?.pending_only ?? '',
-      ]),
-    ),
-  );
+  out.push('', `exits and timer (counts; exits/s per vCPU${opts.all ? '' : '; columns that stayed 0 left out, --all shows them'})`);
+  // Every exit reason of the architecture that occurred (arm64 as its kvm_exit trace names them).
+  const reasons: readonly (keyof RunResult['vcpus'][number]['exit_reasons'])[] = arm64 ? ARM64_EXIT_REASONS : X86_EXIT_REASONS;
+  const columns: [string, (v: RunResult['vcpus'][number]) => number | string][] = [
+    ['exits/s', (v) => Math.round(v.cpu.wall_s > 0 ? (v.stats.exits as number) / v.cpu.wall_s : 0)],
+    ['exits', (v) => v.stats.exits as number],
+    ...reasons.map((c): [string, (v: RunResult['vcpus'][number]) => number] => [c, (v) => v.exit_reasons[c]]),
+    ['timer injected', (v) => v.model.timer_interrupts_injected],
+    ['lazy re-arms', (v) => v.model.lazy_tscdeadline_rearms],
+    ['set_next_event', (v) => v.guest_clockevent?.set_next_event ?? ''],
+    ['pending only', (v) => v.guest_clockevent?.pending_only ?? ''],
+  ];
+  const occurred = columns.filter(([, f], i) => opts.all || i < 2 || r.vcpus.some((v) => f(v) !== 0 && f(v) !== ''));
+  out.push(grid(['', ...occurred.map(([h]) => h)], r.vcpus.map((v) => [`vcpu${v.id}`, ...occurred.map(([, f]) => f(v))])));
   out.push('', 'host CPU (thread CPU time from the OS; % of one core)');
   // Idle in guest mode, the pCPU kept: arm64's untrapped WFI/WFE, x86's native HLT/MWAIT.
   const dx = r.scenario.host.kvm_cap_x86_disable_exits;
@@ -150,7 +151,7 @@ export function renderRun(r: RunResult): string {
   const byThread = new Map(r.vcpus.map((v) => [`vcpu${v.id}`, v]));
   out.push(
     grid(
-      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %', ...(nativeIdle ? ['native_idle %'] : [])],
+      ['thread', 'cpu s', 'cpu %', 'guest %', 'polling %', 'blocked %', 'runnable %', ...(nativeIdle ? ['native_idle %', 'cpu + pCPU held %'] : [])],
       r.threads.map((t) => {
         const v = byThread.get(t.thread);
         const share = (k: string) => (v && v.cpu.wall_s > 0 ? pct((100 * (v.cpu.state_s[k] ?? 0)) / v.cpu.wall_s) : '');
@@ -162,7 +163,8 @@ export function renderRun(r: RunResult): string {
           share('polling'),
           share('blocked'),
           share('runnable'),
-          ...(nativeIdle ? [share('native_idle')] : []),
+          // A pCPU held idle in guest mode runs nothing else: the host pays for it as for CPU time.
+          ...(nativeIdle ? [share('native_idle'), v && v.cpu.wall_s > 0 ? pct((100 * vcpuCostS(v)) / v.cpu.wall_s) : ''] : []),
         ];
       }),
     ),

@@ -5,10 +5,12 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { KVM_PARAMS } from '../host/kvm/params.ts';
-import type { Scenario } from '../scenarios/schema.ts';
 import { LiveSampler, type Frame } from './telemetry.ts';
-import type { DemoSession } from './session.ts';
-import { intervalKnob } from '../scenarios/interval.ts';
+import type { DemoSession, Mark } from './session.ts';
+import { applyOverrides, knobPath } from '../scenarios/overrides.ts';
+import { GUEST_IDLE_MODES, parseScenario, ScenarioError, type ScenarioInput } from '../scenarios/schema.ts';
+import { demoConfig, type DemoConfig } from './config.ts';
+import { sessionDocument } from './summary.ts';
 
 /**
  * The demo's web server: the page, a Server-Sent Events stream of frames
@@ -27,33 +29,27 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export interface LiveFrame extends Frame {
   boot: number;
   config: DemoConfig;
+  /** Seconds since the demo started (frame.t restarts at each boot). */
+  session_t: number;
+  /** Marks made since the previous frame: knob changes, reboots, pauses. */
+  marks: Mark[];
 }
 
-export interface DemoConfig {
-  scenario: string;
-  workload: string;
-  vcpus: number;
-  pcpus: number;
-  kvm: Record<string, number>;
-  kvm_cap_halt_poll: number | null;
-  guest_idle: string;
-  /** The workload's interval in µs, or null when it has none. */
-  interval_us: number | null;
-}
-
-export function demoConfig(s: Scenario): DemoConfig {
-  const w = s.workload as { kind: string } & Record<string, unknown>;
-  const knob = intervalKnob(w.kind);
-  return {
-    scenario: s.name,
-    workload: w.kind,
-    vcpus: s.vm.vcpus,
-    pcpus: s.host.pcpus,
-    kvm: Object.fromEntries(KVM_PARAMS.map((p) => [p.name, s.host.kvm[p.name] ?? p.default])),
-    kvm_cap_halt_poll: s.host.kvm_cap_halt_poll,
-    guest_idle: s.guest.idle,
-    interval_us: knob ? Number(w[knob]) / 1000 : null,
-  };
+/**
+ * The guest idle loops the page offers, each with whether this scenario can
+ * boot it and, if not, why (the schema's own words): all are listed, none
+ * hidden, so that a missing one is never a mystery.
+ */
+export function guestIdleModes(input: ScenarioInput): { mode: string; ok: boolean; why: string }[] {
+  return GUEST_IDLE_MODES.map((mode) => {
+    try {
+      parseScenario(applyOverrides(input, [{ knob: 'idle', path: knobPath('idle'), value: mode }]));
+      return { mode, ok: true, why: '' };
+    } catch (e) {
+      if (e instanceof ScenarioError) return { mode, ok: false, why: e.issues.join('; ') };
+      throw e;
+    }
+  });
 }
 
 const page = (file: string) => readFileSync(new URL(`./page/${file}`, import.meta.url), 'utf8');
@@ -77,11 +73,14 @@ export function startDemoServer(session: DemoSession, port: number): Promise<Dem
   // One sampler for every open page, restarted when the VM reboots.
   const listeners = new Set<(f: LiveFrame) => void>();
   let sampler: { vm: unknown; s: LiveSampler } | null = null;
+  let marksSent = session.marks.length;
   const tick = setInterval(() => {
     const vm = session.vm;
     if (!vm || listeners.size === 0) return;
     if (sampler?.vm !== vm) sampler = { vm, s: new LiveSampler(vm, WINDOW_FRAMES) };
-    const frame: LiveFrame = { ...sampler.s.sample(), boot: session.boots, config: demoConfig(session.config) };
+    const marks = session.marks.slice(marksSent);
+    marksSent = session.marks.length;
+    const frame: LiveFrame = { ...sampler.s.sample(), boot: session.boots, config: demoConfig(session.config), session_t: session.elapsedS(), marks };
     for (const l of listeners) l(frame);
   }, FRAME_MS);
 
@@ -93,7 +92,16 @@ export function startDemoServer(session: DemoSession, port: number): Promise<Dem
     await next();
   });
   for (const [path, [body, type]] of Object.entries(assets)) app.get(path, (c) => c.body(body, 200, { 'content-type': type, 'cache-control': 'no-store' }));
-  app.get('/config', (c) => c.json({ config: demoConfig(session.config), boot: session.boots, kvm_params: KVM_PARAMS }));
+  app.get('/config', (c) => c.json({ config: demoConfig(session.config), boot: session.boots, kvm_params: KVM_PARAMS, guest_idle_modes: guestIdleModes(session.config) }));
+  // The session so far, as the command line saves it at the end: one segment per configuration, pauses left out.
+  app.get('/session.json', (c) => {
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
+    return c.body(`${JSON.stringify(sessionDocument(session.summary(), null), null, 2)}\n`, 200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-disposition': `attachment; filename="haltlab-demo-${session.config.name}-${stamp}.json"`,
+      'cache-control': 'no-store',
+    });
+  });
   app.get('/events', (c) =>
     streamSSE(c, async (stream) => {
       let pending: Promise<void> = Promise.resolve();

@@ -296,3 +296,24 @@ export const sumVcpuStat = (r: AnyRunResult, name: string): number =>
 
 /** Every haltlab thread's CPU time over the run's wall time, % of one core. */
 export const allThreadsCpuPct = (r: AnyRunResult): number => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
+
+/**
+ * What a vCPU costs the host, s: its thread's CPU time plus the wall time it
+ * idled in guest mode with its pCPU kept (x86's native HLT/MWAIT under
+ * KVM_CAP_X86_DISABLE_EXITS, arm64's untrapped WFI/WFE). The thread sleeps
+ * meanwhile, so its OS CPU time misses it, but on a real host that pCPU runs
+ * nothing else. At most the vCPU's wall time: CPU the model's wait loop spends
+ * inside the idle period is part of the same held time.
+ */
+export const vcpuCostS = (v: AnyVcpuResult): number => {
+  const held = v.cpu.state_s.native_idle ?? 0;
+  return held + Math.min(v.cpu.thread_cpu_s, Math.max(0, v.cpu.wall_s - held));
+};
+
+/** Host CPU per vCPU as the host pays it (vcpuCostS), mean over vCPUs, % of one core. */
+export const vcpuCostPct = (r: AnyRunResult): number =>
+  r.vcpus.length ? r.vcpus.reduce((a, v) => a + (v.cpu.wall_s > 0 ? (100 * vcpuCostS(v)) / v.cpu.wall_s : 0), 0) / r.vcpus.length : 0;
+
+/** Every thread's CPU time, each vCPU's counted as vcpuCostS, over the run's wall time, % of one core. */
+export const allThreadsCostPct = (r: AnyRunResult): number =>
+  allThreadsCpuPct(r) + (r.wall_s > 0 ? (100 * r.vcpus.reduce((a, v) => a + vcpuCostS(v) - v.cpu.thread_cpu_s, 0)) / r.wall_s : 0);

@@ -146,6 +146,9 @@ export type Workload = z.infer<typeof WorkloadSchema>;
 
 export { MAX_VCPUS, MAX_PCPUS };
 
+/** The guest kernel's idle loops: default_idle's HLT, idle=poll, cpuidle-haltpoll, intel_idle's MONITOR/MWAIT. */
+export const GUEST_IDLE_MODES = ['halt', 'poll', 'haltpoll', 'mwait'] as const;
+
 export const ScenarioSchema = z.strictObject({
   name: z.string().min(1).default('custom'),
   duration_s: z.number().positive().max(3600).default(5),
@@ -222,7 +225,7 @@ export const ScenarioSchema = z.strictObject({
   /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll; `mwait`: intel_idle's MONITOR/MWAIT). */
   guest: z
     .strictObject({
-      idle: z.enum(['halt', 'poll', 'haltpoll', 'mwait']).default('halt'),
+      idle: z.enum(GUEST_IDLE_MODES).default('halt'),
       /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
       haltpoll: z
         .strictObject({

@@ -10,8 +10,19 @@ import type { ActorSlots } from '../host/actor-slots.ts';
  * a process per kind of track (vCPU threads, VMM I/O threads, the host, the
  * modelled pCPUs), a thread per actor; complete slices ("X") for vCPU states
  * and pCPU occupancy, instants ("i") for exits, injections, kicks, timers and
- * device interrupts, counters ("C") for each vCPU's halt_poll_ns.
+ * device interrupts, counters ("C") for each vCPU's halt_poll_ns. Every event
+ * has a `cat` (some readers require one).
+ *
+ * Slices on a track never overlap, however a reader computes an end:
+ * Perfetto rounds ts and dur to whole ns each (llround(x * 1000)), speedscope
+ * rebases ts on the track's first event and adds dur in floats, and a slice
+ * that ends even 1e-12 µs after the next begins is mis-nested. So timestamps
+ * are whole ns (written in µs), and each slice ends SLICE_GUARD_NS before the
+ * next one on its track begins: a gap no reader's rounding can close.
  */
+
+/** The gap left between consecutive slices of a track, ns: invisible at any zoom a trace of µs-long states is read at. */
+export const SLICE_GUARD_NS = 1;
 
 export const PID = { VCPUS: 1, IOTHREADS: 2, HOST: 3, PCPUS: 4 } as const;
 
@@ -69,7 +80,7 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
   const us = (ns: number) => Math.round(ns - t0) / 1000;
   const out: ChromeEvent[] = [];
   const meta = (pid: number, tid: number | undefined, name: string, value: string) =>
-    out.push({ ph: 'M', pid, ...(tid !== undefined && { tid }), name, args: { name: value } });
+    out.push({ ph: 'M', cat: '__metadata', pid, ...(tid !== undefined && { tid }), name, args: { name: value } });
   meta(PID.VCPUS, undefined, 'process_name', 'vCPU threads');
   meta(PID.IOTHREADS, undefined, 'process_name', 'VMM I/O threads');
   meta(PID.HOST, undefined, 'process_name', 'host kernel');
@@ -87,8 +98,12 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
 
   const vcpuState: ({ name: string; since: number } | null)[] = Array.from({ length: vcpus }, () => null);
   const pcpuTask: ({ task: number; since: number } | null)[] = Array.from({ length: pcpus }, () => null);
-  const slice = (pid: number, tid: number, name: string, from: number, to: number, cat: string) =>
-    out.push({ ph: 'X', pid, tid, name, cat, ts: us(from), dur: Math.max(0, Math.round(to - from)) / 1000 });
+  const slice = (pid: number, tid: number, name: string, from: number, to: number, cat: string) => {
+    const begin = Math.round(from - t0);
+    const end = Math.round(to - t0) - SLICE_GUARD_NS;
+    // A state held for a ns or two has no time to show, and a zero-length slice at the next one's start confuses nesting.
+    if (end > begin) out.push({ ph: 'X', pid, tid, name, cat, ts: begin / 1000, dur: (end - begin) / 1000 });
+  };
 
   for (const e of events) {
     if (out.length >= 4096) yield* out.splice(0);
@@ -122,7 +137,7 @@ export function* chromeTraceEvents(input: ChromeTraceInput): Generator<ChromeEve
         });
         break;
       case EV.HALT_POLL_NS:
-        out.push({ ph: 'C', pid: PID.VCPUS, ts: us(e.ts), name: `vcpu${who.tid} halt_poll_ns`, args: { halt_poll_ns: e.a } });
+        out.push({ ph: 'C', cat: 'halt_poll_ns', pid: PID.VCPUS, ts: us(e.ts), name: `vcpu${who.tid} halt_poll_ns`, args: { halt_poll_ns: e.a } });
         break;
       case EV.KICK:
         out.push({ ph: 'i', s: 't', ...who, ts: us(e.ts), name: `kick vcpu${e.a}`, cat: 'kick', args: { woke_sleeper: e.b === 1 } });

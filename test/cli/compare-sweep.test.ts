@@ -17,8 +17,12 @@ describe('haltlab compare', () => {
       timeoutMs: 60_000,
     });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('[1] poll');
-    expect(r.stdout).toContain('[2] no-poll (halt_poll_ns=0)');
+    // The policies head their columns; one defined by overrides says what they are.
+    expect(r.stdout).toMatch(/^ +poll +no-poll $/m);
+    expect(r.stdout).toContain('  no-poll: halt_poll_ns=0');
+    // Rows zero under every policy are left out, and the table says so.
+    expect(r.stdout).not.toContain('MWAIT yields');
+    expect(r.stdout).toMatch(/\(\d+ rows zero under every policy not shown: --all shows them\)/);
     const c = JSON.parse(readFileSync(join(dir, 'cmp.json'), 'utf8'));
     expect(c.status).toBe('completed');
     expect(c.policies.map((p: { label: string }) => p.label)).toEqual(['poll', 'no-poll']);
@@ -27,18 +31,18 @@ describe('haltlab compare', () => {
     const row = (metric: string, section: string) => c.rows.find((x: { metric: string; section: string }) => x.metric === metric && x.section === section);
     // Gaps of 25-75 µs fit the window: polling wakes a vCPU in ~1 µs, sleeping takes ~10: a wide margin.
     expect(row('p50', 'wake latency').best).toEqual([0]);
-    expect(row('per vCPU thread', 'host CPU').best).toEqual([1]);
+    expect(row('per vCPU, pCPU held idle included', 'host CPU').best).toEqual([1]);
+    expect(c.rows.some((x: { metric: string }) => x.metric === 'MWAIT yields')).toBe(true); // the JSON keeps every row
     expect(row('halt_successful_poll', 'halt').values[1]).toBe(0);
   });
 });
 
 describe('haltlab compare, interrupted', () => {
-  it('stops on Ctrl-C and saves the policies measured so far', async () => {
-    const r = await haltlab(['compare', 'poll', 'no-poll', '--vcpus', '1', '--duration', '30'], { cwd: dir, sigintAfterMs: 1000, timeoutMs: 30_000 });
+  it('stops on Ctrl-C and saves the policies measured so far where --json says', async () => {
+    const r = await haltlab(['compare', 'poll', 'no-poll', '--vcpus', '1', '--duration', '30', '--json', 'stopped.json'], { cwd: dir, sigintAfterMs: 3000, timeoutMs: 30_000 });
     expect(r.code).toBe(130);
-    const saved = r.stderr.match(/saved to (\S+\.json)/)?.[1];
-    expect(saved).toBeDefined();
-    const c = JSON.parse(readFileSync(join(dir, saved!), 'utf8'));
+    expect(r.stdout).toContain('STATUS: interrupted');
+    const c = JSON.parse(readFileSync(join(dir, 'stopped.json'), 'utf8'));
     expect(c.status).toBe('interrupted');
     expect(c.policies).toHaveLength(1);
     expect(c.policies[0].result.status).toBe('interrupted');

@@ -11,15 +11,20 @@ export interface Ran {
   stderr: string;
 }
 
-export function haltlab(args: string[], opts: { cwd?: string; sigintAfterMs?: number; timeoutMs?: number } = {}): Promise<Ran> {
+/**
+ * Without colour unless a test asks for it (`env`): picocolors also colours piped output under
+ * CI=true or FORCE_COLOR, and a test's expected text must not depend on where it runs.
+ */
+export function haltlab(args: string[], opts: { cwd?: string; sigintAfterMs?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = opts.env ?? { ...process.env, NO_COLOR: '1' };
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => {
       stderr += d;
-      // Interrupt once the run has really started.
+      // Interrupt a while after the run starts (its threads take a moment to come up, more on a loaded machine).
       if (opts.sigintAfterMs !== undefined && /running|policy 1\//.test(stderr)) {
         const t = opts.sigintAfterMs;
         opts.sigintAfterMs = undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { haltlab } from './haltlab-process.ts';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,21 +32,31 @@ describe('haltlab run', () => {
     }
   });
 
-  it('stops on Ctrl-C, prints and saves the partial results, and exits 130', async () => {
+  it('stops on Ctrl-C, prints what it measured, writes nothing, and exits 130', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
     try {
-      const r = await haltlab(['run', 'timer-latency', '--duration', '60'], { cwd: dir, sigintAfterMs: 1200 });
+      const r = await haltlab(['run', 'timer-latency', '--duration', '60'], { cwd: dir, sigintAfterMs: 3000 });
       expect(r.code).toBe(130);
-      expect(r.stdout).toContain('interrupted');
-      const saved = r.stderr.match(/saved to (\S+\.json)/)?.[1];
-      expect(saved).toBeDefined();
-      const file = join(dir, saved!);
-      expect(existsSync(file)).toBe(true);
-      const j = JSON.parse(readFileSync(file, 'utf8'));
+      expect(r.stdout).toContain('STATUS: interrupted');
+      expect(r.stdout).toMatch(/vcpu0 +[1-9]\d* /); // halt_exits measured before the stop
+      expect(r.stderr).not.toContain('saved');
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saves a Ctrl-C run to the file --json names, marked partial', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haltlab-cli-'));
+    try {
+      const r = await haltlab(['run', 'timer-latency', '--duration', '60', '--json', 'partial.json'], { cwd: dir, sigintAfterMs: 3000 });
+      expect(r.code).toBe(130);
+      expect(r.stderr).toContain('(interrupted, partial) saved to partial.json');
+      const j = JSON.parse(readFileSync(join(dir, 'partial.json'), 'utf8'));
       expect(j.status).toBe('interrupted');
       expect(j.wall_s).toBeLessThan(30);
-      expect(j.vcpus).toHaveLength(2);
       expect(j.vcpus[0].stats.halt_exits).toBeGreaterThan(0);
+      expect(readdirSync(dir)).toEqual(['partial.json']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,18 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, PAGE_OPTIONS } from '../support/chromium.ts';
 
 // The live demo end to end: `haltlab demo` as a user starts it, its page in real headless
-// Chromium (Debian's package; .ci/run installs it), the page's own controls.
+// Chromium (test/support/chromium.ts finds one), the page's own controls.
 
 const BIN = new URL('../../bin/haltlab.mjs', import.meta.url).pathname;
-const CHROMIUM = process.env.HALTLAB_CHROMIUM ?? '/usr/bin/chromium';
-// As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let demo: ChildProcess;
 let exited: Promise<number | null>;
@@ -23,12 +21,11 @@ let page: Page;
 const dir = mkdtempSync(join(tmpdir(), 'haltlab-demo-'));
 const results = join(dir, 'results.json');
 
-const cell = (vcpu: number, stat: string) => page.locator(`tr[data-vcpu="${vcpu}"] td[data-stat="${stat}"]`);
+const cell = (vcpu: number, stat: string) => page.locator(`td[data-vcpu="${vcpu}"][data-stat="${stat}"]`);
 const count = async (vcpu: number, stat: string) => Number((await cell(vcpu, stat).textContent())!.replaceAll(',', ''));
 const columns = async (thread: string) => Number(await page.locator(`[data-thread="${thread}"]`).getAttribute('data-columns'));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium), as .ci/run does`);
   // A 40 µs device gap: each vCPU's halts are short enough for KVM to grow a polling window.
   demo = spawn(process.execPath, [BIN, 'demo', 'irq-wake', '--vcpus', '2', '--interval', '40', '--port', '0', '--json', results], { stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stderr!.on('data', (d) => (stderr += d));
@@ -42,8 +39,8 @@ beforeAll(async () => {
     });
     void exited.then((code) => reject(new Error(`haltlab demo exited (${code}) before serving:\n${stderr}`)));
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  browser = await launchChromium();
+  page = await browser.newPage({ ...PAGE_OPTIONS, viewport: { width: 1280, height: 900 } });
   await page.goto(url);
 }, 60_000);
 
@@ -65,11 +62,47 @@ describe('haltlab demo', () => {
     expect(Number(await page.locator('#percentiles').getAttribute('data-count'))).toBeGreaterThan(0);
   });
 
-  it('changes halt_poll_ns from the page, and the vCPUs stop polling', async () => {
+  it('lays itself out within the window, at 1280 px and narrower or wider', async () => {
+    for (const width of [1280, 900, 1700, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.waitForTimeout(200);
+      // Measured in the page (a string: the tests compile without the DOM's types).
+      const fit: { page: number; sections: [string, number][]; table: { scroll: number; client: number }; pollCell: number } = await page.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        sections: [...document.querySelectorAll('section')].map((s) => [s.id, Math.ceil(s.getBoundingClientRect().right)]),
+        table: { scroll: document.querySelector('#counters .scroll').scrollWidth, client: document.querySelector('#counters .scroll').clientWidth },
+        pollCell: Math.ceil(document.querySelector('td[data-stat="halt_poll_ns"]').getBoundingClientRect().right),
+      })`);
+      expect(fit.page, `page at ${width} px`).toBeLessThanOrEqual(width);
+      for (const [id, right] of fit.sections) expect(right, `#${id} at ${width} px`).toBeLessThanOrEqual(width);
+      expect(fit.table.scroll, `counters at ${width} px`).toBeLessThanOrEqual(fit.table.client);
+      expect(fit.pollCell).toBeLessThanOrEqual(width);
+    }
+    // Two columns at 1280 px: the trend chart beside the strips; one column at 900 px.
+    const top = async (id: string) => (await page.locator(`#${id}`).boundingBox())!.y;
+    expect(Math.abs((await top('trend')) - (await top('timeline')))).toBeLessThan(5);
+  });
+
+  it('has a time axis under the strips and a chart of latency and CPU with values on hover', async () => {
+    await expect.poll(() => page.locator('#time-axis').getAttribute('data-latest-second'), { timeout: 5_000 }).toMatch(/^\d+$/);
+    await expect.poll(() => page.locator('#trend-chart').getAttribute('data-points').then(Number)).toBeGreaterThan(10);
+    const over = page.locator('#trend-chart .u-over');
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width - 10, box.y + box.height / 2);
+    const values = page.locator('#trend-chart .u-legend .u-value');
+    await expect.poll(() => values.allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/ s$/), expect.stringMatching(/ µs$/), expect.stringMatching(/ %$/)]));
+    const strip = (await page.locator('[data-thread="vcpu0"] canvas').boundingBox())!;
+    await page.mouse.move(strip.x + strip.width - 4, strip.y + strip.height / 2);
+    await expect.poll(() => page.locator('#strip-tip').textContent()).toMatch(/^vcpu0 at [\d.]+ s: .*% CPU$/);
+    await page.mouse.move(0, 0);
+  });
+
+  it('changes halt_poll_ns from the page with Enter, marks it, and the vCPUs stop polling', async () => {
     await expect.poll(() => count(0, 'halt_attempted_poll'), { timeout: 5_000 }).toBeGreaterThan(0); // the default polls
     await page.fill('#kvm-halt_poll_ns', '0');
-    await page.click('button[data-apply="halt_poll_ns"]');
+    await page.press('#kvm-halt_poll_ns', 'Enter');
     await expect.poll(() => page.locator('#control-status').textContent()).toContain('applied');
+    await expect.poll(() => page.locator('#marks li').allTextContents()).toEqual([expect.stringMatching(/s · halt_poll_ns=0$/)]);
     // Each vCPU's window follows the new ceiling at its next halt...
     for (const id of [0, 1]) await expect.poll(() => count(id, 'halt_poll_ns'), { timeout: 5_000 }).toBe(0);
     // ...and no halt polls any more, while halts go on (once the frames on the page have caught up).
@@ -95,6 +128,21 @@ describe('haltlab demo', () => {
     expect(await count(0, 'halt_poll_ns')).toBe(0);
   });
 
+  it('offers every guest idle loop, mwait included, and marks the reboot one causes', async () => {
+    const options = await Promise.all((await page.locator('#guest-idle option').all()).map(async (o) => [await o.getAttribute('value'), await o.isDisabled()]));
+    expect(options).toEqual([
+      ['halt', false],
+      ['poll', false],
+      ['haltpoll', false],
+      ['mwait', false],
+    ]);
+    await page.selectOption('#guest-idle', 'halt');
+    await page.click('#idle-form button');
+    await expect.poll(() => page.locator('#control-status').textContent(), { timeout: 10_000 }).toContain('rebooted');
+    await expect.poll(() => page.locator('#marks li[data-kind="reboot"]').count()).toBe(1);
+    await expect.poll(() => count(1, 'injections_per_s'), { timeout: 10_000 }).toBeGreaterThan(0); // the new boot runs
+  });
+
   it('pauses and resumes the VM', async () => {
     await page.click('#pause');
     await expect.poll(() => page.locator('#run-line').textContent()).toContain('PAUSED');
@@ -106,6 +154,22 @@ describe('haltlab demo', () => {
     expect(await columns('vcpu1')).toBeGreaterThan(strips); // the page still follows the stopped VM
     await page.click('#pause');
     await expect.poll(() => count(1, 'injections_per_s'), { timeout: 5_000 }).toBeGreaterThan(0);
+    const kinds = async () => Promise.all((await page.locator('#marks li').all()).map((l) => l.getAttribute('data-kind')));
+    await expect.poll(kinds).toEqual(['resume', 'pause', 'reboot', 'knob']);
+  });
+
+  it('downloads the session so far, a segment per configuration, the pause left out', async () => {
+    await page.waitForTimeout(500);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toMatch(/^haltlab-demo-irq-wake-.*\.json$/);
+    const doc = JSON.parse(readFileSync((await download.path())!, 'utf8'));
+    expect(doc.stopped_by).toBeNull();
+    expect(doc.segments.map((g: { started_by: string }) => g.started_by)).toEqual(['boot', 'halt_poll_ns=0', 'reboot: guest idle=halt']);
+    expect(doc.segments.map((g: { config: { kvm: { halt_poll_ns: number } } }) => g.config.kvm.halt_poll_ns)).toEqual([200_000, 0, 0]);
+    const last = doc.segments[2];
+    expect(last.paused_s).toBeGreaterThan(0.2);
+    expect(last.running_s + last.paused_s).toBeCloseTo(last.to_s - last.from_s, 1);
+    expect(doc.marks.map((m: { kind: string }) => m.kind)).toEqual(['knob', 'reboot', 'pause', 'resume']);
   });
 
   it('answers local connections only', async () => {
@@ -121,18 +185,19 @@ describe('haltlab demo', () => {
     expect(status).toBe(403);
   });
 
-  it('stops the VM, its threads and the server on SIGTERM, and saves the results', async () => {
+  it('stops the VM, its threads and the server on SIGTERM, and saves the session summary', async () => {
     if (process.env.HALTLAB_SCREENSHOT) {
-      // For the README: after a few more seconds, so the strips show polling give way to sleeping.
-      await page.waitForTimeout(4_000);
+      // For the README: after a few more seconds, so the chart and strips show the changes behind them.
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.waitForTimeout(3_000);
       await page.screenshot({ path: process.env.HALTLAB_SCREENSHOT, fullPage: true });
     }
     demo.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const r = JSON.parse(readFileSync(results, 'utf8'));
-    expect(r.status).toBe('interrupted');
-    expect(r.vcpus).toHaveLength(2);
-    expect(r.scenario.host.kvm.halt_poll_ns).toBe(0);
+    const doc = JSON.parse(readFileSync(results, 'utf8'));
+    expect(doc.stopped_by).toBe('SIGTERM');
+    expect(doc.segments).toHaveLength(3);
+    expect(doc.segments.at(-1).config.kvm.halt_poll_ns).toBe(0);
     await expect(fetch(url)).rejects.toThrow();
   });
 });

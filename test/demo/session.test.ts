@@ -39,8 +39,9 @@ describe('the demo session', () => {
     const s = new DemoSession({ workload: { kind: 'timer-latency' }, vm: { vcpus: 2 } }, (r) => ended.push(r));
     s.start();
     try {
+      await s.running; // the threads are up: every moment from here on is in some state
       const sampler = new LiveSampler(s.vm!, 20);
-      await sleep(400);
+      await sleep(100);
       sampler.sample();
       await sleep(200);
       const f = sampler.sample();
@@ -98,12 +99,62 @@ describe('the demo session', () => {
       expect(s.vm).not.toBe(vm);
       expect(s.vm!.scenario.guest.idle).toBe('poll');
       expect(s.vm!.scenario.host.kvm.halt_poll_ns).toBe(0);
-    } finally {
-      const r = await s.stop();
-      expect(r?.status).toBe('interrupted');
-      expect(r?.scenario.guest.idle).toBe('poll');
+    } catch (e) {
+      await s.stop();
+      throw e;
     }
+    const r = await s.stop();
+    expect(r?.status).toBe('interrupted');
+    expect(r?.scenario.guest.idle).toBe('poll');
     expect(ended).toEqual([]); // stopped when asked, never on its own
+  });
+
+  it('summarises the session one configuration at a time, paused time left out', async () => {
+    const s = new DemoSession({ workload: { kind: 'timer-latency' }, vm: { vcpus: 1 } }, () => {});
+    s.start();
+    try {
+      await s.running;
+      await sleep(400);
+      await s.control({ kind: 'kvm_param', name: 'halt_poll_ns', value: 0 });
+      await sleep(300);
+      await s.control({ kind: 'pause' });
+      await sleep(400);
+      await s.control({ kind: 'resume' });
+      await sleep(300);
+      await s.control({ kind: 'guest_idle', value: 'poll' });
+      await s.running;
+      await sleep(400);
+      const { segments, marks } = s.summary();
+      expect(marks.map((m) => m.kind)).toEqual(['knob', 'pause', 'resume', 'reboot']);
+      expect(marks.map((m) => m.label)).toEqual(['halt_poll_ns=0', 'pause', 'resume', 'reboot: guest idle=poll']);
+      expect(segments.map((g) => [g.segment, g.boot, g.started_by])).toEqual([
+        [1, 1, 'boot'],
+        [2, 1, 'halt_poll_ns=0'],
+        [3, 2, 'reboot: guest idle=poll'],
+      ]);
+      const [polling, sleeping, idlePoll] = segments;
+      // Each segment has its own figures: the default polls; after halt_poll_ns=0 no halt does.
+      expect(polling.config.kvm.halt_poll_ns).toBe(200_000);
+      expect(polling.halt.halt_attempted_poll_per_s).toBeGreaterThan(0);
+      expect(sleeping.config.kvm.halt_poll_ns).toBe(0);
+      // (a halt already polling when the knob changed ends in the new segment: one, not thousands)
+      expect(sleeping.halt.halt_attempted_poll_per_s * sleeping.running_s).toBeLessThanOrEqual(2);
+      expect(polling.halt.halt_attempted_poll_per_s * polling.running_s).toBeGreaterThan(100);
+      expect(sleeping.halt.halt_exits_per_s).toBeGreaterThan(0);
+      expect(idlePoll.config.guest_idle).toBe('poll');
+      expect(idlePoll.halt.halt_exits_per_s).toBe(0); // idle=poll never halts
+      // The pause is in no figure: it is the gap between the segment's span and its running time.
+      expect(polling.paused_s).toBe(0);
+      expect(sleeping.paused_s).toBeGreaterThan(0.3);
+      expect(sleeping.running_s).toBeLessThan(sleeping.to_s - sleeping.from_s - 0.3);
+      expect(sleeping.running_s + sleeping.paused_s).toBeCloseTo(sleeping.to_s - sleeping.from_s, 1);
+      for (const g of segments) expect(g.wake_latency_ns.count).toBeGreaterThan(0);
+      // Segments follow one another (a reboot's thread start-up between boots belongs to neither).
+      expect(sleeping.from_s).toBeCloseTo(polling.to_s, 2);
+      expect(idlePoll.from_s).toBeGreaterThanOrEqual(sleeping.to_s);
+    } finally {
+      await s.stop();
+    }
   });
 
   it('reports a VM that fails on its own, with the reason and the results so far', async () => {

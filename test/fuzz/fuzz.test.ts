@@ -18,7 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const clear = (e: unknown) => {
   if (e instanceof ScenarioError) {
-    expect(e.message).toMatch(/^(invalid scenario|invalid override|invalid policy|invalid sweep|invalid fault|unknown scenario|cannot run)/);
+    expect(e.message).toMatch(/^(invalid scenario|invalid override|invalid policy|invalid sweep|invalid fault|invalid option|unknown scenario|cannot run)/);
     expect(e.issues.length).toBeGreaterThan(0);
     return;
   }

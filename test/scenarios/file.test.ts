@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadScenario, readScenarioFile, scenarioAsYaml } from '../../src/scenarios/file.ts';
-import { ScenarioError } from '../../src/scenarios/schema.ts';
+import { loadScenario, readScenarioFile, scenarioAsYaml, scenarioInFull } from '../../src/scenarios/file.ts';
+import { parseScenario, ScenarioError } from '../../src/scenarios/schema.ts';
 
 // Scenario files: every bad file gets an error naming the file, the field, the value and what was expected.
 
@@ -27,10 +27,13 @@ const errorOf = (path: string) => {
 };
 
 describe('scenario files', () => {
-  it('round-trips a built-in scenario through `show` YAML', () => {
+  it('round-trips a built-in scenario through `show` YAML, the kvm parameters written out', () => {
     const built = loadScenario('irq-wake');
     const p = file('irq.yaml', scenarioAsYaml(built, 'a comment'));
-    expect(loadScenario(p)).toEqual(built);
+    expect(loadScenario(p)).toEqual(scenarioInFull(built));
+    expect(scenarioInFull(built).host.kvm).toEqual({ halt_poll_ns: 200_000, halt_poll_ns_grow: 2, halt_poll_ns_grow_start: 10_000, halt_poll_ns_shrink: 2 });
+    // The kernel preset's defaults: Linux 6.10 shrank to 0.
+    expect(scenarioInFull(parseScenario({ host: { kernel: '6.10' } })).host.kvm.halt_poll_ns_shrink).toBe(0);
   });
 
   it('reads JSON and YAML with defaults filled in', () => {
