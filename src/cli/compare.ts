@@ -221,7 +221,7 @@ export async function runCompare(
   for (const [i, { p, scenario, backend }] of runs.entries()) {
     if (opts.signal.aborted) break;
     const label = backends.length > 1 ? `${p.label} on ${backend}` : p.label;
-    if (!opts.quiet) process.stderr.write(`haltlab: ${i + 1}/${runs.length}: ${label}\n`);
+    if (!opts.quiet) process.stderr.write(`haltlab: policy ${i + 1}/${runs.length}: ${label}\n`);
     const result = await execute(scenario, { ...opts, backend, label: `${i + 1}/${runs.length} ${label}` });
     out.policies.push({ label: p.label, backend, overrides: describeOverrides(p.overrides), scenario, result });
     if (result.status !== 'completed') {

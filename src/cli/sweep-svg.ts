@@ -77,7 +77,7 @@ export function sweepSvg(s: SweepResult, caption: string): string {
       const [x, y50, y99] = [px(p.cpu_pct_per_vcpu), py(p.latency_p50_us), py(p.latency_p99_us)];
       out.push(`<circle cx="${x}" cy="${y99}" r="2.5" fill="${c99}"/>`);
       out.push(
-        `<circle cx="${x}" cy="${y50}" r="3.5" fill="${c50}"><title>${esc(`${LABELS[c.backend]}, ${s.knob}=${p.value}: p50 ${p.latency_p50_us.toFixed(2)} µs, p99 ${p.latency_p99_us.toFixed(1)} µs, ${p.cpu_pct_per_vcpu.toFixed(1)}% CPU`)}</title></circle>`,
+        `<circle cx="${x}" cy="${y50}" r="3.5" fill="${c50}"><title>${esc(`${curves.length > 1 ? `${LABELS[c.backend]}, ` : ''}${s.knob}=${p.value}: p50 ${p.latency_p50_us.toFixed(2)} µs, p99 ${p.latency_p99_us.toFixed(1)} µs, ${p.cpu_pct_per_vcpu.toFixed(1)}% CPU`)}</title></circle>`,
       );
       out.push(`<text x="${x + 5}" y="${y50 - 6}" font-size="10" fill="${c50}">${p.value}</text>`);
     }
