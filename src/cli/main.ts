@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { MAX_KVM_VCPUS } from '../real-kvm/kvm-vm.ts';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { BACKENDS, haltlabVersion, type AnyRunResult, type Backend } from '../host/results.ts';
@@ -105,14 +107,18 @@ async function runCommand(
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** stress's own defaults, under the flags: many vCPUs queueing on few pCPUs, long enough to catch a lost wakeup. */
-const STRESS_DEFAULTS: Override[] = (
-  [
-    ['vcpus', 64],
-    ['pcpus', 2],
-    ['duration_s', 10],
-  ] as const
-).map(([knob, value]) => ({ knob, path: knobPath(knob), value }));
+/**
+ * stress's own defaults, under the flags: many vCPUs queueing on few pCPUs, long enough to catch
+ * a lost wakeup. On real KVM: as many vCPUs as its guest has device lines, on this machine's CPUs.
+ */
+const stressDefaults = (backend: Backend): Override[] =>
+  (
+    [
+      ['vcpus', backend === 'kvm' ? MAX_KVM_VCPUS : 64],
+      ['pcpus', backend === 'kvm' ? availableParallelism() : 2],
+      ['duration_s', 10],
+    ] as const
+  ).map(([knob, value]) => ({ knob, path: knobPath(knob), value }));
 
 /**
  * The stress watchdog samples every 200 ms, and with 64 vCPUs on 2 pCPUs a
@@ -327,28 +333,32 @@ validation error, nothing run; 130 stopped by Ctrl-C (the shell's 128 + SIGINT),
     .option('--fault <kind:actor@s>', 'inject a fault (testing): throw, hang or terminate an actor', collect)
     .option('--json [file]', 'print the report as JSON (or write it to file and print the summary)')
     .option('--quiet', 'no progress line')
+    .option('--backend <name>', 'model (the default) or kvm (this machine’s /dev/kvm; 8 vCPUs by default)')
     .addHelpText(
       'after',
       `
 Defaults: 64 vCPUs on 2 pCPUs for 10 s; each vCPU re-arms its deadline timer every 1 ms and a
-device interrupts them in turn every ~100 µs (the mixed scenario).
+device interrupts them in turn every ~100 µs (the mixed scenario). On real KVM (--backend kvm),
+8 vCPUs on this machine's CPUs, the same guest work as real x86 code.
 
 Examples:
   haltlab stress
   haltlab stress --vcpus 256 --duration 60 --json stress.json
   haltlab stress --vcpus 16 --duration 5 --fault hang:vcpu3@2`,
     )
-    .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[] }) => {
-      const { scenario } = scenarioFrom('mixed', flags, STRESS_DEFAULTS);
+    .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[]; backend?: string }) => {
+      const [backend] = parseBackends(flags.backend, false);
+      const { scenario } = scenarioFrom('mixed', flags, stressDefaults(backend));
       const faults = (flags.fault ?? []).map(parseFault);
-      checkLimits(scenario, { trace: true });
+      if (backend === 'model') checkLimits(scenario, { trace: true });
+      await checkBackends([backend], [scenario]);
       checkOutputPaths([['--json', flags.json]]);
       if (validateOnly) return;
       const session = sigintSession();
       const toStdout = flags.json === true;
       if (!toStdout && !flags.quiet) process.stderr.write(`haltlab: stress, ${scenario.vm.vcpus} vCPUs on ${scenario.host.pcpus} pCPUs for ${scenario.duration_s} s…\n`);
       try {
-        const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout });
+        const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout, backend });
         deliver({ json: flags.json, value: report, render: () => renderStress(report), status: report.result.status, what: `stress report (${report.verdict})` });
         process.exitCode = report.result.status === 'interrupted' && !report.watchdog.findings.length ? EXIT.interrupted : report.verdict === 'pass' ? EXIT.ok : EXIT.failed;
       } finally {

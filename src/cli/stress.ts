@@ -1,6 +1,6 @@
 import { memoryUsage } from 'node:process';
 import { createVm } from '../host/vm.ts';
-import type { RunResult } from '../host/results.ts';
+import type { AnyRunResult, Backend, KvmRunResult, RunResult } from '../host/results.ts';
 import { runViolations, type Violation } from '../host/invariants.ts';
 import { Watchdog, type WatchdogFinding } from '../host/watchdog.ts';
 import type { FaultSpec } from '../host/faults.ts';
@@ -19,18 +19,24 @@ export interface StressReport {
   verdict: 'pass' | 'fail';
   reasons: string[];
   scenario: Scenario;
+  /**
+   * The model's watchdog over shared memory. On real KVM a lost wakeup is found by the run itself
+   * (a device interrupt not EOI'd, a guest timer not fired, within the bound) and stops it: no
+   * checks, no findings here, the reason in `reasons`.
+   */
   watchdog: { bound_ms: number; checks: number; findings: WatchdogFinding[] };
   invariants: { violations: Violation[] };
+  /** Counts; null where the backend does not count it (real KVM has no statistic for deadlines armed or fired). */
   interrupts: {
-    deadlines_armed: number;
-    timers_fired: number;
+    deadlines_armed: number | null;
+    timers_fired: number | null;
     timer_interrupts_handled: number;
     device_raised: number;
     device_delivered: number;
     device_eois: number;
   };
   memory: { rss_peak_bytes: number; rss_at_third_bytes: number; rss_end_bytes: number; heap_per_thread_median_bytes: number; heap_per_thread_max_bytes: number };
-  result: RunResult;
+  result: AnyRunResult;
 }
 
 export interface StressOptions {
@@ -38,13 +44,25 @@ export interface StressOptions {
   boundMs: number;
   faults?: FaultSpec[];
   quiet?: boolean;
+  backend?: Backend;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-export async function runStress(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
-  const vm = createVm(scenario, { flightRecorder: 32 });
-  const watchdog = new Watchdog(vm, opts.boundMs * 1e6);
+/** What the stress run watches while it goes, from either backend. */
+interface Watched<R> {
+  elapsedS(): number;
+  /** The run is being stopped: threads are going away, and stopped vCPUs are not stuck ones. */
+  stopping(): boolean;
+  interrupts(): number;
+  halts(): number;
+  /** Lost wakeups found so far (the model's watchdog). */
+  check(): WatchdogFinding[];
+  run(signal: AbortSignal): Promise<R>;
+}
+
+/** Run, sampling memory and the watchdog every 200 ms, stopping at the first finding. */
+async function watched<R extends AnyRunResult>(scenario: Scenario, opts: StressOptions, w: Watched<R>) {
   const findings: WatchdogFinding[] = [];
   const stop = new AbortController();
   opts.signal.addEventListener('abort', () => stop.abort(), { once: true });
@@ -53,74 +71,127 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
   let rssLast = rssPeak;
   const showProgress = progressWanted(opts.quiet);
   const tick = setInterval(() => {
-    const live = vm.live();
-    if (live.elapsed_s === 0) return;
+    const elapsed = w.elapsedS();
+    if (elapsed === 0) return;
     const rss = memoryUsage.rss();
     rssPeak = Math.max(rssPeak, rss);
-    // Not during teardown: threads are going away, and stopped vCPUs are not stuck ones.
-    const running = !vm.stopRequested;
+    const running = !w.stopping();
     if (running) rssLast = rss;
-    if (!rssThird && live.elapsed_s >= scenario.duration_s / 3) rssThird = rss;
-    const found = running ? watchdog.check() : [];
+    if (!rssThird && elapsed >= scenario.duration_s / 3) rssThird = rss;
+    const found = running ? w.check() : [];
     if (found.length && !findings.length) {
       findings.push(...found);
       stop.abort(); // a lost wakeup will not heal: stop now, keep what was measured
     }
     if (showProgress) {
       progressLine(
-        `stress · ${live.elapsed_s.toFixed(1)}/${scenario.duration_s} s · ${live.interrupts} interrupts · ` +
-          `${live.halt_exits} halts · RSS ${(rss / 2 ** 20).toFixed(0)} MB · watchdog ${found.length ? 'FOUND A PROBLEM' : 'ok'}`,
+        `stress · ${elapsed.toFixed(1)}/${scenario.duration_s} s · ${w.interrupts()} interrupts · ` +
+          `${w.halts()} halts · RSS ${(rss / 2 ** 20).toFixed(0)} MB · watchdog ${found.length ? 'FOUND A PROBLEM' : 'ok'}`,
       );
     }
   }, 200);
-  let result: RunResult;
+  let result: R;
   try {
-    result = await vm.run({ signal: stop.signal, faults: opts.faults });
+    result = await w.run(stop.signal);
   } finally {
     clearInterval(tick);
     if (showProgress) progressLine('');
   }
   // The last sample while the threads were alive (they are gone now, and their memory with them).
-  const rssEnd = rssLast;
-  const violations = result.status === 'completed' || findings.length ? runViolations(result) : [];
-  const sum = (f: (v: RunResult['vcpus'][number]) => number) => result.vcpus.reduce((a, v) => a + f(v), 0);
-  const timerHandled = sum((v) => v.timer_lateness_ns.count);
-  const interrupts = {
-    deadlines_armed: sum((v) => v.model.tsc_deadline_writes),
-    timers_fired: sum((v) => v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write),
-    timer_interrupts_handled: timerHandled,
-    device_raised: result.host.device_interrupts_raised ?? 0,
-    device_delivered: sum((v) => v.model.device_interrupts_injected),
-    device_eois: result.host.device_eois ?? 0,
-  };
   const heaps = result.threads.map((t) => t.heap_bytes);
   const memory = {
     rss_peak_bytes: rssPeak,
-    rss_at_third_bytes: rssThird || rssEnd,
-    rss_end_bytes: rssEnd,
+    rss_at_third_bytes: rssThird || rssLast,
+    rss_end_bytes: rssLast,
     heap_per_thread_median_bytes: median(heaps),
     heap_per_thread_max_bytes: Math.max(0, ...heaps),
   };
+  return { result, findings, memory };
+}
+
+function verdict(base: Omit<StressReport, 'verdict' | 'reasons'>): StressReport {
+  const { result, watchdog, invariants, memory } = base;
   const reasons: string[] = [];
   if (result.status === 'failed') reasons.push(`the run failed: ${result.failure?.message}`);
-  if (result.status === 'interrupted' && !findings.length) reasons.push('interrupted before the end (Ctrl-C): invariants not checked');
-  for (const f of findings) reasons.push(`watchdog: vcpu${f.vcpu} ${f.problem}`);
-  for (const v of violations) reasons.push(`invariant broken${v.vcpu === null ? '' : ` on vcpu${v.vcpu}`}: ${v.invariant} (${v.detail})`);
+  if (result.status === 'interrupted' && !watchdog.findings.length) reasons.push('interrupted before the end (Ctrl-C): invariants not checked');
+  for (const f of watchdog.findings) reasons.push(`watchdog: vcpu${f.vcpu} ${f.problem}`);
+  for (const v of invariants.violations) reasons.push(`invariant broken${v.vcpu === null ? '' : ` on vcpu${v.vcpu}`}: ${v.invariant} (${v.detail})`);
   // Memory must not keep growing: from a third of the run to its end, at most +25% or +64 MB.
   const growth = memory.rss_end_bytes - memory.rss_at_third_bytes;
   if (growth > Math.max(64 * 2 ** 20, 0.25 * memory.rss_at_third_bytes)) {
-    reasons.push(`memory kept growing: RSS ${(memory.rss_at_third_bytes / 2 ** 20).toFixed(0)} MB at a third of the run, ${(rssEnd / 2 ** 20).toFixed(0)} MB at the end`);
+    reasons.push(`memory kept growing: RSS ${(memory.rss_at_third_bytes / 2 ** 20).toFixed(0)} MB at a third of the run, ${(memory.rss_end_bytes / 2 ** 20).toFixed(0)} MB at the end`);
   }
-  return {
-    verdict: reasons.length ? 'fail' : 'pass',
-    reasons,
+  return { verdict: reasons.length ? 'fail' : 'pass', reasons, ...base };
+}
+
+export async function runStress(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
+  return opts.backend === 'kvm' ? stressOnKvm(scenario, opts) : stressOnModel(scenario, opts);
+}
+
+async function stressOnModel(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
+  const vm = createVm(scenario, { flightRecorder: 32 });
+  const watchdog = new Watchdog(vm, opts.boundMs * 1e6);
+  const { result, findings, memory } = await watched<RunResult>(scenario, opts, {
+    elapsedS: () => vm.live().elapsed_s,
+    stopping: () => vm.stopRequested,
+    interrupts: () => vm.live().interrupts,
+    halts: () => vm.live().halt_exits,
+    check: () => watchdog.check(),
+    run: (signal) => vm.run({ signal, faults: opts.faults }),
+  });
+  const violations = result.status === 'completed' || findings.length ? runViolations(result) : [];
+  const sum = (f: (v: RunResult['vcpus'][number]) => number) => result.vcpus.reduce((a, v) => a + f(v), 0);
+  return verdict({
     scenario,
     watchdog: { bound_ms: opts.boundMs, checks: watchdog.checks, findings },
     invariants: { violations },
-    interrupts,
+    interrupts: {
+      deadlines_armed: sum((v) => v.model.tsc_deadline_writes),
+      timers_fired: sum((v) => v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write),
+      timer_interrupts_handled: sum((v) => v.timer_lateness_ns.count),
+      device_raised: result.host.device_interrupts_raised ?? 0,
+      device_delivered: sum((v) => v.model.device_interrupts_injected),
+      device_eois: result.host.device_eois ?? 0,
+    },
     memory,
     result,
-  };
+  });
+}
+
+async function stressOnKvm(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
+  const { KvmRun } = await import('../real-kvm/run.ts');
+  const { kvmRunViolations } = await import('../real-kvm/invariants.ts');
+  const run = new KvmRun(scenario, { lostWakeupMs: opts.boundMs });
+  const sum = (k: string) => run.stats().reduce((a, s) => a + (s[k] ?? 0), 0);
+  let stopping = false;
+  const { result, findings, memory } = await watched<KvmRunResult>(scenario, opts, {
+    elapsedS: () => run.elapsedS(),
+    stopping: () => stopping || run.elapsedS() >= scenario.duration_s,
+    interrupts: () => sum('irq_injections'),
+    halts: () => sum('halt_exits'),
+    check: () => [],
+    run: (signal) => {
+      signal.addEventListener('abort', () => (stopping = true), { once: true });
+      return run.run({ signal, faults: opts.faults });
+    },
+  });
+  const violations = result.status === 'completed' ? kvmRunViolations(result) : [];
+  const timers = result.vcpus.reduce((a, v) => a + v.timer_lateness_ns.count, 0);
+  return verdict({
+    scenario,
+    watchdog: { bound_ms: opts.boundMs, checks: 0, findings },
+    invariants: { violations },
+    interrupts: {
+      deadlines_armed: null,
+      timers_fired: null,
+      timer_interrupts_handled: timers,
+      device_raised: result.kvm.device_interrupts_raised ?? 0,
+      device_delivered: result.vcpus.reduce((a, v) => a + v.wake_latency_ns.count, 0) - timers,
+      device_eois: result.kvm.device_eois ?? 0,
+    },
+    memory,
+    result,
+  });
 }
 
 export function renderStress(r: StressReport): string {
@@ -129,14 +200,18 @@ export function renderStress(r: StressReport): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
   const i = r.interrupts;
   const lines = [
-    `haltlab stress · ${s.vm.vcpus} vCPUs on ${s.host.pcpus} pCPUs · ${r.result.wall_s.toFixed(1)} s · each vCPU's timer every ${w.delta_ns / 1000} µs, a device interrupt every ~${w.gap_ns / 1000} µs`,
+    `haltlab stress · ${s.vm.vcpus} vCPUs ${r.result.backend === 'kvm' ? 'on real KVM' : `on ${s.host.pcpus} pCPUs`} · ${r.result.wall_s.toFixed(1)} s · each vCPU's timer every ${w.delta_ns / 1000} µs, a device interrupt every ~${w.gap_ns / 1000} µs`,
     `machine: ${r.result.machine.cores} cores, ${r.result.machine.cpu_model}, Node ${r.result.machine.node}; ` +
       `threads started in ${r.result.phases.startup_s.toFixed(1)} s, stopped in ${r.result.phases.teardown_s.toFixed(1)} s`,
     ...r.result.warnings.map((x) => `warning: ${x}`),
     '',
-    `timers:  ${i.deadlines_armed} deadlines armed, ${i.timers_fired} fired, ${i.timer_interrupts_handled} handled by the guest (at most one per vCPU still in flight at the stop)`,
+    i.deadlines_armed === null
+      ? `timers:  ${i.timer_interrupts_handled} handled by the guest (KVM counts no deadlines armed or fired)`
+      : `timers:  ${i.deadlines_armed} deadlines armed, ${i.timers_fired} fired, ${i.timer_interrupts_handled} handled by the guest (at most one per vCPU still in flight at the stop)`,
     `device:  ${i.device_raised} interrupts raised, ${i.device_delivered} delivered, ${i.device_eois} EOIs back to the device`,
-    `watchdog: ${r.watchdog.findings.length ? `${r.watchdog.findings.length} finding(s)` : `no vCPU stayed blocked with a wake condition for ${r.watchdog.bound_ms} ms`} (${r.watchdog.checks} checks of every vCPU)`,
+    r.result.backend === 'kvm'
+      ? `lost wakeups: bound ${r.watchdog.bound_ms} ms (a device interrupt not EOI'd or a vCPU's timer not firing for that long stops the run as failed)`
+      : `watchdog: ${r.watchdog.findings.length ? `${r.watchdog.findings.length} finding(s)` : `no vCPU stayed blocked with a wake condition for ${r.watchdog.bound_ms} ms`} (${r.watchdog.checks} checks of every vCPU)`,
     ...r.watchdog.findings.flatMap((f) => [
       `  vcpu${f.vcpu} at ${f.at_s.toFixed(2)} s: ${f.problem}`,
       `    state: ${f.state}`,

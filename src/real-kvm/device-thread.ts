@@ -28,6 +28,8 @@ export interface KvmDeviceThreadConfig {
   koffi: string;
   /** This thread's fault word (after the vCPUs'). */
   slot: number;
+  /** An EOI that takes longer than this is a lost wakeup: the run stops. */
+  lost_after_ms: number;
 }
 
 export interface KvmDeviceThreadSnapshot {
@@ -37,7 +39,6 @@ export interface KvmDeviceThreadSnapshot {
   wall_ns: number;
 }
 
-const LOST_AFTER_MS = 5000;
 /** As long as the main thread gives a guest to come up (run.ts), so the main thread's message is the one seen. */
 const BOOT_TIMEOUT_MS = 12_000;
 const POLL_SLICE_MS = 100;
@@ -94,7 +95,7 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
           while (c.pollIn(v.resamplefd, POLL_SLICE_MS) <= 0) {
             if (stopping()) break;
             checkFault(fault, start.name, `waiting for vcpu${next}'s EOI`);
-            if (now() - raisedAt > LOST_AFTER_MS * 1e6) throw new Error(`vcpu${next} took no EOI of its device interrupt within ${LOST_AFTER_MS} ms: a lost wakeup`);
+            if (now() - raisedAt > cfg.lost_after_ms * 1e6) throw new Error(`vcpu${next} took no EOI of its device interrupt within ${cfg.lost_after_ms} ms: a lost wakeup`);
           }
           if (stopping()) break;
           c.read(v.resamplefd, drain, 8);

@@ -65,10 +65,18 @@ function machineJiffies(): { busy: number; total: number } {
   return { busy: total - f[3] - (f[4] ?? 0), total };
 }
 
-export interface KvmRunHooks {
+export interface KvmRunOptions {
   /** Each wake-latency sample as it is read out of the guest (the live view). */
   onWake?: (vcpu: number, ns: number) => void;
+  /**
+   * A lost wakeup: a device interrupt not EOI'd, or a guest timer not fired, for this long (the
+   * timer's bound is at least 100 of its periods). The run stops and fails with the reason.
+   */
+  lostWakeupMs?: number;
 }
+
+/** The default bound for a lost wakeup: long enough for an emulated or overloaded machine. */
+const LOST_WAKEUP_MS = 10_000;
 
 /** Live handles on a running real-KVM VM: pause/resume and its counters (the demo, the progress line). */
 export class KvmRun {
@@ -79,7 +87,7 @@ export class KvmRun {
 
   constructor(
     readonly scenario: Scenario,
-    private readonly hooks: KvmRunHooks = {},
+    private readonly hooks: KvmRunOptions = {},
   ) {}
 
   elapsedS(): number {
@@ -199,6 +207,7 @@ export class KvmRun {
                 seed: w.seed,
                 koffi,
                 slot: s.vm.vcpus,
+                lost_after_ms: this.hooks.lostWakeupMs ?? LOST_WAKEUP_MS,
               } satisfies KvmDeviceThreadConfig,
             })
           : undefined;
@@ -217,7 +226,7 @@ export class KvmRun {
         const faultTimers = (opts.faults ?? []).map((f) => setTimeout(() => this.inject(f, actors, warnings), f.at_s * 1000));
         // Read the guest's samples while it runs: off the vCPUs' path, often enough that no ring fills.
         // A timer that stops firing once its guest is up is a lost wakeup; a guest that never comes up, a broken VM.
-        const stallNs = Math.max(10e9, 100 * delta);
+        const stallNs = Math.max((this.hooks.lostWakeupMs ?? LOST_WAKEUP_MS) * 1e6, 100 * delta);
         drainTimer = setInterval(() => {
           const at = now();
           samples.forEach((x, i) => {
