@@ -3,6 +3,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { newHistogram, summarize, type LatencySummary } from '../src/actors/histogram.ts';
 import { createVm } from '../src/host/vm.ts';
 import { parseScenario } from '../src/scenarios/schema.ts';
+import { benchKvmExits } from './kvm-exits.ts';
 
 /**
  * `npm run bench`: wake latency from "interrupt pending" to "vCPU runs guest
@@ -79,6 +80,8 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
       log('\n');
     }
   }
+  // Real KVM's exit round trip through the kvm backend's vCPU loop, against a C loop (when /dev/kvm is usable).
+  const kvmExits = await benchKvmExits(rounds, 1, log);
   const med = (k: keyof typeof runs): Measured => ({
     p50_ns: median(runs[k].map((m) => m.p50_ns)),
     p99_ns: median(runs[k].map((m) => m.p99_ns)),
@@ -103,6 +106,7 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
         polling_p50_traced_vs_untraced: median(runs.polling_traced.map((m) => m.p50_ns)) / median(runs.polling.map((m) => m.p50_ns)),
       },
     }),
+    kvm_exits: kvmExits,
     per_round: runs,
     method: { samples_per_measurement: samples, rounds, gap_ns: GAP_NS, jitter: JITTER, statistic: 'median over rounds of each round’s percentile' },
     machine: { cores: availableParallelism(), cpu_model: cpus()[0]?.model ?? 'unknown', node: process.version },
@@ -134,6 +138,9 @@ export async function runBench(flags: { json?: boolean; samples?: number; rounds
             row('haltlab polling, tracing', result.tracing.polling, `${result.tracing.polling_p50_traced_vs_untraced.toFixed(2)}x untraced`),
           ]
         : []),
+      kvmExits.ratio !== null
+        ? `kvm backend, KVM_EXIT_IO round trips: ${Math.round(median(kvmExits.haltlab_exits_per_s))}/s vs a C loop's ${Math.round(median(kvmExits.c_exits_per_s))}/s: ${kvmExits.ratio.toFixed(2)}x (target >= 0.95x)`
+        : `kvm backend exit rate: not measured here: ${kvmExits.skipped}`,
       '',
     ].join('\n'),
   );

@@ -55,7 +55,9 @@ export class RunControl {
     return Atomics.load(this.mem.record('vcpu_thread', n).i32, T_I.phase);
   }
 
-  setPhase(n: number, p: number): void {
-    Atomics.store(this.mem.record('vcpu_thread', n).i32, T_I.phase, p);
+  /** vCPU n's phase word, for its own thread to set on every KVM_RUN (VCPU_PHASE). */
+  phaseWord(n: number): (p: number) => void {
+    const i32 = this.mem.record('vcpu_thread', n).i32;
+    return (p) => void Atomics.store(i32, T_I.phase, p);
   }
 }

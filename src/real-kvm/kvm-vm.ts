@@ -51,6 +51,8 @@ export interface KvmVmOptions {
   timerDeltaCycles: number;
   /** One device interrupt line per vCPU (irqfd + resamplefd). */
   devices: boolean;
+  /** Where the vCPUs start: the guest kernel (_start), or the exit-rate calibration's OUT loop. */
+  entry?: 'kernel' | 'exit_loop';
 }
 
 export interface KvmVcpuHandle {
@@ -199,7 +201,7 @@ export class KvmVm {
     for (const s of ['ds', 'es', 'ss'] as const) seg(s, segment);
     this.ioctl(fd, 'KVM_SET_SREGS', sregs, `vcpu${id} segment registers`);
     const regs = Buffer.alloc(SIZE.kvm_regs);
-    regs.writeBigUInt64LE(BigInt(G._start), REGS_FIELD.rip);
+    regs.writeBigUInt64LE(BigInt(this.options.entry === 'exit_loop' ? G.exit_loop : G._start), REGS_FIELD.rip);
     regs.writeBigUInt64LE(2n, REGS_FIELD.rflags); // bit 1 is always set; IF = 0
     this.ioctl(fd, 'KVM_SET_REGS', regs, `vcpu${id} registers`);
     // An AP waits for INIT/SIPI with an in-kernel irqchip; this guest starts every vCPU directly.

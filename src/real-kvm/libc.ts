@@ -24,6 +24,18 @@ const POLLIN = 1;
 export const SIG_KICK = 'SIGUSR2';
 export const SIG_KICK_NUMBER = constants.signals.SIGUSR2;
 
+let kickHandler = false;
+/**
+ * A process-wide handler for the kick signal, so that it interrupts KVM_RUN (-EINTR) in the thread
+ * it is sent to instead of killing the process. Installed once and kept: a kick delivered late
+ * must never meet the default action.
+ */
+export function installKickHandler(): void {
+  if (kickHandler) return;
+  process.on(SIG_KICK, () => {});
+  kickHandler = true;
+}
+
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 export const errnoName = (errno: number): string => ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 

@@ -10,7 +10,7 @@ import type { KvmDeviceThreadApi, KvmDeviceThreadConfig, KvmDeviceThreadSnapshot
 import { VcpuSamples } from './guest-rings.ts';
 import { HALT_POLL_CAP, probeHostKvm, REQUIRED_CAPS, verdict, type HostKvm } from './host-kvm.ts';
 import { KvmVm } from './kvm-vm.ts';
-import { koffiPath, libc, SIG_KICK, SIG_KICK_NUMBER, type Libc } from './libc.ts';
+import { installKickHandler, koffiPath, libc, SIG_KICK_NUMBER, type Libc } from './libc.ts';
 import { FAULT_WORD, FAULTS, type FaultSpec } from '../host/faults.ts';
 import { kvmHaltPollCap, kvmRefusals } from './scenario-support.ts';
 import { mapTsc } from './tsc.ts';
@@ -30,18 +30,6 @@ const VCPU_MODULE = new URL('./vcpu-thread.ts', import.meta.url);
 const DEVICE_MODULE = new URL('./device-thread.ts', import.meta.url);
 const DRAIN_MS = 20;
 const BOOT_TIMEOUT_NS = 10e9;
-
-let kickHandlerInstalled = false;
-/**
- * A process-wide handler for the kick signal, so that it interrupts KVM_RUN (-EINTR) instead of
- * killing the process. Installed once and kept: a kick delivered late must never meet the default
- * action.
- */
-function installKickHandler(): void {
-  if (kickHandlerInstalled) return;
-  process.on(SIG_KICK, () => {});
-  kickHandlerInstalled = true;
-}
 
 /** Refuse what cannot run, before anything starts: no usable /dev/kvm, or knobs real KVM cannot apply. */
 export function checkKvmScenario(s: Scenario, host: HostKvm = probeHostKvm()): HostKvm {

@@ -8,14 +8,16 @@ import { SharedMemory } from '../actors/shared-memory.ts';
 import { CTRL, RunControl, VCPU_PHASE } from './control.ts';
 import { EINTR, libc, SyscallError } from './libc.ts';
 import { exitReasonName, IOCTL, KVM_EXIT, KVM_RUN_OFFSET } from './uapi.ts';
+import { GUEST_SYMBOLS as G } from './guest/image.ts';
 
 /**
  * A vCPU thread of the real-KVM backend, the VMM's half as QEMU's kvm_cpu_exec: KVM_RUN in a
  * loop. The guest halts and wakes inside KVM_RUN (in-kernel irqchip: kvm_vcpu_halt with KVM's own
  * polling), so KVM_RUN returns only when kicked: the main thread sets kvm_run->immediate_exit and
  * sends SIGUSR2 to this thread, so the kick lands whether the thread is inside KVM_RUN (-EINTR)
- * or about to enter it (immediate_exit makes it return at once). Any other exit is a guest that
- * did what this one never does, and stops the run with its reason.
+ * or about to enter it (immediate_exit makes it return at once). An OUT to the debug port is
+ * counted and the guest re-entered (the exit-rate calibration's guest does nothing else); any
+ * other exit is a guest that did what this one never does, and stops the run with its reason.
  */
 
 export interface KvmVcpuThreadConfig {
@@ -34,9 +36,10 @@ export interface KvmVcpuThreadSnapshot {
   /** Time outside KVM_RUN: the VMM's side of each return, and any pause. */
   vmm_ns: number;
   paused_ns: number;
-  /** KVM_RUN calls, and those that returned -EINTR (kicks). */
+  /** KVM_RUN calls, those that returned -EINTR (kicks), and KVM_EXIT_IO returns for the debug port. */
   kvm_runs: number;
   kicks: number;
+  debug_port_exits: number;
   heap_used_bytes: number;
 }
 
@@ -47,9 +50,10 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
   const ctl = new RunControl(new SharedMemory(start.sab, start.layout));
   const vmm = ctl.vmm;
   const fault = ctl.fault(cfg.id);
+  const setPhase = ctl.phaseWord(cfg.id);
   const c = libc(cfg.koffi);
   const kvmRun = new DataView(c.view(cfg.run, cfg.runSize));
-  const snap: KvmVcpuThreadSnapshot = { id: cfg.id, thread_cpu_ns: 0, wall_ns: 0, vmm_ns: 0, paused_ns: 0, kvm_runs: 0, kicks: 0, heap_used_bytes: 0 };
+  const snap: KvmVcpuThreadSnapshot = { id: cfg.id, thread_cpu_ns: 0, wall_ns: 0, vmm_ns: 0, paused_ns: 0, kvm_runs: 0, kicks: 0, debug_port_exits: 0, heap_used_bytes: 0 };
 
   return {
     /** Publishes this thread's kernel thread id: kicks go to it. */
@@ -66,19 +70,19 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
           if (Atomics.load(vmm, CTRL.stop)) break;
           if (Atomics.load(vmm, CTRL.paused)) {
             // QEMU's pause_all_vcpus: the vCPU waits in the VMM until resumed.
-            ctl.setPhase(cfg.id, VCPU_PHASE.paused);
+            setPhase(VCPU_PHASE.paused);
             const p0 = now();
             while (Atomics.load(vmm, CTRL.paused) && !Atomics.load(vmm, CTRL.stop)) futexWait(vmm, CTRL.paused, 1);
             snap.paused_ns += now() - p0;
             out = now(); // the pause is not the VMM's time
             continue;
           }
-          ctl.setPhase(cfg.id, VCPU_PHASE.in_kvm_run);
+          setPhase(VCPU_PHASE.in_kvm_run);
           snap.vmm_ns += now() - out;
           snap.kvm_runs++;
           const r = c.ioctlInt(cfg.fd, IOCTL.KVM_RUN, 0);
           out = now();
-          ctl.setPhase(cfg.id, VCPU_PHASE.in_vmm);
+          setPhase(VCPU_PHASE.in_vmm);
           if (r < 0) {
             const errno = c.errno();
             if (errno !== EINTR) throw new SyscallError('KVM_RUN', errno);
@@ -88,6 +92,10 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
             continue;
           }
           const reason = kvmRun.getUint32(KVM_RUN_OFFSET.exit_reason, true);
+          if (reason === KVM_EXIT.KVM_EXIT_IO && kvmRun.getUint16(KVM_RUN_OFFSET.io_port, true) === G.DEBUG_PORT) {
+            snap.debug_port_exits++;
+            continue;
+          }
           const detail =
             reason === KVM_EXIT.KVM_EXIT_INTERNAL_ERROR
               ? ` (suberror ${kvmRun.getUint32(KVM_RUN_OFFSET.internal_suberror, true)})`
@@ -99,7 +107,7 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
           throw new Error(`KVM_RUN returned ${exitReasonName(reason)}${detail}; haltlab's guest never exits to userspace`);
         }
       } finally {
-        ctl.setPhase(cfg.id, VCPU_PHASE.stopped);
+        setPhase(VCPU_PHASE.stopped);
         const t1 = now();
         snap.vmm_ns += t1 - out;
         snap.wall_ns = t1 - t0;

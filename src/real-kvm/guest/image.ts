@@ -3,7 +3,7 @@
 export const GUEST_LOAD_ADDRESS = 0x1000;
 
 /** The flat binary, loaded at GUEST_LOAD_ADDRESS. */
-export const GUEST_IMAGE = new Uint8Array(Buffer.from('vAAQDzFmoyAAZokWJABmuRsAAAAPMmYNAAwAAA8wZrkPCAAAZrj/AQAAZjHSDzBmuTIIAABmuEAABAAPMGbHBhgAAQAAAGahAABmCwYEAHQdDzFmAwYAAGYTFgQAZqMIAGaJFgwAZrngBgAADzD79Prr+w8xZonGZonXZisGCABmGxYMAGaJwWbB+R9mOcp0EWa4////f2aF0nkGZrgAAACAix4cAIHj/wfB4wNmiYcAQGaJ8GaJ+mYDBgAAZhMWBABmowgAZokWDABmueAGAAAPMA8xZinwZomHBEBm/wYcAGa5CwgAAGYxwGYx0g8wzw8xZonGZonXZisGEABmGxYUAGaJwWbB+R9mOcp0EWa4////f2aF0nkGZrgAAACAix4oAIHj/wfB4wNmiYcAgA8xZinwZomHBIBm/wYoAGa5CwgAAGYxwGYx0g8wz88=', 'base64'));
+export const GUEST_IMAGE = new Uint8Array(Buffer.from('vAAQDzFmoyAAZokWJABmuRsAAAAPMmYNAAwAAA8wZrkPCAAAZrj/AQAAZjHSDzBmuTIIAABmuEAABAAPMGbHBhgAAQAAAGahAABmCwYEAHQdDzFmAwYAAGYTFgQAZqMIAGaJFgwAZrngBgAADzD79Prr+w8xZonGZonXZisGCABmGxYMAGaJwWbB+R9mOcp0EWa4////f2aF0nkGZrgAAACAix4cAIHj/wfB4wNmiYcAQGaJ8GaJ+mYDBgAAZhMWBABmowgAZokWDABmueAGAAAPMA8xZinwZomHBEBm/wYcAGa5CwgAAGYxwGYx0g8wzw8xZonGZonXZisGEABmGxYUAGaJwWbB+R9mOcp0EWa4////f2aF0nkGZrgAAACAix4oAIHj/wfB4wNmiYcAgA8xZinwZomHBIBm/wYoAGa5CwgAAGYxwGYx0g8wz8/m6ev8', 'base64'));
 
 /** Labels and constants of guest.S, as nm reads them from the linked image. */
 export const GUEST_SYMBOLS = {
@@ -16,9 +16,11 @@ export const GUEST_SYMBOLS = {
   CB_INJECT_TSC: 0x10,
   CB_READY: 0x18,
   CB_TIMER_COUNT: 0x1c,
+  DEBUG_PORT: 0xe9,
   device_isr: 0x10f1,
   DEVICE_RING: 0x8000,
   DEVICE_VECTOR: 0x41,
+  exit_loop: 0x114f,
   idle: 0x106e,
   LVT_TSC_DEADLINE: 0x40000,
   MSR_IA32_APIC_BASE: 0x1b,
