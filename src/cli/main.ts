@@ -410,6 +410,31 @@ Examples:
     });
 
   program
+    .command('calibrate')
+    .description('measure this machine’s real KVM (exit round trip, idle-vCPU wake, timer floor) beside the model’s figures and defaults; needs /dev/kvm')
+    .option('--seconds <s>', 'each measurement’s run', number('--seconds'), 3)
+    .option('--json [file]', 'print the calibration as JSON (or write it to file and print the table)')
+    .addHelpText('after', '\nExamples:\n  haltlab calibrate\n  haltlab calibrate --seconds 5 --json calibration.json')
+    .action(async (flags: { seconds: number; json?: string | boolean }) => {
+      if (!(flags.seconds > 0)) throw new ScenarioError([`--seconds ${flags.seconds}: give a positive number`], 'command line', 'invalid option');
+      checkOutputPaths([['--json', flags.json]]);
+      const { checkKvmScenario } = await import('../real-kvm/run.ts');
+      checkKvmScenario(parseScenario({ workload: { kind: 'irq-wake' }, vm: { vcpus: 1 } }));
+      if (validateOnly) return;
+      const { calibrate, renderCalibration } = await import('./calibrate.ts');
+      const session = sigintSession();
+      try {
+        const tty = progressWanted(false);
+        const c = await calibrate({ seconds: flags.seconds, signal: session.signal, progress: (line) => (tty ? progressLine(line) : process.stderr.write(`${line}\n`)) });
+        if (tty) progressLine('');
+        deliver({ json: flags.json, value: c, render: () => renderCalibration(c), status: c.status, what: 'calibration' });
+        process.exitCode = exitCodeOf(c.status);
+      } finally {
+        session.dispose();
+      }
+    });
+
+  program
     .command('findings')
     .description('re-measure each seed message’s claim and write the report (docs/findings.md and its charts); a few minutes, run it alone')
     .option('--out <file>', 'the report', 'docs/findings.md')
