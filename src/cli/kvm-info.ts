@@ -22,7 +22,7 @@ export async function kvmInfo(): Promise<KvmInfo> {
   if (host.usable) {
     const { libc } = await import('../real-kvm/libc.ts');
     const { KvmVm } = await import('../real-kvm/kvm-vm.ts');
-    const vm = new KvmVm(libc(), { vcpus: 1, haltPollNs: null, timerDeltaCycles: 0, devices: false });
+    const vm = new KvmVm(libc(), { vcpus: 1, haltPollNs: null, timerDeltaNs: 0, devices: false });
     try {
       tscKhz = vm.tscKhz;
     } finally {

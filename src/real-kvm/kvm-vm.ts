@@ -47,8 +47,8 @@ export interface KvmVmOptions {
   vcpus: number;
   /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, ns); null: the module's halt_poll_ns applies. */
   haltPollNs: number | null;
-  /** The guest timer's re-arm delta in TSC cycles (0: the guest arms no timer). */
-  timerDeltaCycles: number;
+  /** The guest timer's re-arm delta, ns (0: the guest arms no timer); written as TSC cycles at KVM_GET_TSC_KHZ. */
+  timerDeltaNs: number;
   /** One device interrupt line per vCPU (irqfd + resamplefd). */
   devices: boolean;
   /** Where the vCPUs start: the guest kernel (_start), or the exit-rate calibration's OUT loop. */
@@ -144,8 +144,9 @@ export class KvmVm {
     const cpuid = this.supportedCpuid();
     for (let id = 0; id < o.vcpus; id++) this.vcpus.push(this.createVcpu(id, cpuid));
     this.tscKhz = this.ioctl(this.vcpus[0].fd, 'KVM_GET_TSC_KHZ', 0, "the guest's TSC rate");
+    const delta = BigInt(Math.round((o.timerDeltaNs * this.tscKhz) / 1e6));
+    for (const v of this.vcpus) new DataView(c.view(v.segment, 0x40)).setBigUint64(G.CB_DELTA, delta, true);
     if (o.devices) this.connectDevices();
-    void c;
   }
 
   /** The guest image at its load address; its interrupt table; each vCPU's control block. */
@@ -156,10 +157,6 @@ export class KvmVm {
     for (let v = 0; v < IVT_ENTRIES; v++) {
       const isr = v === G.TIMER_VECTOR ? G.timer_isr : v >= G.DEVICE_VECTOR && v < G.DEVICE_VECTOR + MAX_KVM_VCPUS ? G.device_isr : G.spurious_isr;
       ivt.setUint16(4 * v, isr, true); // offset; the segment (word 2) stays 0
-    }
-    for (let id = 0; id < this.options.vcpus; id++) {
-      const cb = new DataView(ram.buffer, SEGMENT_BASE + id * SEGMENT_BYTES, 0x40);
-      cb.setBigUint64(G.CB_DELTA, BigInt(this.options.timerDeltaCycles), true);
     }
   }
 

@@ -75,7 +75,7 @@ export class KvmRun {
 
   constructor(
     readonly scenario: Scenario,
-    private readonly hooks: KvmRunOptions = {},
+    private readonly options: KvmRunOptions = {},
   ) {}
 
   elapsedS(): number {
@@ -88,6 +88,11 @@ export class KvmRun {
       const all = v.stats.read();
       return Object.fromEntries(Object.entries(all).filter((e): e is [string, number] => typeof e[1] === 'number'));
     });
+  }
+
+  /** vCPU n's stats fd as bytes, header to data (test/real-kvm/fixtures/record-vcpu-stats.ts). */
+  statsBytes(n: number): Buffer | null {
+    return this.vm?.vcpus[n]?.stats.bytes() ?? null;
   }
 
   get paused(): boolean {
@@ -162,15 +167,15 @@ export class KvmRun {
     const spawnedAt = now();
     const haltPollNs = kvmHaltPollCap(s);
     const tsc = mapTsc(c);
-    const vm = (this.vm = new KvmVm(c, { vcpus: s.vm.vcpus, haltPollNs, timerDeltaCycles: 0, devices: hasDevice(s) }));
+    const delta = hasTimer(s);
+    const vm = (this.vm = new KvmVm(c, { vcpus: s.vm.vcpus, haltPollNs, timerDeltaNs: delta, devices: hasDevice(s) }));
     const warnings: string[] = [];
     let actors: Actor<KvmVcpuThreadApi | KvmDeviceThreadApi>[] = [];
     let drainTimer: NodeJS.Timeout | undefined;
+    let result: KvmRunResult;
+    let stoppedAt = 0;
     try {
       const nsPerCycle = 1e6 / vm.tscKhz;
-      // The timer's delta in the guest's TSC cycles (written before any vCPU runs).
-      const delta = hasTimer(s);
-      for (const v of vm.vcpus) new DataView(c.view(v.segment, 0x40)).setBigUint64(G.CB_DELTA, BigInt(Math.round(delta / nsPerCycle)), true);
       const ctl = (this.ctl = RunControl.allocate(s.vm.vcpus, names.length));
       const koffi = koffiPath();
       const vcpuThreads = vm.vcpus.map((v) =>
@@ -195,12 +200,12 @@ export class KvmRun {
                 seed: w.seed,
                 koffi,
                 slot: s.vm.vcpus,
-                lost_after_ms: this.hooks.lostWakeupMs ?? LOST_WAKEUP_MS,
+                lost_after_ms: this.options.lostWakeupMs ?? LOST_WAKEUP_MS,
               } satisfies KvmDeviceThreadConfig,
             })
           : undefined;
       actors = [...vcpuThreads, ...(device ? [device] : [])];
-      const samples = vm.vcpus.map((v) => new VcpuSamples(c.view(v.segment, 0x10000), nsPerCycle, this.hooks.onWake && ((ns) => this.hooks.onWake!(v.id, ns))));
+      const samples = vm.vcpus.map((v) => new VcpuSamples(c.view(v.segment, 0x10000), nsPerCycle, this.options.onWake && ((ns) => this.options.onWake!(v.id, ns))));
 
       let outcome: RunOutcome;
       let t0 = now();
@@ -214,7 +219,7 @@ export class KvmRun {
         const faultTimers = (opts.faults ?? []).map((f) => setTimeout(() => this.inject(f, actors, warnings), f.at_s * 1000));
         // Read the guest's samples while it runs: off the vCPUs' path, often enough that no ring fills.
         // A timer that stops firing once its guest is up is a lost wakeup; a guest that never comes up, a broken VM.
-        const stallNs = Math.max((this.hooks.lostWakeupMs ?? LOST_WAKEUP_MS) * 1e6, 100 * delta);
+        const stallNs = Math.max((this.options.lostWakeupMs ?? LOST_WAKEUP_MS) * 1e6, 100 * delta);
         drainTimer = setInterval(() => {
           const at = now();
           samples.forEach((x, i) => {
@@ -276,6 +281,7 @@ export class KvmRun {
         if (x.timer.lost || x.device.lost) warnings.push(`vcpu${i}: ${x.timer.lost + x.device.lost} samples were overwritten in the guest's ring before the host read them`);
       }
       const wallS = (t1 - t0) / 1e9;
+      stoppedAt = t1;
       const vcpus: KvmVcpuResult[] = vm.vcpus.map((v, i) => vcpuResult(v.id, stats[i], samples[i], vcpuSnaps[i]));
       const present = vcpus.filter((v) => v.cpu.wall_s > 0);
       const busyPct = jiffies1.total > jiffies0.total ? (100 * (jiffies1.busy - jiffies0.busy)) / (jiffies1.total - jiffies0.total) : 0;
@@ -285,7 +291,7 @@ export class KvmRun {
         ...vcpuSnaps.flatMap((v) => (v ? [{ thread: `vcpu${v.id}`, cpu_s: v.thread_cpu_ns / 1e9, wall_s: v.wall_ns / 1e9, heap_bytes: v.heap_used_bytes }] : [])),
         ...(deviceSnap ? [{ thread: 'iothread0', cpu_s: deviceSnap.thread_cpu_ns / 1e9, wall_s: deviceSnap.wall_ns / 1e9, heap_bytes: 0 }] : []),
       ];
-      return {
+      result = {
         haltlab: { version: haltlabVersion() },
         backend: 'kvm',
         machine: {
@@ -305,7 +311,7 @@ export class KvmRun {
         warnings,
         scenario: s,
         wall_s: wallS,
-        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
+        phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: 0 },
         vcpus,
         total: {
           wake_latency_ns: summarize(merge((x) => x.wake.encode())),
@@ -336,6 +342,8 @@ export class KvmRun {
       vm.close();
       tsc.unmap();
     }
+    result.phases.teardown_s = (now() - stoppedAt) / 1e9;
+    return result;
   }
 }
 

@@ -106,6 +106,11 @@ export class StatsReader {
     this.dataBytes = Math.max(0, ...this.descriptors.map((d) => d.offset + 8 * d.size));
   }
 
+  /** The whole file as it is now, header to data (for recording fixtures). */
+  bytes(): Buffer {
+    return this.pread(0, this.header.data_offset + this.dataBytes);
+  }
+
   read(): Record<string, StatValue> {
     return decodeStats(this.descriptors, this.pread(this.header.data_offset, this.dataBytes));
   }
