@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { RunResult } from '../host/results.ts';
+import type { AnyRunResult, Backend } from '../host/results.ts';
 import type { Scenario, ScenarioInput } from '../scenarios/schema.ts';
 import { DemoSession } from '../demo/session.ts';
 import { startDemoServer } from '../demo/server.ts';
@@ -73,12 +73,12 @@ export function renderSession(d: SessionDocument): string {
 export async function demoCommand(
   input: ScenarioInput,
   scenario: Scenario,
-  flags: { port: number; json?: string | boolean; durationS?: number },
+  flags: { port: number; json?: string | boolean; durationS?: number; backend?: Backend },
 ): Promise<number> {
-  type Why = { stoppedBy: SessionEnd['stopped_by']; result?: RunResult };
+  type Why = { stoppedBy: SessionEnd['stopped_by']; result?: AnyRunResult };
   let finish!: (why: Why) => void;
   const finished = new Promise<Why>((r) => (finish = r));
-  const session = new DemoSession(input, (result) => finish({ stoppedBy: 'failure', result }));
+  const session = new DemoSession(input, (result) => finish({ stoppedBy: 'failure', result }), [], flags.backend ?? 'model');
   session.start();
   let server;
   try {
@@ -89,7 +89,8 @@ export async function demoCommand(
     return 2;
   }
   const until = flags.durationS !== undefined ? `; it stops by itself after ${flags.durationS} s` : '';
-  process.stdout.write(`haltlab demo: ${scenario.name} on ${scenario.vm.vcpus} vCPU / ${scenario.host.pcpus} pCPU at ${server.url}\n`);
+  const where = flags.backend === 'kvm' ? 'of real KVM (/dev/kvm)' : `/ ${scenario.host.pcpus} pCPU`;
+  process.stdout.write(`haltlab demo: ${scenario.name} on ${scenario.vm.vcpus} vCPU ${where} at ${server.url}\n`);
   process.stdout.write(`haltlab demo: ${howToOpen(server.url, server.port)}; Ctrl-C stops the VM and the server${until}\n`);
   const sigint = () => finish({ stoppedBy: 'SIGINT' });
   const sigterm = () => finish({ stoppedBy: 'SIGTERM' });

@@ -373,6 +373,7 @@ Examples:
   addScenarioOptions(demo)
     .option('--port <n>', 'port on 127.0.0.1 (0: a free one)', number('--port'), 0)
     .option('--json [file]', 'when stopped, print the session summary as JSON (or write it to file)')
+    .option('--backend <name>', 'model (the default) or kvm: the VM on this machine’s /dev/kvm (halt_poll_ns and KVM_CAP_HALT_POLL change it live; pause; the interval reboots it)')
     .addHelpText(
       'after',
       `
@@ -387,14 +388,16 @@ Examples:
   haltlab demo irq-wake --vcpus 4 --port 8080
   haltlab demo --duration 30 --json session.json   # stops by itself after 30 s`,
     )
-    .action(async (name: string, flags: ScenarioFlags & { port: number; json?: string | boolean }) => {
+    .action(async (name: string, flags: ScenarioFlags & { port: number; json?: string | boolean; backend?: string }) => {
       if (!Number.isInteger(flags.port) || flags.port < 0 || flags.port > 65535) demo.error(`haltlab demo: --port takes 0..65535, got ${flags.port}`, { exitCode: 2 });
       const { input, scenario } = scenarioFrom(name, flags);
-      checkLimits(scenario);
+      const [backend] = parseBackends(flags.backend, false);
+      if (backend === 'model') checkLimits(scenario);
+      await checkBackends([backend], [scenario]);
       checkOutputPaths([['--json', flags.json]]);
       if (validateOnly) return;
       const { demoCommand } = await import('./demo.ts');
-      process.exitCode = await demoCommand(input, scenario, { port: flags.port, json: flags.json, durationS: flags.duration });
+      process.exitCode = await demoCommand(input, scenario, { port: flags.port, json: flags.json, durationS: flags.duration, backend });
     });
 
   program

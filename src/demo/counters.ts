@@ -1,17 +1,12 @@
-import { now } from '../actors/clock.ts';
-import { threadCpuNsOf } from '../actors/cpu-time.ts';
-import { LIVE_BUCKETS, liveRead } from '../actors/live-histogram.ts';
-import { readVcpuStats } from '../host/kvm/stats.ts';
-import { RUN_STATE_NAMES, VF } from '../host/kvm/vcpu-state.ts';
-import { vcpuShared, WAKE_LIVE_REGION } from '../host/layout.ts';
-import { readRunStates, threadIdOf, THREAD_REGION } from '../host/thread-state.ts';
-import type { Vm } from '../host/vm.ts';
+import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
+import { RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
 
 /**
- * A running VM's cumulative counters, read from its shared memory (and each
- * thread's CPU time from /proc) by the main thread: the differences of two
- * reads are what happened between them. The demo's session summary is built
- * from such differences, so that each configuration gets its own figures.
+ * A running VM's cumulative counters, read by the main thread (demo-vm.ts: from
+ * the model's shared memory, or real KVM's stats fds), each thread's CPU time
+ * from /proc: the differences of two reads are what happened between them. The
+ * live view and the session summary are built from such differences, so that
+ * each frame and each configuration gets its own figures.
  */
 
 export interface Counters {
@@ -23,8 +18,8 @@ export interface Counters {
     exit_reasons: Record<string, number>;
     /** Wake-latency samples per live-histogram bucket. */
     wake: Float64Array;
-    /** vcpu->halt_poll_ns now (a level, not a count). */
-    halt_poll_ns: number;
+    /** vcpu->halt_poll_ns now (a level, not a count); null where the backend cannot tell (real KVM). */
+    halt_poll_ns: number | null;
   }[];
   threads: {
     name: string;
@@ -34,25 +29,6 @@ export interface Counters {
     /** Wall time in each RUN_STATE, ns. */
     state_ns: Float64Array;
   }[];
-}
-
-export function readCounters(vm: Vm): Counters {
-  const at = now();
-  const vcpus = Array.from({ length: vm.scenario.vm.vcpus }, (_, id) => {
-    const shared = vcpuShared(vm.mem, id);
-    const { stats, exit_reasons } = readVcpuStats(shared.s);
-    return {
-      stats: Object.fromEntries(Object.entries(stats).filter((e): e is [string, number] => typeof e[1] === 'number')),
-      exit_reasons: { ...exit_reasons },
-      wake: liveRead(vm.mem.record(WAKE_LIVE_REGION, id).i32, 0),
-      halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
-    };
-  });
-  const threads = vm.threads().map((t) => {
-    const rec = vm.mem.record(THREAD_REGION, t.slot);
-    return { name: t.name, kind: t.kind, cpu_ns: threadCpuNsOf(threadIdOf(rec)), state_ns: readRunStates(rec, at) };
-  });
-  return { at, vcpus, threads };
 }
 
 /** What happened between two reads of one VM, and sums of such spans. */

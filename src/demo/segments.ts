@@ -1,8 +1,8 @@
 import { livePercentile, LIVE_BUCKETS } from '../actors/live-histogram.ts';
 import { RUN_STATE } from '../host/kvm/vcpu-state.ts';
-import type { Vm } from '../host/vm.ts';
+import type { DemoVm as Vm } from './demo-vm.ts';
 import type { DemoConfig } from './config.ts';
-import { addSpan, emptySpan, readCounters, type Counters, type CounterSpan } from './counters.ts';
+import { addSpan, emptySpan, type Counters, type CounterSpan } from './counters.ts';
 
 /**
  * The demo session's summary, one segment per configuration: a segment
@@ -32,7 +32,7 @@ export interface SegmentSummary {
   /** Every thread of the VM, % of one core. */
   all_threads_cpu_pct: number;
   /** KVM's halt statistics summed over the vCPUs, per second of running time; halt_poll_ns at the end, mean over vCPUs. */
-  halt: { halt_exits_per_s: number; halt_attempted_poll_per_s: number; halt_successful_poll_per_s: number; halt_wakeup_per_s: number; halt_poll_ns_end: number };
+  halt: { halt_exits_per_s: number; halt_attempted_poll_per_s: number; halt_successful_poll_per_s: number; halt_wakeup_per_s: number; halt_poll_ns_end: number | null };
   /** Exit reasons that occurred, per second, summed over the vCPUs. */
   exits_per_s: Record<string, number>;
 }
@@ -64,7 +64,7 @@ export class SegmentRecorder {
 
   /** A new segment on `vm` (a boot, or a knob changed in place after close()). */
   begin(vm: Vm, config: DemoConfig, boot: number, startedBy: string): void {
-    const c = readCounters(vm);
+    const c = vm.counters();
     this.open = {
       segment: this.closed.length + 1,
       boot,
@@ -98,7 +98,7 @@ export class SegmentRecorder {
   resume(vm: Vm): void {
     const seg = this.open;
     if (!seg || seg.since) return;
-    const c = readCounters(vm);
+    const c = vm.counters();
     seg.paused_s += (c.at - seg.paused_at) / 1e9;
     seg.since = c;
     seg.last = c;
@@ -114,7 +114,7 @@ export class SegmentRecorder {
 
   /** Add the running span up to now into the segment; the read taken. */
   private advance(seg: OpenSegment, vm: Vm): Counters {
-    const c = readCounters(vm);
+    const c = vm.counters();
     if (seg.since) {
       addSpan(seg.span, seg.since, c);
       seg.since = c;
@@ -155,7 +155,7 @@ export class SegmentRecorder {
         halt_attempted_poll_per_s: rate(sum('halt_attempted_poll')),
         halt_successful_poll_per_s: rate(sum('halt_successful_poll')),
         halt_wakeup_per_s: rate(sum('halt_wakeup')),
-        halt_poll_ns_end: mean(end.vcpus.map((v) => v.halt_poll_ns)),
+        halt_poll_ns_end: end.vcpus.every((v) => v.halt_poll_ns !== null) ? mean(end.vcpus.map((v) => v.halt_poll_ns as number)) : null,
       },
       exits_per_s: reasons,
     };

@@ -1,9 +1,10 @@
 import { now } from '../actors/clock.ts';
-import { createVm, type Vm } from '../host/vm.ts';
+import { createDemoVm, type DemoVm as Vm } from './demo-vm.ts';
 import type { FaultSpec } from '../host/faults.ts';
-import type { RunResult } from '../host/results.ts';
+import type { AnyRunResult as RunResult, Backend } from '../host/results.ts';
 import { applyOverrides } from '../scenarios/overrides.ts';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
+import { checkKvmScenario } from '../real-kvm/run.ts';
 import { demoConfig } from './config.ts';
 import { ControlError, ControlSchema, controlOverrides, describeControlError, effectOf, type Effect } from './controls.ts';
 import { SegmentRecorder, type SegmentSummary } from './segments.ts';
@@ -65,6 +66,8 @@ export class DemoSession {
     private readonly ended: (r: RunResult) => void,
     /** Faults to inject into the first boot (testing that a failure stops the demo cleanly). */
     private faults: FaultSpec[] = [],
+    /** Where the VM runs: the model, or this machine's /dev/kvm. */
+    readonly backend: Backend = 'model',
   ) {
     this.input = input;
     this.scenario = parseScenario(input, 'demo scenario');
@@ -89,7 +92,7 @@ export class DemoSession {
   }
 
   start(startedBy = 'boot'): void {
-    const vm = createVm(this.scenario);
+    const vm = createDemoVm(this.scenario, this.backend);
     const stop = new AbortController();
     const changes: string[] = (this.changes = []);
     // The results say what the VM ran with at the end, and what was changed on the way.
@@ -163,6 +166,7 @@ export class DemoSession {
     try {
       input = applyOverrides(this.input, controlOverrides(c, this.input));
       next = parseScenario(input, 'control');
+      if (this.backend === 'kvm') checkKvmScenario(next);
     } catch (e) {
       if (e instanceof ScenarioError) return { ok: false, error: e.issues.join('; ') };
       if (e instanceof ControlError) return { ok: false, error: e.message };
@@ -178,7 +182,7 @@ export class DemoSession {
       this.changes.push(`${label} at ${vm.elapsedS().toFixed(1)} s`);
       // The old configuration's segment ends before the VM sees the new value.
       this.recorder.close(vm);
-      if (c.kind === 'kvm_param') vm.setKvmParams({ [c.name]: next.host.kvm[c.name] });
+      if (c.kind === 'kvm_param') vm.setKvmParam(c.name, next.host.kvm[c.name]!);
       if (c.kind === 'cap_halt_poll' && next.host.kvm_cap_halt_poll !== null) vm.enableCapHaltPoll(next.host.kvm_cap_halt_poll);
       if (vm.elapsedS() > 0) this.recorder.begin(vm, demoConfig(next), this.boots, label);
       this.mark('knob', label);

@@ -1,4 +1,4 @@
-import { haltlabVersion, machineFacts, type RunResult } from '../host/results.ts';
+import { haltlabVersion, machineFacts, type AnyRunResult as RunResult } from '../host/results.ts';
 import type { SessionSummary } from './session.ts';
 
 /**

@@ -1,17 +1,13 @@
-import { now } from '../actors/clock.ts';
-import { threadCpuNsOf } from '../actors/cpu-time.ts';
-import { LIVE_BUCKETS, liveBucketLow, livePercentile, liveRead } from '../actors/live-histogram.ts';
-import { ARM64_EXIT_REASONS, X86_EXIT_REASONS, readVcpuStats } from '../host/kvm/stats.ts';
-import { RUN_STATE_NAMES, VF } from '../host/kvm/vcpu-state.ts';
-import { readRunStates, threadIdOf, THREAD_REGION } from '../host/thread-state.ts';
-import { vcpuShared, WAKE_LIVE_REGION } from '../host/layout.ts';
-import type { Vm } from '../host/vm.ts';
+import { LIVE_BUCKETS, liveBucketLow, livePercentile } from '../actors/live-histogram.ts';
+import { RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
+import type { Counters } from './counters.ts';
+import type { DemoVm } from './demo-vm.ts';
 
 /**
- * The live view of a running VM, read from its shared memory by the idle main
- * thread (the actors are never asked): every `sample()` is one frame, the
- * differences since the previous frame. Thread CPU comes from /proc by thread
- * id; state time from each thread's own accounting; wake latency from the
+ * The live view of a running VM: every `sample()` is one frame, the differences
+ * of two reads of the VM's counters (demo-vm.ts; the actors are never asked).
+ * Thread CPU comes from /proc by thread id; state time from each thread's own
+ * accounting (real KVM: from its halt statistics); wake latency from the
  * vCPUs' live histograms, over a sliding window of recent frames.
  */
 
@@ -34,8 +30,8 @@ export interface VcpuFrame {
   halt_successful_poll: number;
   halt_wakeup: number;
   irq_injections: number;
-  /** vcpu->halt_poll_ns now. */
-  halt_poll_ns: number;
+  /** vcpu->halt_poll_ns now (null where the backend cannot tell: real KVM). */
+  halt_poll_ns: number | null;
   /** Per second over the interval. */
   exits_per_s: number;
   injections_per_s: number;
@@ -47,6 +43,7 @@ export interface Frame {
   /** The interval this frame covers, s. */
   dt: number;
   paused: boolean;
+  backend: DemoVm['backend'];
   states: readonly string[];
   threads: ThreadFrame[];
   vcpus: VcpuFrame[];
@@ -62,71 +59,57 @@ export interface Frame {
 }
 
 export class LiveSampler {
-  private last = { at: 0, cpu: [] as number[], states: [] as Float64Array[], exits: [] as number[], injections: [] as number[] };
-  private readonly wakeNow: Float64Array[];
+  private last: Counters | null = null;
   private readonly wakeWindow: { dt: number; counts: Float64Array }[] = [];
   private readonly sum = new Float64Array(LIVE_BUCKETS);
 
   constructor(
-    private readonly vm: Vm,
+    private readonly vm: DemoVm,
     /** Frames the wake-latency window spans. */
     private readonly windowFrames: number,
-  ) {
-    this.wakeNow = Array.from({ length: vm.scenario.vm.vcpus }, () => new Float64Array(LIVE_BUCKETS));
-  }
+  ) {}
 
   sample(): Frame {
     const { vm } = this;
-    const at = now();
+    const cur = vm.counters();
     const prev = this.last;
-    const dt = prev.at ? (at - prev.at) / 1e9 : 0;
-    const threads = vm.threads().filter((t) => t.kind !== 'host');
-    const next = { at, cpu: [] as number[], states: [] as Float64Array[], exits: [] as number[], injections: [] as number[] };
-    const threadFrames = threads.map((t, i): ThreadFrame => {
-      const rec = vm.mem.record(THREAD_REGION, t.slot);
-      const states = readRunStates(rec, at);
-      const cpu = threadCpuNsOf(threadIdOf(rec));
-      next.states.push(states);
-      next.cpu.push(cpu);
-      const before = prev.states[i];
-      const span = dt * 1e9;
-      return {
-        name: t.name,
-        kind: t.kind,
-        share: Array.from(states, (ns, s) => (before && span > 0 ? Math.max(0, Math.min(1, (ns - before[s]) / span)) : 0)),
-        cpu_pct: dt > 0 && Number.isFinite(cpu - prev.cpu[i]) ? (100 * (cpu - prev.cpu[i])) / (dt * 1e9) : 0,
-      };
-    });
+    const dt = prev ? (cur.at - prev.at) / 1e9 : 0;
+    const span = dt * 1e9;
+    const threads = cur.threads
+      .map((t, i): ThreadFrame | null => {
+        if (t.kind === 'host') return null;
+        const before = prev?.threads[i];
+        const cpu = before && dt > 0 ? t.cpu_ns - before.cpu_ns : Number.NaN;
+        return {
+          name: t.name,
+          kind: t.kind,
+          share: Array.from(t.state_ns, (ns, s) => (before && span > 0 ? Math.max(0, Math.min(1, (ns - before.state_ns[s]) / span)) : 0)),
+          cpu_pct: Number.isFinite(cpu) ? (100 * cpu) / span : 0,
+        };
+      })
+      .filter((t): t is ThreadFrame => t !== null);
     // Wake latency: this frame's new samples, summed over the vCPUs, into the window.
     const fresh = new Float64Array(LIVE_BUCKETS);
-    const vcpus = this.wakeNow.map((held, id): VcpuFrame => {
-      const cur = liveRead(vm.mem.record(WAKE_LIVE_REGION, id).i32, 0);
-      for (let b = 0; b < LIVE_BUCKETS; b++) fresh[b] += cur[b] - held[b];
-      held.set(cur);
-      const shared = vcpuShared(vm.mem, id);
-      const { stats, exit_reasons } = readVcpuStats(shared.s);
-      const exits = stats.exits as number;
-      const injections = stats.irq_injections as number;
-      next.exits.push(exits);
-      next.injections.push(injections);
+    const vcpus = cur.vcpus.map((v, id): VcpuFrame => {
+      const before = prev?.vcpus[id];
+      if (before) for (let b = 0; b < LIVE_BUCKETS; b++) fresh[b] += v.wake[b] - before.wake[b];
+      const n = (k: string) => v.stats[k] ?? 0;
+      const rate = (k: string) => (before && dt > 0 ? (n(k) - (before.stats[k] ?? 0)) / dt : 0);
       return {
         id,
-        exits,
-        // The VM's architecture's own exit names (arm64 keeps the model's interrupt window too).
-        exit_reasons: Object.fromEntries(
-          (vm.scenario.host.arch === 'arm64' ? [...ARM64_EXIT_REASONS, 'INTERRUPT_WINDOW' as const] : X86_EXIT_REASONS).map((r) => [r, exit_reasons[r]]),
-        ),
-        halt_exits: stats.halt_exits as number,
-        halt_attempted_poll: stats.halt_attempted_poll as number,
-        halt_successful_poll: stats.halt_successful_poll as number,
-        halt_wakeup: stats.halt_wakeup as number,
-        irq_injections: injections,
-        halt_poll_ns: shared.v.f64[VF.halt_poll_ns],
-        exits_per_s: dt > 0 ? (exits - prev.exits[id]) / dt : 0,
-        injections_per_s: dt > 0 ? (injections - prev.injections[id]) / dt : 0,
+        exits: n('exits'),
+        exit_reasons: Object.fromEntries(vm.exitReasons.map((r) => [r, v.exit_reasons[r] ?? 0])),
+        halt_exits: n('halt_exits'),
+        halt_attempted_poll: n('halt_attempted_poll'),
+        halt_successful_poll: n('halt_successful_poll'),
+        halt_wakeup: n('halt_wakeup'),
+        irq_injections: n('irq_injections'),
+        halt_poll_ns: v.halt_poll_ns,
+        exits_per_s: rate('exits'),
+        injections_per_s: rate('irq_injections'),
       };
     });
-    if (prev.at) {
+    if (prev) {
       this.wakeWindow.push({ dt, counts: fresh });
       for (let b = 0; b < LIVE_BUCKETS; b++) this.sum[b] += fresh[b];
       while (this.wakeWindow.length > this.windowFrames) {
@@ -134,7 +117,7 @@ export class LiveSampler {
         for (let b = 0; b < LIVE_BUCKETS; b++) this.sum[b] -= old[b];
       }
     }
-    this.last = next;
+    this.last = cur;
     const sum = this.sum;
     const buckets: [number, number, number][] = [];
     let count = 0;
@@ -146,8 +129,9 @@ export class LiveSampler {
       t: vm.elapsedS(),
       dt,
       paused: vm.paused,
+      backend: vm.backend,
       states: RUN_STATE_NAMES,
-      threads: threadFrames,
+      threads,
       vcpus,
       wake: {
         window_s: this.wakeWindow.reduce((a, w) => a + w.dt, 0),

@@ -1,6 +1,6 @@
 import { serveActor, type ActorStart } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
-import { setThreadTimerSlackNs, threadCpuNs } from '../actors/cpu-time.ts';
+import { setThreadTimerSlackNs, threadCpuNs, threadId } from '../actors/cpu-time.ts';
 import { futexWait } from '../actors/futex.ts';
 import { prng } from '../actors/prng.ts';
 import { SharedMemory } from '../actors/shared-memory.ts';
@@ -65,7 +65,11 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
   };
 
   return {
-    ready: () => true,
+    /** Publishes this thread's kernel thread id (the live view reads its CPU time by it). */
+    ready(): boolean {
+      ctl.publishThread(cfg.slot, threadId());
+      return true;
+    },
     run(): void {
       setThreadTimerSlackNs(1);
       const tsc = mapTsc(c);

@@ -24,7 +24,7 @@ export async function measureExitRate(seconds: number): Promise<ExitRate> {
   const c = libc();
   installKickHandler();
   const vm = new KvmVm(c, { vcpus: 1, haltPollNs: null, timerDeltaNs: 0, devices: false, entry: 'exit_loop' });
-  const ctl = RunControl.allocate(1, 1);
+  const ctl = RunControl.allocate(1);
   const v = vm.vcpus[0];
   const thread = spawnActor<KvmVcpuThreadApi>(new URL('./vcpu-thread.ts', import.meta.url), {
     name: 'vcpu0',

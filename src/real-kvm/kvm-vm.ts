@@ -126,12 +126,7 @@ export class KvmVm {
   private build(): void {
     const { c, options: o } = this;
     this.vmFd = this.fd(this.ioctl(this.kvmFd, 'KVM_CREATE_VM', 0, 'creating the VM'));
-    if (o.haltPollNs !== null) {
-      const cap = Buffer.alloc(SIZE.kvm_enable_cap);
-      cap.writeUInt32LE(KVM_CAP.KVM_CAP_HALT_POLL, 0);
-      cap.writeBigUInt64LE(BigInt(o.haltPollNs), 8);
-      this.ioctl(this.vmFd, 'KVM_ENABLE_CAP', cap, `KVM_CAP_HALT_POLL ${o.haltPollNs} ns`);
-    }
+    if (o.haltPollNs !== null) this.enableCapHaltPoll(o.haltPollNs);
     this.ioctl(this.vmFd, 'KVM_CREATE_IRQCHIP', 0, 'the in-kernel PIC, IOAPIC and LAPICs');
     this.ram = this.map(GUEST_RAM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 'guest RAM');
     const region = Buffer.alloc(SIZE.kvm_userspace_memory_region);
@@ -147,6 +142,17 @@ export class KvmVm {
     const delta = BigInt(Math.round((o.timerDeltaNs * this.tscKhz) / 1e6));
     for (const v of this.vcpus) new DataView(c.view(v.segment, 0x40)).setBigUint64(G.CB_DELTA, delta, true);
     if (o.devices) this.connectDevices();
+  }
+
+  /**
+   * KVM_ENABLE_CAP(KVM_CAP_HALT_POLL): the VM's halt-polling ceiling, replacing the module's
+   * halt_poll_ns for this VM (kvm->max_halt_poll_ns); allowed at any time, read at each halt.
+   */
+  enableCapHaltPoll(ns: number): void {
+    const cap = Buffer.alloc(SIZE.kvm_enable_cap);
+    cap.writeUInt32LE(KVM_CAP.KVM_CAP_HALT_POLL, 0);
+    cap.writeBigUInt64LE(BigInt(ns), 8);
+    this.ioctl(this.vmFd, 'KVM_ENABLE_CAP', cap, `KVM_CAP_HALT_POLL ${ns} ns`);
   }
 
   /** The guest image at its load address; its interrupt table; each vCPU's control block. */

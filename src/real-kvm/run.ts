@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { spawnActor, type Actor } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
 import { logBuckets, mergeLatency, summarize, type EncodedLatency } from '../actors/histogram.ts';
+import { LIVE_BUCKETS, liveBucket } from '../actors/live-histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import { haltlabVersion, machineFacts, type KvmRunResult, type KvmVcpuResult } from '../host/results.ts';
 import { ScenarioError, type Scenario } from '../scenarios/schema.ts';
@@ -54,8 +55,6 @@ function machineJiffies(): { busy: number; total: number } {
 }
 
 export interface KvmRunOptions {
-  /** Each wake-latency sample as it is read out of the guest (the live view). */
-  onWake?: (vcpu: number, ns: number) => void;
   /**
    * A lost wakeup: a device interrupt not EOI'd, or a guest timer not fired, for this long (the
    * timer's bound is at least 100 of its periods). The run stops and fails with the reason.
@@ -72,11 +71,16 @@ export class KvmRun {
   private vm: KvmVm | null = null;
   private c: Libc | null = null;
   private runningSince = 0;
+  private readonly wakeLive: Float64Array[];
+  private readonly names: string[];
 
   constructor(
     readonly scenario: Scenario,
     private readonly options: KvmRunOptions = {},
-  ) {}
+  ) {
+    this.wakeLive = Array.from({ length: scenario.vm.vcpus }, () => new Float64Array(LIVE_BUCKETS));
+    this.names = [...Array.from({ length: scenario.vm.vcpus }, (_, i) => `vcpu${i}`), ...(hasDevice(scenario) ? ['iothread0'] : [])];
+  }
 
   elapsedS(): number {
     return this.runningSince ? (now() - this.runningSince) / 1e9 : 0;
@@ -88,6 +92,23 @@ export class KvmRun {
       const all = v.stats.read();
       return Object.fromEntries(Object.entries(all).filter((e): e is [string, number] => typeof e[1] === 'number'));
     });
+  }
+
+  /** Per vCPU, the wake-latency samples read out of the guest so far, as live-histogram buckets. */
+  wakeBuckets(): Float64Array[] {
+    return this.wakeLive;
+  }
+
+  /** Every thread of the run as it is now: its kernel thread id, and (vCPUs) its time outside KVM_RUN and paused. */
+  threads(): { name: string; kind: 'vcpu' | 'iothread'; tid: number; vmm_ns: number; paused_ns: number }[] {
+    const ctl = this.ctl;
+    if (!ctl) return [];
+    return this.names.map((name, slot) => ({ name, kind: name.startsWith('vcpu') ? 'vcpu' : 'iothread', tid: ctl.thread(slot), ...ctl.times(slot) }));
+  }
+
+  /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL) on the running VM: what a VMM can change while it runs. */
+  enableCapHaltPoll(ns: number): void {
+    this.vm?.enableCapHaltPoll(ns);
   }
 
   /** vCPU n's stats fd as bytes, header to data (test/real-kvm/fixtures/record-vcpu-stats.ts). */
@@ -157,7 +178,7 @@ export class KvmRun {
   async run(opts: RunOptions = {}): Promise<KvmRunResult> {
     const s = this.scenario;
     const host = checkKvmScenario(s);
-    const names = [...Array.from({ length: s.vm.vcpus }, (_, i) => `vcpu${i}`), ...(hasDevice(s) ? ['iothread0'] : [])];
+    const names = this.names;
     for (const f of opts.faults ?? []) {
       if (!names.includes(f.actor)) throw new ScenarioError([`no actor "${f.actor}" in this VM: it has ${names.join(', ')}`], '--fault', 'invalid fault');
     }
@@ -176,7 +197,7 @@ export class KvmRun {
     let stoppedAt = 0;
     try {
       const nsPerCycle = 1e6 / vm.tscKhz;
-      const ctl = (this.ctl = RunControl.allocate(s.vm.vcpus, names.length));
+      const ctl = (this.ctl = RunControl.allocate(names.length));
       const koffi = koffiPath();
       const vcpuThreads = vm.vcpus.map((v) =>
         spawnActor<KvmVcpuThreadApi>(VCPU_MODULE, {
@@ -205,7 +226,12 @@ export class KvmRun {
             })
           : undefined;
       actors = [...vcpuThreads, ...(device ? [device] : [])];
-      const samples = vm.vcpus.map((v) => new VcpuSamples(c.view(v.segment, 0x10000), nsPerCycle, this.options.onWake && ((ns) => this.options.onWake!(v.id, ns))));
+      const samples = vm.vcpus.map(
+        (v) =>
+          new VcpuSamples(c.view(v.segment, 0x10000), nsPerCycle, (ns) => {
+            this.wakeLive[v.id][liveBucket(ns)]++;
+          }),
+      );
 
       let outcome: RunOutcome;
       let t0 = now();

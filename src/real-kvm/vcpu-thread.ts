@@ -55,7 +55,7 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
   const ctl = new RunControl(new SharedMemory(start.sab, start.layout));
   const vmm = ctl.vmm;
   const fault = ctl.fault(cfg.id);
-  const setPhase = ctl.phaseWord(cfg.id);
+  const { setPhase, publishTimes } = ctl.own(cfg.id);
   const c = libc(cfg.koffi);
   const kvmRun = new DataView(c.view(cfg.run, cfg.runSize));
   const snap: KvmVcpuThreadSnapshot = { id: cfg.id, thread_cpu_ns: 0, wall_ns: 0, vmm_ns: 0, paused_ns: 0, kvm_runs: 0, kicks: 0, debug_port_exits: 0, heap_used_bytes: 0 };
@@ -80,6 +80,7 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
             while (Atomics.load(vmm, CTRL.paused) && !Atomics.load(vmm, CTRL.stop)) futexWait(vmm, CTRL.paused, 1);
             snap.paused_ns += now() - p0;
             out = now(); // the pause is not the VMM's time
+            publishTimes(snap.vmm_ns, snap.paused_ns);
             continue;
           }
           setPhase(VCPU_PHASE.in_kvm_run);
@@ -93,6 +94,7 @@ function makeVcpuThread(start: ActorStart<KvmVcpuThreadConfig>) {
           }
           out = now();
           setPhase(VCPU_PHASE.in_vmm);
+          publishTimes(snap.vmm_ns, snap.paused_ns);
           if (r < 0) {
             const errno = c.errno();
             if (errno !== EINTR) throw new SyscallError('KVM_RUN', errno);

@@ -26,7 +26,8 @@ const TREND_S = 60;
 const $ = (id) => document.getElementById(id);
 const trim = (x, digits) => String(Number(x.toFixed(digits)));
 const fmtNs = (ns) => (ns >= 1e9 ? `${trim(ns / 1e9, 2)} s` : ns >= 1e6 ? `${trim(ns / 1e6, 2)} ms` : ns >= 1e3 ? `${trim(ns / 1e3, 1)} µs` : `${Math.round(ns)} ns`);
-const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+// null: a figure this backend does not have (real KVM exports no vcpu->halt_poll_ns).
+const fmtInt = (n) => (n === null || n === undefined ? '–' : Math.round(n).toLocaleString('en-US'));
 
 let states = [];
 let lastBoot = 0;
@@ -294,7 +295,7 @@ function runLine(f) {
   const c = f.config;
   const cap = c.kvm_cap_halt_poll === null ? '' : ` · KVM_CAP_HALT_POLL ${fmtInt(c.kvm_cap_halt_poll)}`;
   $('run-line').textContent =
-    `${c.scenario} (${c.workload}) · ${c.vcpus} vCPU / ${c.pcpus} pCPU · boot #${f.boot} · ${f.session_t.toFixed(1)} s` +
+    `${c.scenario} (${c.workload}) · ${c.vcpus} vCPU ${f.backend === 'kvm' ? 'on REAL KVM (/dev/kvm)' : `/ ${c.pcpus} pCPU`} · boot #${f.boot} · ${f.session_t.toFixed(1)} s` +
     ` · halt_poll_ns ${fmtInt(c.kvm.halt_poll_ns)}${cap} · guest idle ${c.guest_idle}` +
     (f.paused ? ' · PAUSED' : '');
   $('run-line').classList.toggle('paused', f.paused);
