@@ -248,10 +248,16 @@ export function renderCompare(c: CompareResult, opts: { all?: boolean } = {}): s
   const first = c.policies[0]?.result;
   const s = c.scenario;
   const multi = new Set(c.policies.map((p) => p.backend)).size > 1;
+  const kvmRuns = c.policies.flatMap((p) => (p.result.backend === 'kvm' ? [p.result] : []));
   const described = [...new Map(c.policies.filter((p) => p.overrides && p.overrides !== p.label).map((p) => [p.label, p])).values()];
   const head = [
     `haltlab compare · ${s.name} (${s.workload.kind}) · ${s.vm.vcpus} vCPU on ${s.host.pcpus} pCPU · ${s.duration_s} s per policy`,
     ...(first ? [`machine: ${first.machine.cores} cores, ${first.machine.cpu_model}, Node ${first.machine.node}`] : []),
+    ...kvmRuns.slice(0, 1).map((r) => {
+      const k = r.machine.kvm;
+      const busy = kvmRuns.map((x) => `${x.kvm.machine_busy_pct.toFixed(0)}%`).join(' / ');
+      return `real KVM: ${k?.vendor_module ?? 'kvm'}, Linux ${k?.kernel ?? '?'}, module halt_poll_ns ${k?.module_params.halt_poll_ns ?? '?'}; the machine busy ${busy} over its runs (KVM's polls end while another task can run)`;
+    }),
     ...described.map((p) => `  ${p.label}: ${p.overrides}`),
     ...(c.status !== 'completed' ? [`STATUS: ${c.status} — the table holds the policies that finished`] : []),
     ...c.policies.flatMap((p) => p.result.warnings.map((w) => `warning (${p.label}): ${w}`)),
