@@ -1,5 +1,5 @@
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
-import { RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
+import { RUN_STATE_NAMES } from '../host/thread-state.ts';
 
 /**
  * A running VM's cumulative counters, read by the main thread (demo-vm.ts: from

@@ -4,10 +4,9 @@ import { liveRead } from '../actors/live-histogram.ts';
 import type { FaultSpec } from '../host/faults.ts';
 import { ARM64_EXIT_REASONS, readVcpuStats, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import type { KvmParams } from '../host/kvm/params.ts';
-import { RUN_STATE, RUN_STATE_NAMES, VF } from '../host/kvm/vcpu-state.ts';
-import { vcpuShared, WAKE_LIVE_REGION } from '../host/layout.ts';
+import { vcpuRecords, WAKE_LIVE } from '../host/layout.ts';
 import type { AnyRunResult, Backend } from '../host/results.ts';
-import { readRunStates, threadIdOf, THREAD_REGION } from '../host/thread-state.ts';
+import { readRunStates, RUN_STATE, RUN_STATE_NAMES, THREAD, threadIdOf } from '../host/thread-state.ts';
 import { createVm } from '../host/vm.ts';
 import { KvmRun } from '../real-kvm/run.ts';
 import type { Scenario } from '../scenarios/schema.ts';
@@ -57,17 +56,17 @@ function modelDemoVm(scenario: Scenario): DemoVm {
     counters() {
       const at = now();
       const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) => {
-        const shared = vcpuShared(vm.mem, id);
-        const { stats, exit_reasons } = readVcpuStats(shared.s);
+        const vcpu = vcpuRecords(vm.mem, id);
+        const { stats, exit_reasons } = readVcpuStats(vcpu.stats);
         return {
           stats: Object.fromEntries(Object.entries(stats).filter((e): e is [string, number] => typeof e[1] === 'number')),
           exit_reasons: { ...exit_reasons } as Record<string, number>,
-          wake: liveRead(vm.mem.record(WAKE_LIVE_REGION, id).i32, 0),
-          halt_poll_ns: shared.v.f64[VF.halt_poll_ns] as number | null,
+          wake: liveRead(vm.mem.record(WAKE_LIVE, id).i32, 0),
+          halt_poll_ns: vcpu.block.get('halt_poll_ns') as number | null,
         };
       });
       const threads = vm.threads().map((t) => {
-        const rec = vm.mem.record(THREAD_REGION, t.slot);
+        const rec = vm.mem.record(THREAD, t.slot);
         return { name: t.name, kind: t.kind, cpu_ns: threadCpuNsOf(threadIdOf(rec)), state_ns: readRunStates(rec, at) };
       });
       return { at, vcpus, threads };

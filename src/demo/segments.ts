@@ -1,5 +1,5 @@
 import { livePercentile, LIVE_BUCKETS } from '../actors/live-histogram.ts';
-import { RUN_STATE } from '../host/kvm/vcpu-state.ts';
+import { RUN_STATE } from '../host/thread-state.ts';
 import type { DemoVm as Vm } from './demo-vm.ts';
 import type { DemoConfig } from './config.ts';
 import { addSpan, emptySpan, type Counters, type CounterSpan } from './counters.ts';

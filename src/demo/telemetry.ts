@@ -1,5 +1,5 @@
 import { LIVE_BUCKETS, liveBucketLow, livePercentile } from '../actors/live-histogram.ts';
-import { RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
+import { RUN_STATE_NAMES } from '../host/thread-state.ts';
 import type { Counters } from './counters.ts';
 import type { DemoVm } from './demo-vm.ts';
 

@@ -1,6 +1,6 @@
 import { now } from '../actors/clock.ts';
 import { MSR_IA32_TSC_DEADLINE, type GuestProgram, type Insn, type SampleChannel } from './isa.ts';
-import { checkGuestAddress } from '../host/guest-memory.ts';
+import { checkGuestAddress } from './memory.ts';
 import { CPUIDLE_STATE, haltpollReflect, haltpollSelect, newHaltpollCpu, type HaltpollCpu } from './kernel/haltpoll.ts';
 import { kvmLapicNextDeadline, newClockeventCpu, type ClockeventCpu, type LazyTscdeadlinePage } from './kernel/clockevent.ts';
 
@@ -64,7 +64,7 @@ export interface GuestHost {
   idleInGuest(kind: 'hlt' | 'mwait' | 'wfi' | 'wfe', entering: boolean): GuestExit | 0;
   /** A native MONITOR of the line holding guest address `addr`. */
   monitor(addr: number): void;
-  /** Guest memory (host/guest-memory.ts), one for the VM: a store, a load, LOCK CMPXCHG and LOCK XADD. */
+  /** Guest memory (its map: memory.ts), one for the VM: a store, a load, LOCK CMPXCHG and LOCK XADD. */
   store(addr: number, value: number): void;
   load(addr: number): number;
   cmpxchg(addr: number, expected: number, value: number): number;

@@ -46,7 +46,7 @@ export type Insn =
   | { op: 'set_next_event'; rs: Reg } // the guest kernel's clockevents_program_event() at TSC deadline rs (kernel/clockevent.ts)
   | { op: 'sample'; channel: SampleChannel; rs: Reg }
   | { op: 'jmp'; to: number }
-  // Guest memory (host/guest-memory.ts), 32-bit words. ld/st address r[ra] + addr (a base register, main's
+  // Guest memory (memory.ts), 32-bit words. ld/st address r[ra] + addr (a base register, main's
   // register-indirect form, and/or an absolute word address in shared guest RAM); cmpxchg/xadd an absolute
   // address: LOCK CMPXCHG (rd = old; store r[rs] if old == r[ra]), LOCK XADD (rd = old; add r[rs]). Every
   // write triggers a MONITOR armed on its line.

@@ -1,11 +1,7 @@
-import { serveActor, type ActorStart } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
 import { LatencyRecorder, type EncodedLatency } from '../actors/histogram.ts';
-import { SharedMemory } from '../actors/shared-memory.ts';
-import { RUN_STATE } from './kvm/vcpu-state.ts';
-import { VM_I } from './layout.ts';
-import { checkFault, FAULTS_REGION } from './faults.ts';
-import { ThreadAccounting, type ThreadCost } from './thread-state.ts';
+import { RUN_STATE } from './thread-state.ts';
+import { serveVmActor, type VmActorConfig } from './vm-actor.ts';
 import type { BlockBackendConfig } from './vmm/block-backend.ts';
 import { BlockWriter } from './vmm/block-writer.ts';
 
@@ -16,52 +12,39 @@ import { BlockWriter } from './vmm/block-writer.ts';
  * no exits, no I/O thread, no thread pool. The floor the seed compares with.
  */
 
-export interface BareMetalConfig {
+export interface BareMetalConfig extends VmActorConfig {
   backend: BlockBackendConfig;
-  slot: number;
 }
 
-export interface BareMetalSnapshot extends ThreadCost {
+export interface BareMetalSnapshot {
   requests: number;
   io_latency: EncodedLatency;
 }
 
-export type BareMetalApi = ReturnType<typeof makeBareMetal>;
-
-function makeBareMetal(start: ActorStart<BareMetalConfig>) {
-  const mem = new SharedMemory(start.sab, start.layout);
-  const cfg = start.config;
-  const vmm = mem.record('vmm', 0);
-  const thread = new ThreadAccounting(mem, cfg.slot);
-  const fault = mem.record(FAULTS_REGION, cfg.slot);
-  const writer = new BlockWriter(cfg.backend);
-  const latency = new LatencyRecorder();
-  let requests = 0;
-
-  return {
-    ready: () => true,
-    run(): void {
-      thread.start(RUN_STATE.GUEST);
-      try {
-        while (Atomics.load(vmm.i32, VM_I.stop) === 0) {
-          checkFault(fault, start.name, 'between writes');
-          const begin = now();
-          thread.enter(RUN_STATE.BLOCKED, begin); // in the write: the kernel blocks the thread
-          writer.write(writer.nextOffset());
-          const end = now();
-          thread.enter(RUN_STATE.GUEST, end);
-          latency.record(end - begin);
-          requests++;
+serveVmActor<BareMetalConfig, BareMetalSnapshot>(
+  ({ config: cfg, thread, stopping, checkFault }) => {
+    const writer = new BlockWriter(cfg.backend);
+    const latency = new LatencyRecorder();
+    let requests = 0;
+    return {
+      loop(): void {
+        try {
+          while (!stopping()) {
+            checkFault('between writes');
+            const begin = now();
+            thread.enter(RUN_STATE.BLOCKED, begin); // in the write: the kernel blocks the thread
+            writer.write(writer.nextOffset());
+            const end = now();
+            thread.enter(RUN_STATE.GUEST, end);
+            latency.record(end - begin);
+            requests++;
+          }
+        } finally {
+          writer.close();
         }
-      } finally {
-        writer.close();
-        thread.stop();
-      }
-    },
-    snapshot(): BareMetalSnapshot {
-      return { requests, io_latency: latency.encode(), ...thread.cost() };
-    },
-  };
-}
-
-serveActor(makeBareMetal);
+      },
+      snapshot: () => ({ requests, io_latency: latency.encode() }),
+    };
+  },
+  { state: RUN_STATE.GUEST },
+);

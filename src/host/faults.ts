@@ -1,4 +1,4 @@
-import { struct, type Record32x64 } from '../actors/shared-memory.ts';
+import { region, struct, type RecordOf } from '../actors/shared-memory.ts';
 import { ScenarioError } from '../scenarios/error.ts';
 
 /**
@@ -22,8 +22,9 @@ export interface FaultSpec {
   at_s: number;
 }
 
-export const FAULTS = struct(['kind'], []);
-export const FAULTS_REGION = 'faults';
+/** One record per actor of the VM, by its slot: the fault requested of it (FAULT_WORD). */
+export const FAULTS = region('faults', struct(['kind'], []));
+export type FaultRecord = RecordOf<typeof FAULTS>;
 
 /** KIND:ACTOR[@SECONDS], e.g. throw:vcpu1@0.5, hang:host, terminate:iothread0@2. */
 export function parseFault(text: string): FaultSpec {
@@ -35,8 +36,8 @@ export function parseFault(text: string): FaultSpec {
 }
 
 /** Actor side, at a loop point: carry out a requested fault. `doing` says where the actor was. */
-export function checkFault(rec: Record32x64, actor: string, doing: string): void {
-  const kind = Atomics.load(rec.i32, FAULTS.i32.index.kind);
+export function checkFault(rec: FaultRecord, actor: string, doing: string): void {
+  const kind = rec.load('kind');
   if (kind === FAULT_WORD.NONE) return;
   if (kind === FAULT_WORD.THROW) throw new Error(`injected fault: ${actor} threw while ${doing}`);
   // HANG: spin forever without looking at any stop word; only terminating the worker ends it.

@@ -1,30 +1,24 @@
-import { LayoutBuilder, SharedMemory, struct, type Layout } from '../actors/shared-memory.ts';
-import { Scheduler } from './sched/scheduler.ts';
-import { HOST, pcpuStruct, TASK } from './sched/task-state.ts';
-import { VCPU_STATS_STRUCT } from './kvm/stats.ts';
-import { VCPU_BLOCK } from './kvm/vcpu-state.ts';
-import { KVM_VM } from './kvm/vm-state.ts';
-import { GuestMemory, guestMemStruct, guestMemWords } from './guest-memory.ts';
-import type { VcpuShared } from './kvm/kick.ts';
-import { FAULTS, FAULTS_REGION } from './faults.ts';
-import { THREAD, THREAD_REGION } from './thread-state.ts';
-import { AIO, AIO_REGION } from './vmm/aio-context.ts';
-import { WORK_QUEUE, WORK_QUEUE_REGION } from './vmm/work-queue.ts';
-import { vcpuSlot } from './actor-slots.ts';
+import { LayoutBuilder, region, SharedMemory, struct, type Layout, type RecordOf } from '../actors/shared-memory.ts';
 import { LIVE_BUCKETS } from '../actors/live-histogram.ts';
+import { addTraceRegion, NO_TRACE, TRACE, traceRing, Tracer } from '../trace/tracer.ts';
+import { guestMemWords } from '../guest/memory.ts';
+import { Scheduler } from './sched/scheduler.ts';
+import { HOST, PCPU, pcpuStruct, TASK } from './sched/task-state.ts';
+import { VCPU_STAT } from './kvm/stats.ts';
+import { VCPU } from './kvm/vcpu-state.ts';
+import { KVM } from './kvm/vm-state.ts';
+import type { VcpuRecords } from './kvm/vcpu-records.ts';
+import { GUEST_MEM, GuestMemory, guestMemStruct } from './guest-memory.ts';
+import { FAULTS } from './faults.ts';
+import { THREAD } from './thread-state.ts';
+import { AIO } from './vmm/aio-context.ts';
+import { VMM } from './vmm/vmm-state.ts';
+import { WORK_QUEUE } from './vmm/work-queue.ts';
+import { vcpuSlot } from './actor-slots.ts';
 
 /** Per vCPU, its wake-latency samples as live histogram buckets (live-histogram.ts). */
-export const WAKE_LIVE = struct([['buckets', LIVE_BUCKETS]], []);
-export const WAKE_LIVE_REGION = 'wake_live';
-import { addTraceRegion, NO_TRACE, TRACE_REGION, traceRing, Tracer } from '../trace/tracer.ts';
-
-/**
- * The VMM's own shared words: `stop`, the event a VcpuHandle sends before it
- * signals the thread; `paused`, the VM is stopped (QEMU's `stop`): vCPU
- * threads wait in the VMM and devices raise nothing until it is 0 again.
- */
-export const VMM = struct(['stop', 'paused'], []);
-export const VM_I = VMM.i32.index;
+export const WAKE_LIVE = region('wake_live', struct([['buckets', LIVE_BUCKETS]], []));
+export type WakeLiveRecord = RecordOf<typeof WAKE_LIVE>;
 
 export interface VmShape {
   vcpus: number;
@@ -40,26 +34,26 @@ export interface VmShape {
 /** Every region of one VM's SharedArrayBuffer. Tasks are the schedulable threads: the vCPUs. */
 export function vmLayout({ vcpus, pcpus, actors, iothreads = 0, trace = false }: VmShape): Layout {
   const b = new LayoutBuilder()
-    .struct('vcpu', VCPU_BLOCK, vcpus)
-    .struct('vcpu_stats', VCPU_STATS_STRUCT, vcpus)
-    .struct('task', TASK, vcpus)
-    .struct('pcpu', pcpuStruct(vcpus), pcpus)
-    .struct('host', HOST, 1)
-    .struct('kvm', KVM_VM, 1)
-    .struct('vmm', VMM, 1)
-    .struct(WAKE_LIVE_REGION, WAKE_LIVE, vcpus)
-    .struct(AIO_REGION, AIO, Math.max(1, iothreads))
-    .struct('guest_mem', guestMemStruct(vcpus), 1)
-    .struct(WORK_QUEUE_REGION, WORK_QUEUE, 1)
-    .struct(FAULTS_REGION, FAULTS, actors)
-    .struct(THREAD_REGION, THREAD, actors);
+    .struct(VCPU, vcpus)
+    .struct(VCPU_STAT, vcpus)
+    .struct(TASK, vcpus)
+    .struct(PCPU, pcpus, pcpuStruct(vcpus))
+    .struct(HOST, 1)
+    .struct(KVM, 1)
+    .struct(VMM, 1)
+    .struct(WAKE_LIVE, vcpus)
+    .struct(AIO, Math.max(1, iothreads))
+    .struct(GUEST_MEM, 1, guestMemStruct(vcpus))
+    .struct(WORK_QUEUE, 1)
+    .struct(FAULTS, actors)
+    .struct(THREAD, actors);
   return (trace ? addTraceRegion(b, actors) : b).build();
 }
 
 /** The tracer of the thread writing trace ring `slot`; a no-op when the VM is not traced. */
 export function tracerFor(mem: SharedMemory, slot: number | undefined): Tracer {
-  if (slot === undefined || !(TRACE_REGION in mem.layout.regions)) return NO_TRACE;
-  return new Tracer(traceRing(mem.bytes(TRACE_REGION), slot));
+  if (slot === undefined || !mem.has(TRACE)) return NO_TRACE;
+  return new Tracer(traceRing(mem.bytes(TRACE), slot));
 }
 
 export function allocateVm(shape: VmShape): SharedMemory {
@@ -68,12 +62,13 @@ export function allocateVm(shape: VmShape): SharedMemory {
   return mem;
 }
 
-export function vcpuShared(mem: SharedMemory, id: number): VcpuShared {
-  return { id, v: mem.record('vcpu', id), s: mem.record('vcpu_stats', id), t: mem.record(THREAD_REGION, vcpuSlot(id)) };
+/** vCPU `id`'s shared records, as any thread of the VM reaches them. */
+export function vcpuRecords(mem: SharedMemory, id: number): VcpuRecords {
+  return { id, block: mem.record(VCPU, id), stats: mem.record(VCPU_STAT, id), thread: mem.record(THREAD, vcpuSlot(id)) };
 }
 
 /** The VM's guest memory as one thread sees it. */
 export function guestMemory(mem: SharedMemory): GuestMemory {
-  const vcpus = mem.records('vcpu');
-  return new GuestMemory(mem.record('guest_mem', 0).i32, guestMemWords(vcpus.length), vcpus);
+  const vcpus = mem.records(VCPU);
+  return new GuestMemory(mem.record(GUEST_MEM, 0).i32, guestMemWords(vcpus.length), vcpus);
 }

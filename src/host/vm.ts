@@ -10,41 +10,41 @@ import { pathToFileURL } from 'node:url';
 import { actorBundle } from '../actors/bundle.ts';
 import { VIRTIO_BLK_NOTIFY_PORT } from '../guest/kernel/vectors.ts';
 import { kvmIoeventfd } from './kvm/ioeventfd.ts';
-import { AIO_REGION, aioNotify } from './vmm/aio-context.ts';
+import { AIO, aioNotify } from './vmm/aio-context.ts';
 import { createBlockBackend } from './vmm/block-backend.ts';
-import type { IothreadApi, IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
-import type { BareMetalApi, BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
-import type { VmmMainApi, VmmMainConfig, VmmMainSnapshot } from './vmm/vmm-main.ts';
-import type { WorkqueueThreadApi, WorkqueueThreadConfig, WorkqueueThreadSnapshot } from './vmm/workqueue-thread.ts';
-import { readWorkQueue, WORK_QUEUE_REGION, workWakeWorkers } from './vmm/work-queue.ts';
+import type { IothreadConfig, IothreadSnapshot } from './vmm/iothread.ts';
+import type { BareMetalConfig, BareMetalSnapshot } from './bare-metal.ts';
+import type { VmmMainConfig, VmmMainSnapshot } from './vmm/vmm-main.ts';
+import type { WorkqueueThreadConfig, WorkqueueThreadSnapshot } from './vmm/workqueue-thread.ts';
+import { readWorkQueue, WORK_QUEUE, workWakeWorkers } from './vmm/work-queue.ts';
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults, type KvmParams } from './kvm/params.ts';
 import { vmmSignalVcpu } from './kvm/kick.ts';
-import { readVcpuStats, statIndex } from './kvm/stats.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmVmRecord } from './kvm/vm-state.ts';
-import {
-  kvmCreateIrqchip,
-  kvmCreateVcpu,
-  kvmEnableCapDisableExits,
-  kvmEnableCapUserspaceExits,
-  KVM_X86_DISABLE_EXITS,
-  KVM_X86_USERSPACE_EXIT,
-} from './kvm/caps.ts';
+import { readVcpuStats, VCPU_STAT } from './kvm/stats.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, enableIrqfdResample, KVM, setHostHardware, writeArch, writeKvmParams, type KvmRecord } from './kvm/vm-state.ts';
+import { kvmCreateIrqchip, kvmCreateVcpu, kvmEnableCapDisableExits, kvmEnableCapUserspaceExits } from './kvm/caps.ts';
+import { KVM_X86_DISABLE_EXITS, KVM_X86_USERSPACE_EXIT } from './kvm/uapi.ts';
 import { Scheduler } from './sched/scheduler.ts';
 import { irqfdResampleInterrupt } from './kvm/irqfd.ts';
-import { allocateVm, guestMemory, vcpuShared, VM_I } from './layout.ts';
+import { allocateVm, guestMemory, vcpuRecords } from './layout.ts';
+import { VMM } from './vmm/vmm-state.ts';
 import { SPINLOCK_RAM } from '../guest/workloads/spinlock.ts';
 import { haltlabVersion, machineFacts, type DeferredResult, type RunResult, type VcpuResult, type SimResult } from './results.ts';
-import type { HostActorApi, HostActorConfig, HostActorSnapshot } from './sched/host-actor.ts';
-import { H } from './sched/task-state.ts';
-import type { VcpuThreadApi, VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
-import type { IrqSourceApi, IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
-import { LINE, MODE, RUN_STATE_NAMES, V } from './kvm/vcpu-state.ts';
-import { FAULT_WORD, FAULTS_REGION, type FaultSpec } from './faults.ts';
+import type { HostActorConfig, HostActorSnapshot } from './host-actor.ts';
+import { HOST } from './sched/task-state.ts';
+import type { VcpuThreadConfig, VcpuThreadSnapshot } from './vmm/vcpu-thread.ts';
+import type { IrqSourceConfig, IrqSourceSnapshot } from './vmm/irq-source.ts';
+import { LINE, MODE } from './kvm/vcpu-state.ts';
+import { FAULT_WORD, FAULTS, type FaultSpec } from './faults.ts';
+import type { VmActorApi } from './vm-actor.ts';
+import type { ThreadCost } from './thread-state.ts';
+
+/** A VM thread's snapshot, with what the actor shell adds: its cost. */
+type Cost<S> = S & ThreadCost;
 import { actorSlots, type ActorSlots } from './actor-slots.ts';
 import { TraceCollector } from '../trace/collector.ts';
 import { describeEvent, writeChromeTrace } from '../trace/chrome.ts';
 import { availableParallelism } from 'node:os';
-import { runStateOf } from './thread-state.ts';
+import { RUN_STATE_NAMES, runStateOf } from './thread-state.ts';
 
 /**
  * createVm(scenario).run(): build the VM's shared memory, start the host actor
@@ -61,7 +61,7 @@ export interface RunOptions {
   faults?: FaultSpec[];
 }
 
-const HOST_MODULE = new URL('./sched/host-actor.ts', import.meta.url);
+const HOST_MODULE = new URL('./host-actor.ts', import.meta.url);
 const VCPU_MODULE = new URL('./vmm/vcpu-thread.ts', import.meta.url);
 const IRQ_SOURCE_MODULE = new URL('./vmm/irq-source.ts', import.meta.url);
 const IOTHREAD_MODULE = new URL('./vmm/iothread.ts', import.meta.url);
@@ -112,9 +112,9 @@ export class Vm {
     const recording = opts.trace === true || (opts.flightRecorder ?? 0) > 0;
     this.mem = allocateVm({ vcpus: vm.vcpus, pcpus: host.pcpus, actors: this.slots.count, iothreads: this.iothreads, trace: recording });
     this.collector = recording ? new TraceCollector(this.mem, this.slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
-    const kvm = this.mem.record('kvm', 0);
+    const kvm = this.mem.record(KVM, 0);
     writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
-    if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
+    if (FIXED_WINDOW_KERNELS.has(host.kernel)) kvm.store('halt_poll_fixed', 1);
     setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv, lapic_timer_advance: host.lapic_timer_advance });
     // sim-loop's exit on WFI is the arm64 request itself; on x86 its analogue is the RFC's HLT exit (setUpVm).
     writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && simulatorExitsOnIdle(scenario)) });
@@ -129,54 +129,53 @@ export class Vm {
   }
 
   get stopRequested(): boolean {
-    return Atomics.load(this.mem.record('vmm', 0).i32, VM_I.stop) !== 0;
+    return this.mem.record(VMM, 0).load('stop') !== 0;
   }
 
   /** Ask every actor to stop: the VMM's stop event then a signal to each vCPU thread; the host's stop word. */
   requestStop(): void {
     const mem = this.mem;
-    const vmm = mem.record('vmm', 0);
-    Atomics.store(vmm.i32, VM_I.stop, 1);
-    Atomics.notify(vmm.i32, VM_I.stop); // I/O threads sleep on it
-    Atomics.notify(vmm.i32, VM_I.paused); // and, in a paused VM, every thread waits on this
-    for (let i = 0; i < this.iothreads; i++) aioNotify(mem.record(AIO_REGION, i)); // an I/O thread asleep in aio_poll
-    workWakeWorkers(mem.record(WORK_QUEUE_REGION, 0), Infinity); // workqueue threads asleep on the queue
+    const vmm = mem.record(VMM, 0);
+    vmm.store('stop', 1);
+    vmm.notify('stop'); // I/O threads sleep on it
+    vmm.notify('paused'); // and, in a paused VM, every thread waits on this
+    for (let i = 0; i < this.iothreads; i++) aioNotify(mem.record(AIO, i)); // an I/O thread asleep in aio_poll
+    workWakeWorkers(mem.record(WORK_QUEUE, 0), Infinity); // workqueue threads asleep on the queue
     for (let i = 0; i < this.scenario.vm.vcpus; i++) {
-      vmmSignalVcpu(vcpuShared(mem, i));
-      irqfdResampleInterrupt(vcpuShared(mem, i)); // an I/O thread waiting for an EOI
+      vmmSignalVcpu(vcpuRecords(mem, i));
+      irqfdResampleInterrupt(vcpuRecords(mem, i)); // an I/O thread waiting for an EOI
     }
-    const host = mem.record('host', 0);
-    Atomics.store(host.i32, H.stop, 1);
-    Atomics.add(host.i32, H.doorbell, 1);
-    Atomics.notify(host.i32, H.doorbell);
+    const host = mem.record(HOST, 0);
+    host.store('stop', 1);
+    host.wake('doorbell');
   }
 
   // --- What a VMM (or an administrator) can change while the VM runs ---
 
   /** Write kvm module parameters (/sys/module/kvm/parameters/*): every vCPU reads them at its next halt. */
   setKvmParams(params: Partial<KvmParams>): void {
-    writeKvmParams(this.mem.record('kvm', 0), params);
+    writeKvmParams(this.mem.record(KVM, 0), params);
   }
 
   /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL): allowed at any time; there is no way back to the global parameter. */
   enableCapHaltPoll(maxNs: number): void {
-    enableCapHaltPoll(this.mem.record('kvm', 0), maxNs);
+    enableCapHaltPoll(this.mem.record(KVM, 0), maxNs);
   }
 
   get paused(): boolean {
-    return Atomics.load(this.mem.record('vmm', 0).i32, VM_I.paused) !== 0;
+    return this.mem.record(VMM, 0).load('paused') !== 0;
   }
 
   /** Stop the VM as QEMU's `stop` does: kick every vCPU out to the VMM, where it waits; devices hold their interrupts. */
   pause(): void {
-    Atomics.store(this.mem.record('vmm', 0).i32, VM_I.paused, 1);
-    for (let i = 0; i < this.scenario.vm.vcpus; i++) vmmSignalVcpu(vcpuShared(this.mem, i));
+    this.mem.record(VMM, 0).store('paused', 1);
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) vmmSignalVcpu(vcpuRecords(this.mem, i));
   }
 
   resume(): void {
-    const vmm = this.mem.record('vmm', 0);
-    Atomics.store(vmm.i32, VM_I.paused, 0);
-    Atomics.notify(vmm.i32, VM_I.paused);
+    const vmm = this.mem.record(VMM, 0);
+    vmm.store('paused', 0);
+    vmm.notify('paused');
   }
 
   /** Every thread of the VM: its name, its slot (THREAD record) and whether it is a vCPU or an I/O thread. */
@@ -218,7 +217,7 @@ export class Vm {
   live(): LiveCounters {
     const sum = (name: 'exits' | 'halt_exits' | 'wfi_exit_stat' | 'halt_successful_poll' | 'irq_injections' | 'posted_interrupts') => {
       let total = 0;
-      for (let i = 0; i < this.scenario.vm.vcpus; i++) total += Atomics.load(this.mem.record('vcpu_stats', i).i32, statIndex(name));
+      for (let i = 0; i < this.scenario.vm.vcpus; i++) total += this.mem.record(VCPU_STAT, i).load(name);
       return total;
     };
     return {
@@ -235,10 +234,9 @@ export class Vm {
   doing(actor: string): string {
     const m = /^vcpu(\d+)$/.exec(actor);
     if (!m || Number(m[1]) >= this.scenario.vm.vcpus) return 'in its loop';
-    const vcpu = vcpuShared(this.mem, Number(m[1]));
-    const v = vcpu.v.i32;
-    const mode = Object.entries(MODE).find(([, x]) => x === Atomics.load(v, V.mode))?.[0] ?? '?';
-    return `vCPU state ${RUN_STATE_NAMES[runStateOf(vcpu.t)]}, vcpu->mode ${mode}, pending lines 0x${Atomics.load(v, V.irr).toString(16)}`;
+    const vcpu = vcpuRecords(this.mem, Number(m[1]));
+    const mode = Object.entries(MODE).find(([, x]) => x === vcpu.block.load('mode'))?.[0] ?? '?';
+    return `vCPU state ${RUN_STATE_NAMES[runStateOf(vcpu.thread)]}, vcpu->mode ${mode}, pending lines 0x${vcpu.block.load('irr').toString(16)}`;
   }
 
   private actorNames(): string[] {
@@ -254,14 +252,12 @@ export class Vm {
       void actors.find((a) => a.name === f.actor)?.worker.terminate();
       return;
     }
-    Atomics.store(this.mem.record(FAULTS_REGION, slot).i32, 0, f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
+    this.mem.record(FAULTS, slot).store('kind', f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
     // Wake the actor so that it reaches a loop point.
-    if (f.actor.startsWith('vcpu')) vmmSignalVcpu(vcpuShared(this.mem, slot - this.slots.vcpu(0)));
-    const host = this.mem.record('host', 0);
-    Atomics.add(host.i32, H.doorbell, 1);
-    Atomics.notify(host.i32, H.doorbell);
-    Atomics.notify(this.mem.record('vmm', 0).i32, VM_I.stop);
-    for (let i = 0; i < this.scenario.vm.vcpus; i++) irqfdResampleInterrupt(vcpuShared(this.mem, i));
+    if (f.actor.startsWith('vcpu')) vmmSignalVcpu(vcpuRecords(this.mem, slot - this.slots.vcpu(0)));
+    this.mem.record(HOST, 0).wake('doorbell');
+    this.mem.record(VMM, 0).notify('stop');
+    for (let i = 0; i < this.scenario.vm.vcpus; i++) irqfdResampleInterrupt(vcpuRecords(this.mem, i));
   }
 
   async run(opts: RunOptions = {}): Promise<RunResult> {
@@ -285,9 +281,9 @@ export class Vm {
     const wq = scenario.workload;
     const deferred = hasWorkQueue(wq) ? { item_ns: wq.item_ns, vcpu_budget_ns: wq.vcpu_budget_ns } : null;
     const sim = wq.kind === 'sim-loop' && wq.mode !== 'kernel' ? { mode: wq.mode, quantum_ns: wq.quantum_ns, tick_ns: wq.tick_ns } : null;
-    const hostActor = spawnActor<HostActorApi>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
+    const hostActor = spawnActor<VmActorApi<HostActorSnapshot>>(HOST_MODULE, { ...base, name: 'host', config: hostCfg });
     const vcpus = Array.from({ length: scenario.vm.vcpus }, (_, id) =>
-      spawnActor<VcpuThreadApi>(VCPU_MODULE, {
+      spawnActor<VmActorApi<VcpuThreadSnapshot>>(VCPU_MODULE, {
         ...base,
         name: `vcpu${id}`,
         config: { id, program, ple: scenario.host.kvm_intel, slot: this.slots.vcpu(id), userspace_exits: this.userspaceExits, deferred, sim } satisfies VcpuThreadConfig,
@@ -296,7 +292,7 @@ export class Vm {
     const w = scenario.workload;
     const irqSource =
       hasDevice(w)
-        ? spawnActor<IrqSourceApi>(IRQ_SOURCE_MODULE, {
+        ? spawnActor<VmActorApi<IrqSourceSnapshot>>(IRQ_SOURCE_MODULE, {
             ...base,
             name: 'iothread0',
             config: {
@@ -313,7 +309,7 @@ export class Vm {
     const backend = hasBlockDevice(w) ? createBlockBackend(w.backend, w.block_size, w.synthetic_latency_ns) : undefined;
     const blockIo =
       hasBlockDevice(w) && backend
-        ? spawnActor<IothreadApi>(IOTHREAD_MODULE, {
+        ? spawnActor<VmActorApi<IothreadSnapshot>>(IOTHREAD_MODULE, {
             ...base,
             name: 'iothread0',
             config: {
@@ -331,7 +327,7 @@ export class Vm {
         : undefined;
     // deferred-work: the VMM main loop (iothread0) and its workqueue threads (iothread1..).
     const vmmMain = hasWorkQueue(w)
-      ? spawnActor<VmmMainApi>(VMM_MAIN_MODULE, {
+      ? spawnActor<VmActorApi<VmmMainSnapshot>>(VMM_MAIN_MODULE, {
           ...base,
           name: 'iothread0',
           config: { gap_ns: w.gap_ns, jitter: w.jitter, seed: w.seed, item_ns: w.item_ns, workers: w.workers, depth_per_worker: w.depth_per_worker, fallback_ns: w.fallback_ns, slot: this.slots.iothread(0) } satisfies VmmMainConfig,
@@ -339,10 +335,10 @@ export class Vm {
       : undefined;
     const workers = hasWorkQueue(w)
       ? Array.from({ length: w.workers }, (_, i) =>
-          spawnActor<WorkqueueThreadApi>(WORKQUEUE_MODULE, { ...base, name: `iothread${i + 1}`, config: { item_ns: w.item_ns, slot: this.slots.iothread(i + 1) } satisfies WorkqueueThreadConfig }),
+          spawnActor<VmActorApi<WorkqueueThreadSnapshot>>(WORKQUEUE_MODULE, { ...base, name: `iothread${i + 1}`, config: { item_ns: w.item_ns, slot: this.slots.iothread(i + 1) } satisfies WorkqueueThreadConfig }),
         )
       : [];
-    const actors: Actor<HostActorApi | VcpuThreadApi | IrqSourceApi | IothreadApi | VmmMainApi | WorkqueueThreadApi>[] = [
+    const actors: Actor<VmActorApi<unknown>>[] = [
       hostActor,
       ...vcpus,
       ...(irqSource ? [irqSource] : []),
@@ -400,12 +396,12 @@ export class Vm {
         return undefined; // a dead actor's results are lost; the others are kept
       }
     };
-    const hostSnap = await snap<HostActorSnapshot>(hostActor);
-    const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<VcpuThreadSnapshot>(a)));
-    const ioSnap = irqSource ? await snap<IrqSourceSnapshot>(irqSource) : undefined;
-    const blockSnap = blockIo ? await snap<IothreadSnapshot>(blockIo) : undefined;
-    const mainSnap = vmmMain ? await snap<VmmMainSnapshot>(vmmMain) : undefined;
-    const workerSnaps = await Promise.all(workers.map((a) => snap<WorkqueueThreadSnapshot>(a)));
+    const hostSnap = await snap<Cost<HostActorSnapshot>>(hostActor);
+    const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<Cost<VcpuThreadSnapshot>>(a)));
+    const ioSnap = irqSource ? await snap<Cost<IrqSourceSnapshot>>(irqSource) : undefined;
+    const blockSnap = blockIo ? await snap<Cost<IothreadSnapshot>>(blockIo) : undefined;
+    const mainSnap = vmmMain ? await snap<Cost<VmmMainSnapshot>>(vmmMain) : undefined;
+    const workerSnaps = await Promise.all(workers.map((a) => snap<Cost<WorkqueueThreadSnapshot>>(a)));
     await Promise.all(actors.map((a) => a.terminate()));
     clearInterval(draining);
     this.collector?.drain();
@@ -432,7 +428,7 @@ export class Vm {
     try {
       const spawnedAt = now();
       const threads = Array.from({ length: scenario.vm.vcpus }, (_, i) =>
-        spawnActor<BareMetalApi>(BARE_METAL_MODULE, {
+        spawnActor<VmActorApi<BareMetalSnapshot>>(BARE_METAL_MODULE, {
           sab: mem.sab,
           layout: mem.layout,
           name: `cpu${i}`,
@@ -457,9 +453,9 @@ export class Vm {
         outcome = { status: 'failed', failure: { actor: err.actor ?? 'vm', message: err.message, stack: err.actorStack ?? err.stack } };
       }
       t1 = now();
-      const snaps = await Promise.all(threads.map((a) => a.call(Promise.resolve(a.api.snapshot() as Promise<BareMetalSnapshot>)).catch(() => undefined)));
+      const snaps = await Promise.all(threads.map((a) => a.call(Promise.resolve(a.api.snapshot() as Promise<Cost<BareMetalSnapshot>>)).catch(() => undefined)));
       await Promise.all(threads.map((a) => a.terminate()));
-      const present = snaps.filter((s): s is BareMetalSnapshot => s !== undefined);
+      const present = snaps.filter((s): s is Cost<BareMetalSnapshot> => s !== undefined);
       const wallS = (t1 - t0) / 1e9;
       const requests = present.reduce((a, s) => a + s.requests, 0);
       const none = summarize(mergeLatency([]));
@@ -495,9 +491,9 @@ export class Vm {
   }
 
   /** deferred-work: who ran the queue's items and how long they waited for it. */
-  private deferredResult(main: VmmMainSnapshot, workers: (WorkqueueThreadSnapshot | undefined)[], vcpus: VcpuThreadSnapshot[], wallS: number): DeferredResult {
-    const q = readWorkQueue(this.mem.record(WORK_QUEUE_REGION, 0));
-    const w = workers.filter((s): s is WorkqueueThreadSnapshot => s !== undefined);
+  private deferredResult(main: Cost<VmmMainSnapshot>, workers: (Cost<WorkqueueThreadSnapshot> | undefined)[], vcpus: Cost<VcpuThreadSnapshot>[], wallS: number): DeferredResult {
+    const q = readWorkQueue(this.mem.record(WORK_QUEUE, 0));
+    const w = workers.filter((s): s is Cost<WorkqueueThreadSnapshot> => s !== undefined);
     const waits = { workers: w.map((s) => s.wait), vcpus: vcpus.map((s) => s.deferred_wait), fallback: [main.fallback_wait] };
     return {
       created: q.created,
@@ -519,11 +515,11 @@ export class Vm {
     startedAt: string,
     outcome: RunOutcome,
     wallS: number,
-    host: HostActorSnapshot | undefined,
-    snaps: (VcpuThreadSnapshot | undefined)[],
-    io: IrqSourceSnapshot | undefined,
-    block: IothreadSnapshot | undefined,
-    deferredSnaps?: { main: VmmMainSnapshot; workers: (WorkqueueThreadSnapshot | undefined)[] },
+    host: Cost<HostActorSnapshot> | undefined,
+    snaps: (Cost<VcpuThreadSnapshot> | undefined)[],
+    io: Cost<IrqSourceSnapshot> | undefined,
+    block: Cost<IothreadSnapshot> | undefined,
+    deferredSnaps?: { main: Cost<VmmMainSnapshot>; workers: (Cost<WorkqueueThreadSnapshot> | undefined)[] },
   ): RunResult {
     const { scenario, mem } = this;
     const warnings: string[] = [];
@@ -552,7 +548,7 @@ export class Vm {
       const busy = s.wall_ns > 0 ? s.guest_compute_ns / s.wall_ns : 0;
       vcpus.push({
         id,
-        ...readVcpuStats(mem.record('vcpu_stats', id)),
+        ...readVcpuStats(mem.record(VCPU_STAT, id)),
         halt_poll_ns: s.halt_poll_ns,
         lapic_timer_advance_ns: s.lapic_timer_advance_ns,
         ple_window: s.ple_window,
@@ -570,7 +566,7 @@ export class Vm {
         },
       });
     });
-    const present = snaps.filter((s): s is VcpuThreadSnapshot => s !== undefined);
+    const present = snaps.filter((s): s is Cost<VcpuThreadSnapshot> => s !== undefined);
     const threadsCpu = [
       ...(host ? [{ thread: 'host', cpu_s: host.thread_cpu_ns / 1e9, wall_s: host.wall_ns / 1e9, heap_bytes: host.heap_used_bytes }] : []),
       ...present.map((s) => ({ thread: `vcpu${s.id}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
@@ -678,7 +674,7 @@ const simulatorExitsOnIdle = ({ workload: w }: Pick<Scenario, 'workload'>): bool
  * the irqchip and the VM caps, then KVM_CREATE_VCPU for each vCPU. Returns
  * the kvm_run->userspace_exits the vCPU threads set (the 2023 proposal).
  */
-function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
+function setUpVm(kvm: KvmRecord, { host, vm, workload }: Scenario): number {
   if (host.irqchip === 'kernel') ioctl('KVM_CREATE_IRQCHIP', kvmCreateIrqchip(kvm));
   const d = host.kvm_cap_x86_disable_exits;
   const mask = (d.hlt ? KVM_X86_DISABLE_EXITS.HLT : 0) | (d.mwait ? KVM_X86_DISABLE_EXITS.MWAIT : 0) | (d.pause ? KVM_X86_DISABLE_EXITS.PAUSE : 0);
@@ -693,9 +689,9 @@ function setUpVm(kvm: KvmVmRecord, { host, vm, workload }: Scenario): number {
 }
 
 /** sim-loop: simulated time per wall second, and the wall time lost blocked in the kernel, over the vCPUs. */
-function simResult(w: Extract<Scenario['workload'], { kind: 'sim-loop' }>, snaps: VcpuThreadSnapshot[], vcpus: VcpuResult[], wallS: number): SimResult {
+function simResult(w: Extract<Scenario['workload'], { kind: 'sim-loop' }>, snaps: Cost<VcpuThreadSnapshot>[], vcpus: VcpuResult[], wallS: number): SimResult {
   const n = Math.max(1, snaps.length);
-  const sum = (f: (s: NonNullable<VcpuThreadSnapshot['sim']>) => number) => snaps.reduce((a, s) => a + (s.sim ? f(s.sim) : 0), 0);
+  const sum = (f: (s: NonNullable<Cost<VcpuThreadSnapshot>['sim']>) => number) => snaps.reduce((a, s) => a + (s.sim ? f(s.sim) : 0), 0);
   // Plain KVM runs in real time; what it spends asleep in the kernel is the guest's idle, not waste.
   const simulated = w.mode === 'kernel' ? wallS : sum((s) => s.simulated_ns) / 1e9 / n;
   const wall = w.mode === 'kernel' ? wallS : sum((s) => s.wall_ns) / 1e9 / n;

@@ -1,10 +1,9 @@
 import { now } from '../actors/clock.ts';
-import { statIndex } from './kvm/stats.ts';
-import { IRQ_LINES, RUN_STATE, TIMER, V, VF } from './kvm/vcpu-state.ts';
-import { vcpuShared } from './layout.ts';
+import { IRQ_LINES, TIMER } from './kvm/vcpu-state.ts';
+import { vcpuRecords } from './layout.ts';
 import type { Vm } from './vm.ts';
-import type { VcpuShared } from './kvm/kick.ts';
-import { runStateOf } from './thread-state.ts';
+import type { VcpuRecords } from './kvm/vcpu-records.ts';
+import { RUN_STATE, runStateOf } from './thread-state.ts';
 
 /**
  * The stress watchdog: looks at every vCPU's shared state while the run goes
@@ -22,12 +21,6 @@ export interface WatchdogFinding {
   last_events: string[];
 }
 
-const S = {
-  successful: statIndex('halt_successful_poll'),
-  attempted: statIndex('halt_attempted_poll'),
-  halts: statIndex('halt_calls'),
-};
-
 export class Watchdog {
   checks = 0;
 
@@ -43,7 +36,7 @@ export class Watchdog {
     const t = now();
     const elapsed = this.vm.elapsedS();
     for (let id = 0; id < this.vm.scenario.vm.vcpus; id++) {
-      const vcpu = vcpuShared(this.vm.mem, id);
+      const vcpu = vcpuRecords(this.vm.mem, id);
       const problem = this.problemOf(vcpu, t);
       if (problem) {
         out.push({ vcpu: id, at_s: elapsed, problem, state: this.vm.doing(`vcpu${id}`), last_events: this.vm.lastEvents(`vcpu${id}`) });
@@ -52,26 +45,26 @@ export class Watchdog {
     return out;
   }
 
-  private problemOf({ v, s, t: thread }: VcpuShared, t: number): string | null {
+  private problemOf({ block: v, stats: s, thread }: VcpuRecords, t: number): string | null {
     // Read in the reverse order of the increments, so a consistent vCPU never looks inconsistent.
-    const successful = Atomics.load(s.i32, S.successful);
-    const attempted = Atomics.load(s.i32, S.attempted);
-    const halts = Atomics.load(s.i32, S.halts); // kvm_vcpu_halt() calls: HLTs, arm64's trapped WFIs, re-entries of a halted vCPU
+    const successful = s.load('halt_successful_poll');
+    const attempted = s.load('halt_attempted_poll');
+    const halts = s.load('halt_calls'); // kvm_vcpu_halt() calls: HLTs, arm64's trapped WFIs, re-entries of a halted vCPU
     if (successful > attempted || attempted > halts) return `halt statistics do not add up: ${successful} successful > ${attempted} attempted or > ${halts} kvm_vcpu_halt() calls`;
     // Asleep waiting for an interrupt: in kvm_vcpu_block, idling in guest mode (a native HLT/MWAIT, an
     // untrapped WFI/WFE on arm64), or halted in the VMM. Each must wake for a pending interrupt.
     const state = runStateOf(thread);
     if (state !== RUN_STATE.BLOCKED && state !== RUN_STATE.NATIVE_IDLE && state !== RUN_STATE.VMM_HALTED) return null;
     const where = state === RUN_STATE.BLOCKED ? 'blocked' : state === RUN_STATE.NATIVE_IDLE ? 'idle in guest mode in a native HLT/MWAIT or in an untrapped WFI/WFE' : 'halted in the VMM';
-    const irr = Atomics.load(v.i32, V.irr);
+    const irr = v.load('irr');
     for (let line = 0; line < IRQ_LINES; line++) {
       if (!(irr & (1 << line))) continue;
-      const ms = (t - v.f64[VF.pending_since + line]) / 1e6;
+      const ms = (t - v.f64[v.F.pending_since + line]) / 1e6;
       if (ms * 1e6 > this.boundNs) return `${where} for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
     }
     // Asleep, the host owns the timer; idle in guest mode, the vCPU still owns it (its pCPU's timer).
-    if (Atomics.load(v.i32, V.timer_mode) === (state === RUN_STATE.NATIVE_IDLE ? TIMER.ON_VCPU : TIMER.ON_HOST)) {
-      const late = (t - v.f64[VF.tsc_deadline]) / 1e6;
+    if (Atomics.load(v.i32, v.I.timer_mode) === (state === RUN_STATE.NATIVE_IDLE ? TIMER.ON_VCPU : TIMER.ON_HOST)) {
+      const late = (t - v.f64[v.F.tsc_deadline]) / 1e6;
       if (late * 1e6 > this.boundNs) return `${where}, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
     }
     return null;

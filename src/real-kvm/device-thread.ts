@@ -4,7 +4,7 @@ import { setThreadTimerSlackNs, threadCpuNs, threadId } from '../actors/cpu-time
 import { futexWait } from '../actors/futex.ts';
 import { prng } from '../actors/prng.ts';
 import { SharedMemory } from '../actors/shared-memory.ts';
-import { CTRL, RunControl } from './control.ts';
+import { RunControl } from './control.ts';
 import { libc } from './libc.ts';
 import { mapTsc } from './tsc.ts';
 import { checkFault } from '../host/faults.ts';
@@ -59,9 +59,9 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
   const cost = { thread_cpu_ns: 0, wall_ns: 0 };
   let raised = 0;
   let eois = 0;
-  const stopping = () => Atomics.load(vmm, CTRL.stop) !== 0;
+  const stopping = () => vmm.load('stop') !== 0;
   const sleepUntil = (deadline: number) => {
-    for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm, CTRL.stop, 0, deadline - t);
+    for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, vmm.I.stop, 0, deadline - t);
   };
 
   return {
@@ -87,7 +87,7 @@ function makeDeviceThread(start: ActorStart<KvmDeviceThreadConfig>) {
         for (let next = 0; !stopping(); next = (next + 1) % cfg.vcpus.length) {
           sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
           // A stopped VM's devices raise nothing (QEMU's vm_stop) until it runs again.
-          while (Atomics.load(vmm, CTRL.paused) && !stopping()) futexWait(vmm, CTRL.paused, 1);
+          while (vmm.load('paused') && !stopping()) futexWait(vmm.i32, vmm.I.paused, 1);
           if (stopping()) break;
           checkFault(fault, start.name, 'about to raise a device interrupt');
           const v = cfg.vcpus[next];

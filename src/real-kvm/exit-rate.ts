@@ -1,5 +1,5 @@
 import { spawnActor } from '../actors/actor.ts';
-import { RunControl, CTRL } from './control.ts';
+import { RunControl } from './control.ts';
 import { KvmVm } from './kvm-vm.ts';
 import { installKickHandler, koffiPath, libc, SIG_KICK_NUMBER } from './libc.ts';
 import { KVM_RUN_OFFSET } from './uapi.ts';
@@ -36,7 +36,7 @@ export async function measureExitRate(seconds: number): Promise<ExitRate> {
     await thread.call(thread.api.ready());
     const running = thread.call(Promise.resolve(thread.api.run()));
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    Atomics.store(ctl.vmm, CTRL.stop, 1);
+    ctl.vmm.store('stop', 1);
     new DataView(c.view(v.run, vm.runSize)).setUint8(KVM_RUN_OFFSET.immediate_exit, 1);
     c.tgkill(process.pid, ctl.thread(0), SIG_KICK_NUMBER);
     await running;

@@ -6,7 +6,7 @@ import { LIVE_BUCKETS, liveBucket } from '../actors/live-histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import { haltlabVersion, machineFacts, type KvmRunResult, type KvmVcpuResult } from '../host/results.ts';
 import { ScenarioError, type Scenario } from '../scenarios/schema.ts';
-import { CTRL, RunControl, VCPU_PHASE_NAMES } from './control.ts';
+import { RunControl, VCPU_PHASE_NAMES } from './control.ts';
 import type { KvmDeviceThreadApi, KvmDeviceThreadConfig, KvmDeviceThreadSnapshot } from './device-thread.ts';
 import { VcpuSamples } from './guest-rings.ts';
 import { HALT_POLL_CAP, probeHostKvm, REQUIRED_CAPS, verdict, type HostKvm } from './host-kvm.ts';
@@ -122,14 +122,14 @@ export class KvmRun {
 
   pause(): void {
     if (!this.ctl) return;
-    Atomics.store(this.ctl.vmm, CTRL.paused, 1);
+    this.ctl.vmm.store('paused', 1);
     this.kickAll();
   }
 
   resume(): void {
     if (!this.ctl) return;
-    Atomics.store(this.ctl.vmm, CTRL.paused, 0);
-    Atomics.notify(this.ctl.vmm, CTRL.paused);
+    this.ctl.vmm.store('paused', 0);
+    this.ctl.vmm.notify('paused');
   }
 
   /** QEMU's qemu_cpu_kick for KVM: immediate_exit first, then the signal, so neither order loses it. */
@@ -158,16 +158,16 @@ export class KvmRun {
       if (vcpu) this.kick(Number(vcpu[1]));
       return;
     }
-    Atomics.store(ctl.fault(slot).i32, FAULTS.i32.index.kind, f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
+    ctl.fault(slot).store('kind', f.kind === 'throw' ? FAULT_WORD.THROW : FAULT_WORD.HANG);
     if (vcpu) this.kick(Number(vcpu[1])); // the vCPU thread checks its fault word after each kick
   }
 
   private requestStop(): void {
     const { vm, ctl, c } = this;
     if (!ctl) return;
-    Atomics.store(ctl.vmm, CTRL.stop, 1);
-    Atomics.notify(ctl.vmm, CTRL.stop);
-    Atomics.notify(ctl.vmm, CTRL.paused);
+    ctl.vmm.store('stop', 1);
+    ctl.vmm.notify('stop');
+    ctl.vmm.notify('paused');
     this.kickAll();
     // The device thread may be in poll() on a resamplefd: make it readable.
     const one = Buffer.alloc(8);

@@ -1,6 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { GUEST_EXIT } from '../guest/interpreter.ts';
-import { LINE_VECTOR, RUN_STATE_NAMES } from '../host/kvm/vcpu-state.ts';
+import { LINE_VECTOR } from '../host/kvm/vcpu-state.ts';
+import { RUN_STATE_NAMES } from '../host/thread-state.ts';
 import type { TraceEvent } from './collector.ts';
 import { EV } from './tracer.ts';
 import type { ActorSlots } from '../host/actor-slots.ts';

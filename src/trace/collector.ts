@@ -1,5 +1,5 @@
 import type { SharedMemory } from '../actors/shared-memory.ts';
-import { TRACE_REGION, TRACE_WIDTH, traceRing } from './tracer.ts';
+import { TRACE, TRACE_WIDTH, traceRing } from './tracer.ts';
 import type { Ring } from '../actors/ring.ts';
 
 /**
@@ -38,7 +38,7 @@ export class TraceCollector {
     /** Keep only each thread's last `tail` events (a flight recorder for the stress watchdog). */
     private readonly tail = 0,
   ) {
-    const region = mem.bytes(TRACE_REGION);
+    const region = mem.bytes(TRACE);
     this.rings = Array.from({ length: slots }, (_, i) => traceRing(region, i));
     this.tails = tail > 0 ? Array.from({ length: slots }, () => new Float64Array(tail * TRACE_WIDTH)) : null;
     this.tailCount = Array<number>(slots).fill(0);

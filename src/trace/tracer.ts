@@ -1,5 +1,5 @@
 import { Ring, type RingRegion } from '../actors/ring.ts';
-import { LayoutBuilder } from '../actors/shared-memory.ts';
+import { bytesRegion, type LayoutBuilder } from '../actors/shared-memory.ts';
 
 /**
  * Tracing as actors record it: each thread appends fixed-size events to its
@@ -35,10 +35,11 @@ export const EV = {
   PREEMPT: 10,
 } as const;
 
-export const TRACE_REGION = 'trace';
+/** One ring per actor of the VM, by its slot. */
+export const TRACE = bytesRegion('trace');
 
 export function addTraceRegion(b: LayoutBuilder, slots: number): LayoutBuilder {
-  return b.bytes(TRACE_REGION, slots * Ring.byteLength(TRACE_RING_CAPACITY, TRACE_WIDTH));
+  return b.bytes(TRACE, slots * Ring.byteLength(TRACE_RING_CAPACITY, TRACE_WIDTH));
 }
 
 export function traceRing(region: RingRegion, slot: number): Ring {

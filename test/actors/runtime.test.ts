@@ -4,8 +4,8 @@ import { SharedMemory } from '../../src/actors/shared-memory.ts';
 import { supervise } from '../../src/actors/supervisor.ts';
 import { futexBumpAndWake } from '../../src/actors/futex.ts';
 import { now } from '../../src/actors/clock.ts';
-import { COUNTER, counterLayout, type CounterConfig } from './fixtures/counter-layout.ts';
-import { pingpongLayout, PINGPONG, type PingPongConfig } from './fixtures/pingpong-layout.ts';
+import { COUNTER, COUNTER_REGION, counterLayout, type CounterConfig } from './fixtures/counter-layout.ts';
+import { pingpongLayout, PINGPONG, PINGPONG_REGION, type PingPongConfig } from './fixtures/pingpong-layout.ts';
 
 // The actor runtime on real worker threads, with no KVM in sight.
 
@@ -36,7 +36,7 @@ describe('futex wait/wake between workers', () => {
     expect(snaps.map((s) => s.received)).toEqual([rounds, rounds]);
     // Both paths ran: some waits were satisfied while spinning, some slept in Atomics.wait.
     expect(snaps[0].blocked + snaps[1].blocked).toBeGreaterThan(0);
-    const rec = mem.record('pingpong', 0);
+    const rec = mem.record(PINGPONG_REGION, 0);
     expect([rec.i32[PINGPONG.i32.index.ping], rec.i32[PINGPONG.i32.index.pong]]).toEqual([rounds, rounds]);
   });
 
@@ -48,7 +48,7 @@ describe('futex wait/wake between workers', () => {
     );
     const { outcome } = await runAll(actors);
     expect(outcome.status).toBe('completed');
-    const rec = mem.record('pingpong', 0);
+    const rec = mem.record(PINGPONG_REGION, 0);
     expect(rec.i32[PINGPONG.i32.index.counter]).toBe(2 * rounds);
     expect(rec.i32[PINGPONG.i32.index.lock]).toBe(0);
   });
@@ -57,7 +57,7 @@ describe('futex wait/wake between workers', () => {
 describe('supervising actors', () => {
   it('stops every actor through shared memory when the time is up, and counts each wake once', async () => {
     const mem = SharedMemory.allocate(counterLayout());
-    const rec = mem.record('counter', 0);
+    const rec = mem.record(COUNTER_REGION, 0);
     const I = COUNTER.i32.index;
     const actor = spawnActor<Runnable<{ wakes: number; clock: number }>>(COUNTER_ACTOR, {
       name: 'counter',
@@ -87,7 +87,7 @@ describe('supervising actors', () => {
 
   it('fails the run with the worker’s message and stack when an actor throws, and stops the others', async () => {
     const mem = SharedMemory.allocate(counterLayout());
-    const rec = mem.record('counter', 0);
+    const rec = mem.record(COUNTER_REGION, 0);
     const I = COUNTER.i32.index;
     const spawn = (name: string, config: CounterConfig) =>
       spawnActor<Runnable<unknown>>(COUNTER_ACTOR, { name, sab: mem.sab, layout: mem.layout, config });

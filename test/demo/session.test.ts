@@ -5,7 +5,7 @@ import { ControlError, controlOverrides } from '../../src/demo/controls.ts';
 import { liveBucket, liveBucketLow, livePercentile, LIVE_BUCKETS } from '../../src/actors/live-histogram.ts';
 import { parseFault } from '../../src/host/faults.ts';
 import type { AnyRunResult as RunResult } from '../../src/host/results.ts';
-import { RUN_STATE_NAMES } from '../../src/host/kvm/vcpu-state.ts';
+import { RUN_STATE_NAMES } from '../../src/host/thread-state.ts';
 
 // The demo's VM session and its live view, without a browser: controls, reboots, pause, frames.
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GUEST_EXIT, GuestCpu, type GuestHost } from '../../src/guest/interpreter.ts';
-import { GUEST_RAM_WORDS, GuestMemory } from '../../src/host/guest-memory.ts';
+import { GuestMemory } from '../../src/host/guest-memory.ts';
+import { GUEST_RAM_WORDS } from '../../src/guest/memory.ts';
 import { spinlock, SPINLOCK_RAM as M } from '../../src/guest/workloads/spinlock.ts';
 
 // The spinlock guest on fake vCPUs sharing one guest RAM: it waits with PAUSE while the lock is

@@ -4,13 +4,15 @@ import { GuestCpu } from '../../src/guest/interpreter.ts';
 import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
 import { DEVICE_VECTOR, LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
 import { spawnActor } from '../../src/actors/actor.ts';
-import { KVM_EXIT, KvmVcpu } from '../../src/host/kvm/vcpu.ts';
-import { readVcpuStats } from '../../src/host/kvm/stats.ts';
-import { writeArch, writeKvmParams, type Arm64VmConfig } from '../../src/host/kvm/vm-state.ts';
+import { KvmVcpu } from '../../src/host/kvm/kvm-vcpu.ts';
+import { KVM_EXIT } from '../../src/host/kvm/uapi.ts';
+import { kvmVcpuRun } from '../../src/host/kvm/vcpu.ts';
+import { readVcpuStats, VCPU_STAT } from '../../src/host/kvm/stats.ts';
+import { KVM, writeArch, writeKvmParams, type Arm64VmConfig } from '../../src/host/kvm/vm-state.ts';
 import { kvmParamDefaults } from '../../src/host/kvm/params.ts';
-import { IDLE_WAIT, RUN_STATE_NAMES, VF } from '../../src/host/kvm/vcpu-state.ts';
-import { runStatesByName } from '../../src/host/thread-state.ts';
-import { allocateVm, guestMemory, vcpuShared } from '../../src/host/layout.ts';
+import { IDLE_WAIT } from '../../src/host/kvm/vcpu-state.ts';
+import { RUN_STATE_NAMES, runStatesByName } from '../../src/host/thread-state.ts';
+import { allocateVm, vcpuRecords } from '../../src/host/layout.ts';
 import { Scheduler } from '../../src/host/sched/scheduler.ts';
 
 // One arm64 vCPU on one pCPU, run on this thread (no workers): a guest that arms its timer 1 ms
@@ -31,19 +33,19 @@ function wfxGuest(op: 'wfi' | 'wfe') {
 
 function runOne(op: 'wfi' | 'wfe', arm64: Partial<Arm64VmConfig>) {
   const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
-  const kvm = mem.record('kvm', 0);
+  const kvm = mem.record(KVM, 0);
   writeKvmParams(kvm, { ...kvmParamDefaults('6.11', 'arm64'), halt_poll_ns: 1_000_000_000 });
   writeArch(kvm, 'arm64', { wfi_trap_policy: 'default', wfe_trap_policy: 'default', direct_injection: false, wfx_rq_threshold: null, ...arm64 });
   const sched = new Scheduler(mem);
-  const shared = vcpuShared(mem, 0);
-  shared.v.f64[VF.halt_poll_ns] = 1_000_000_000;
+  const shared = vcpuRecords(mem, 0);
+  shared.block.set('halt_poll_ns', 1_000_000_000);
   const injected: number[] = [];
-  const vcpu = new KvmVcpu(shared, 0, sched, mem.record('host', 0), kvm, new GuestCpu(wfxGuest(op)), guestMemory(mem), { injected: (line: number) => injected.push(line), sample: () => {} });
+  const vcpu = new KvmVcpu({ mem, id: 0, sched, guest: new GuestCpu(wfxGuest(op)), observer: { injected: (line: number) => injected.push(line), sample: () => {} } });
   sched.acquire(0);
-  const exit = vcpu.run();
+  const exit = kvmVcpuRun(vcpu);
   sched.release(0);
-  const { stats, exit_reasons, model } = readVcpuStats(mem.record('vcpu_stats', 0));
-  return { exit, stats, exit_reasons, model, injected, states: runStatesByName(shared.t) };
+  const { stats, exit_reasons, model } = readVcpuStats(mem.record(VCPU_STAT, 0));
+  return { exit, stats, exit_reasons, model, injected, states: runStatesByName(shared.thread) };
 }
 
 describe('arm64 WFI/WFE on one vCPU (exact stat deltas)', () => {
@@ -111,9 +113,9 @@ describe('arm64 WFI/WFE on one vCPU (exact stat deltas)', () => {
   it('refuses WFI on an x86 host', () => {
     const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
     const sched = new Scheduler(mem);
-    const vcpu = new KvmVcpu(vcpuShared(mem, 0), 0, sched, mem.record('host', 0), mem.record('kvm', 0), new GuestCpu(wfxGuest('wfi')), guestMemory(mem), { injected: () => {}, sample: () => {} });
+    const vcpu = new KvmVcpu({ mem, id: 0, sched, guest: new GuestCpu(wfxGuest('wfi')), observer: { injected: () => {}, sample: () => {} } });
     sched.acquire(0);
-    expect(() => vcpu.run()).toThrow(/WFI on an x86 host/);
+    expect(() => kvmVcpuRun(vcpu)).toThrow(/WFI on an x86 host/);
   });
 });
 
@@ -131,13 +133,13 @@ function wfiDeviceGuest() {
 
 async function runWfiWokenByDevice(arm64: Partial<Arm64VmConfig>) {
   const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
-  const kvm = mem.record('kvm', 0);
+  const kvm = mem.record(KVM, 0);
   writeKvmParams(kvm, kvmParamDefaults('6.11', 'arm64'));
   writeArch(kvm, 'arm64', { wfi_trap_policy: 'default', wfe_trap_policy: 'default', direct_injection: false, wfx_rq_threshold: null, ...arm64 });
   const sched = new Scheduler(mem);
-  const shared = vcpuShared(mem, 0);
+  const shared = vcpuRecords(mem, 0);
   const injected: number[] = [];
-  const vcpu = new KvmVcpu(shared, 0, sched, mem.record('host', 0), kvm, new GuestCpu(wfiDeviceGuest()), guestMemory(mem), { injected: (line: number) => injected.push(line), sample: () => {} });
+  const vcpu = new KvmVcpu({ mem, id: 0, sched, guest: new GuestCpu(wfiDeviceGuest()), observer: { injected: (line: number) => injected.push(line), sample: () => {} } });
   const raiser = spawnActor<{ run(): void; snapshot(): { sawWaiting: boolean } }>(new URL('./fixtures/irq-raise-actor.ts', import.meta.url), {
     name: 'raiser',
     sab: mem.sab,
@@ -148,11 +150,11 @@ async function runWfiWokenByDevice(arm64: Partial<Arm64VmConfig>) {
     const raised = raiser.call(Promise.resolve(raiser.api.run()));
     sched.acquire(0);
     const exits: number[] = [];
-    for (let i = 0; i < 10 && exits.at(-1) !== KVM_EXIT.SHUTDOWN; i++) exits.push(vcpu.run());
+    for (let i = 0; i < 10 && exits.at(-1) !== KVM_EXIT.SHUTDOWN; i++) exits.push(kvmVcpuRun(vcpu));
     sched.release(0);
     await raised;
     const { sawWaiting } = await raiser.call(Promise.resolve(raiser.api.snapshot()));
-    const { stats, exit_reasons, model } = readVcpuStats(mem.record('vcpu_stats', 0));
+    const { stats, exit_reasons, model } = readVcpuStats(mem.record(VCPU_STAT, 0));
     return { exits, sawWaiting, stats, exit_reasons, model, injected };
   } finally {
     await raiser.terminate();

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createVm } from '../../src/host/vm.ts';
 import type { VcpuResult } from '../../src/host/results.ts';
 import { parseScenario } from '../../src/scenarios/schema.ts';
-import { vcpuShared } from '../../src/host/layout.ts';
-import { MP_STATE, TIMER, V } from '../../src/host/kvm/vcpu-state.ts';
+import { vcpuRecords } from '../../src/host/layout.ts';
+import { MP_STATE, TIMER } from '../../src/host/kvm/vcpu-state.ts';
 import { expectCompleted } from './invariants.ts';
 
 // hrtimer-rearm end to end on real worker threads, with and without the lazy tscdeadline
@@ -27,9 +27,9 @@ async function run(lazy: boolean) {
   // always has a deadline programmed when it halts). A lost timer stalls it for good, so whenever
   // one was lost, this holds at the end: halted, no timer armed, nothing pending.
   return r.vcpus.map((v) => {
-    const s = vcpuShared(vm.mem, v.id).v.i32;
+    const s = vcpuRecords(vm.mem, v.id).block;
     const strandedInHlt =
-      Atomics.load(s, V.mp_state) === MP_STATE.HALTED && Atomics.load(s, V.irr) === 0 && Atomics.load(s, V.timer_mode) === TIMER.DISARMED;
+      s.load('mp_state') === MP_STATE.HALTED && s.load('irr') === 0 && s.load('timer_mode') === TIMER.DISARMED;
     return { v, wall_s: r.wall_s, strandedInHlt };
   });
 }

@@ -4,14 +4,17 @@ import { Assembler } from '../../src/guest/assembler.ts';
 import { GuestCpu } from '../../src/guest/interpreter.ts';
 import { kvmLapicNextDeadline, setupLapicTimer, type Clockevent } from '../../src/guest/kernel/clockevent.ts';
 import { LAPIC_TIMER_VECTOR } from '../../src/guest/kernel/vectors.ts';
-import { allocateVm, guestMemory, vcpuShared } from '../../src/host/layout.ts';
+import { allocateVm, vcpuRecords } from '../../src/host/layout.ts';
 import { hostTimerExpire, switchTimerToHost, writeTscDeadline } from '../../src/host/kvm/lapic-timer.ts';
 import { kvmLazyTscdeadlineSetMsr } from '../../src/host/kvm/lazy-tscdeadline.ts';
 import { readVcpuStats } from '../../src/host/kvm/stats.ts';
-import { KVM_EXIT, KvmVcpu } from '../../src/host/kvm/vcpu.ts';
-import { LINE, TIMER, V, VF } from '../../src/host/kvm/vcpu-state.ts';
-import { advertiseLazyTscdeadline } from '../../src/host/kvm/vm-state.ts';
+import { KvmVcpu } from '../../src/host/kvm/kvm-vcpu.ts';
+import { KVM_EXIT } from '../../src/host/kvm/uapi.ts';
+import { kvmVcpuRun } from '../../src/host/kvm/vcpu.ts';
+import { LINE, TIMER } from '../../src/host/kvm/vcpu-state.ts';
+import { advertiseLazyTscdeadline, KVM } from '../../src/host/kvm/vm-state.ts';
 import { Scheduler } from '../../src/host/sched/scheduler.ts';
+import { HOST } from '../../src/host/sched/task-state.ts';
 
 // The lazy tscdeadline proposal (reference §2.8) on a fake clock: the guest kernel's clockevent
 // and KVM's MSR, preemption-timer and hrtimer paths, with exact exit counts.
@@ -22,8 +25,8 @@ const T0 = 1_000_000;
 
 function vm(lazy: boolean) {
   const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
-  if (lazy) advertiseLazyTscdeadline(mem.record('kvm', 0));
-  return { mem, vcpu: vcpuShared(mem, 0) };
+  if (lazy) advertiseLazyTscdeadline(mem.record(KVM, 0));
+  return { mem, vcpu: vcpuRecords(mem, 0) };
 }
 
 /** Run `build`'s program to its end on one vCPU, guest time moving `step` ns per clock read. */
@@ -39,17 +42,17 @@ function runGuest(lazy: boolean, build: (a: Assembler) => void, step = 5) {
   setupLapicTimer(a, kind).sti();
   build(a);
   const guest = new GuestCpu(a.assemble('rewrites', 'entry', { clockevent: kind }), {
-    lazyTscdeadline: { f64: vcpu.v.f64, armed: VF.lazy_armed, pending: VF.lazy_pending },
+    lazyTscdeadline: { f64: vcpu.block.f64, armed: vcpu.block.F.lazy_armed, pending: vcpu.block.F.lazy_pending },
   });
   const sched = new Scheduler(mem);
   sched.acquire(0);
   const lateness: number[] = [];
-  const kvm = new KvmVcpu(vcpu, 0, sched, mem.record('host', 0), mem.record('kvm', 0), guest, guestMemory(mem), {
+  const kvm = new KvmVcpu({ mem, id: 0, sched, guest: guest, observer: {
     injected: () => {},
     sample: (_c: string, v: number) => lateness.push(v),
-  });
-  expect(kvm.run()).toBe(KVM_EXIT.SHUTDOWN);
-  return { ...readVcpuStats(vcpu.s), lateness, guest, v: vcpu.v };
+  } });
+  expect(kvmVcpuRun(kvm)).toBe(KVM_EXIT.SHUTDOWN);
+  return { ...readVcpuStats(vcpu.stats), lateness, guest, block: vcpu.block };
 }
 
 /** The guest pushes its deadline later three times, then once earlier than the last but later than the first. */
@@ -107,7 +110,7 @@ describe('lazy tscdeadline: exits for a rewrite sequence', () => {
     expect(r.lateness).toHaveLength(1);
     expect(r.lateness[0]).toBeGreaterThanOrEqual(0);
     expect(r.lateness[0]).toBeLessThan(1_000); // and at it, not at some other deadline
-    expect(r.v.f64[VF.lazy_armed]).toBe(0); // consumed: the next set_next_event exits again
+    expect(r.block.get('lazy_armed')).toBe(0); // consumed: the next set_next_event exits again
   });
 
   it('an earlier deadline than the armed one still exits', () => {
@@ -115,8 +118,8 @@ describe('lazy tscdeadline: exits for a rewrite sequence', () => {
       for (const d of [10_000, 20_000, 5_000]) a.movi(1, T0 + d).setNextEvent(1);
     });
     expect(r.model.tsc_deadline_writes).toBe(2);
-    expect(r.v.f64[VF.lazy_armed]).toBe(T0 + 5_000);
-    expect(r.v.f64[VF.tsc_deadline]).toBe(T0 + 5_000);
+    expect(r.block.get('lazy_armed')).toBe(T0 + 5_000);
+    expect(r.block.get('tsc_deadline')).toBe(T0 + 5_000);
   });
 
   it('a deadline already past at write time is pending at once and clears armed', () => {
@@ -126,49 +129,49 @@ describe('lazy tscdeadline: exits for a rewrite sequence', () => {
     expect(r.model.timer_fired_at_write).toBe(1);
     // armed was cleared, so the later deadline exits too instead of waiting on a stale armed value.
     expect(r.model.tsc_deadline_writes).toBe(2);
-    expect(r.v.f64[VF.lazy_armed]).toBe(T0 + 50_000);
+    expect(r.block.get('lazy_armed')).toBe(T0 + 50_000);
   });
 });
 
 describe('lazy tscdeadline: the host hrtimer of a sleeping vCPU (apic_timer_fn)', () => {
   function sleeping(lazy: boolean) {
     const { mem, vcpu } = vm(lazy);
-    if (lazy) kvmLazyTscdeadlineSetMsr(vcpu.v, 1);
+    if (lazy) kvmLazyTscdeadlineSetMsr(vcpu.block, 1);
     writeTscDeadline(vcpu, 10_000, 0); // armed = 10000
-    vcpu.v.f64[VF.lazy_pending] = 30_000; // then the guest asked for later, without an exit
-    switchTimerToHost(vcpu, mem.record('host', 0));
-    expect(Atomics.load(vcpu.v.i32, V.timer_mode)).toBe(TIMER.ON_HOST);
+    vcpu.block.set('lazy_pending', 30_000); // then the guest asked for later, without an exit
+    switchTimerToHost(vcpu, mem.record(HOST, 0));
+    expect(vcpu.block.load('timer_mode')).toBe(TIMER.ON_HOST);
     const fired: number[] = [];
     return { vcpu, expire: (at: number) => hostTimerExpire(vcpu, at, (late) => fired.push(late)), fired };
   }
 
   it('re-arms at pending without injecting or waking the vCPU, then fires at pending', () => {
     const { vcpu, expire, fired } = sleeping(true);
-    const kick = Atomics.load(vcpu.v.i32, V.kick);
+    const kick = vcpu.block.load('kick');
     expect(expire(10_000)).toBe(30_000);
-    expect(Atomics.load(vcpu.v.i32, V.irr)).toBe(0);
-    expect(Atomics.load(vcpu.v.i32, V.kick)).toBe(kick);
-    expect(Atomics.load(vcpu.v.i32, V.timer_mode)).toBe(TIMER.ON_HOST);
-    expect(readVcpuStats(vcpu.s).model.lazy_tscdeadline_rearms).toBe(1);
+    expect(vcpu.block.load('irr')).toBe(0);
+    expect(vcpu.block.load('kick')).toBe(kick);
+    expect(vcpu.block.load('timer_mode')).toBe(TIMER.ON_HOST);
+    expect(readVcpuStats(vcpu.stats).model.lazy_tscdeadline_rearms).toBe(1);
     expect(expire(29_999)).toBe(30_000); // never early
     expect(expire(30_000)).toBe(Infinity);
-    expect(Atomics.load(vcpu.v.i32, V.irr)).toBe(1 << LINE.LAPIC_TIMER);
+    expect(vcpu.block.load('irr')).toBe(1 << LINE.LAPIC_TIMER);
     expect(fired).toEqual([0]);
-    expect(vcpu.v.f64[VF.lazy_armed]).toBe(0);
+    expect(vcpu.block.get('lazy_armed')).toBe(0);
   });
 
   it('mainline (page not registered): fires the armed deadline', () => {
     const { vcpu, expire, fired } = sleeping(false);
     expect(expire(10_000)).toBe(Infinity);
-    expect(Atomics.load(vcpu.v.i32, V.irr)).toBe(1 << LINE.LAPIC_TIMER);
+    expect(vcpu.block.load('irr')).toBe(1 << LINE.LAPIC_TIMER);
     expect(fired).toEqual([0]);
-    expect(readVcpuStats(vcpu.s).model.lazy_tscdeadline_rearms).toBe(0);
+    expect(readVcpuStats(vcpu.stats).model.lazy_tscdeadline_rearms).toBe(0);
   });
 
   it('a later pending deadline already past at the expiry fires now', () => {
     const { vcpu, expire } = sleeping(true);
     expect(expire(35_000)).toBe(Infinity);
-    expect(Atomics.load(vcpu.v.i32, V.irr)).toBe(1 << LINE.LAPIC_TIMER);
-    expect(readVcpuStats(vcpu.s).model.lazy_tscdeadline_rearms).toBe(0);
+    expect(vcpu.block.load('irr')).toBe(1 << LINE.LAPIC_TIMER);
+    expect(readVcpuStats(vcpu.stats).model.lazy_tscdeadline_rearms).toBe(0);
   });
 });

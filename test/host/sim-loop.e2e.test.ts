@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { allocateVm, vcpuShared } from '../../src/host/layout.ts';
+import { allocateVm, vcpuRecords } from '../../src/host/layout.ts';
 import { alarmExpire, armAlarm, disarmAlarm } from '../../src/host/vmm/alarm.ts';
-import { V } from '../../src/host/kvm/vcpu-state.ts';
+import { HOST } from '../../src/host/sched/task-state.ts';
 import { createVm } from '../../src/host/vm.ts';
 import { parseScenario } from '../../src/scenarios/schema.ts';
 import { expectCompleted } from './invariants.ts';
@@ -16,19 +16,19 @@ const run = (mode: string) =>
 describe('the watchdog alarm', () => {
   it('signals the vCPU thread once when due, and not at all once disarmed', () => {
     const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
-    const v = vcpuShared(mem, 0);
-    const host = mem.record('host', 0);
+    const v = vcpuRecords(mem, 0);
+    const host = mem.record(HOST, 0);
     armAlarm(v, host, 1_000);
     expect(alarmExpire(v, 500)).toBe(1_000);
-    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(0);
+    expect(v.block.load('signal_pending')).toBe(0);
     expect(alarmExpire(v, 1_000)).toBe(Infinity);
-    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(1);
+    expect(v.block.load('signal_pending')).toBe(1);
     expect(disarmAlarm(v)).toBe(false); // already fired
-    Atomics.store(v.v.i32, V.signal_pending, 0);
+    v.block.store('signal_pending', 0);
     armAlarm(v, host, 2_000);
     expect(disarmAlarm(v)).toBe(true);
     expect(alarmExpire(v, 3_000)).toBe(Infinity);
-    expect(Atomics.load(v.v.i32, V.signal_pending)).toBe(0);
+    expect(v.block.load('signal_pending')).toBe(0);
   });
 });
 

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EEXIST, EINVAL, KVM_X86_DISABLE_EXITS, KVM_X86_USERSPACE_EXIT, kvmCreateIrqchip, kvmCreateVcpu, kvmEnableCapDisableExits, kvmEnableCapUserspaceExits, readVmExitConfig } from '../../src/host/kvm/caps.ts';
-import { KVM_EXIT, type KvmVcpu } from '../../src/host/kvm/vcpu.ts';
-import { readRunStates } from '../../src/host/thread-state.ts';
+import { kvmCreateIrqchip, kvmCreateVcpu, kvmEnableCapDisableExits, kvmEnableCapUserspaceExits, readVmExitConfig } from '../../src/host/kvm/caps.ts';
+import { EEXIST, EINVAL, KVM_EXIT, KVM_X86_DISABLE_EXITS, KVM_X86_USERSPACE_EXIT } from '../../src/host/kvm/uapi.ts';
+import type { KvmVcpu } from '../../src/host/kvm/kvm-vcpu.ts';
+import { kvmVcpuRun } from '../../src/host/kvm/vcpu.ts';
+import { KVM } from '../../src/host/kvm/vm-state.ts';
+import { readRunStates, RUN_STATE } from '../../src/host/thread-state.ts';
 import { now } from '../../src/actors/clock.ts';
-import { MP_STATE, RUN_STATE, V } from '../../src/host/kvm/vcpu-state.ts';
+import { MP_STATE } from '../../src/host/kvm/vcpu-state.ts';
 import { allocateVm, guestMemory } from '../../src/host/layout.ts';
 import { MSR_IA32_TSC_DEADLINE } from '../../src/guest/isa.ts';
 import { spawnActor } from '../../src/actors/actor.ts';
@@ -16,11 +19,11 @@ const { HLT, MWAIT } = KVM_X86_DISABLE_EXITS;
 const LONG_POLL = 1e9; // a halt poll long enough to catch a 200 µs timer without a host thread
 
 /** Wall time per run state of a vCPU so far (its thread's record). */
-const stateNs = (k: KvmVcpu) => readRunStates(k.shared.t, now());
+const stateNs = (k: KvmVcpu) => readRunStates(k.thread, now());
 
 describe('KVM_CAP_X86_DISABLE_EXITS ordering (kvm->created_vcpus)', () => {
   it('is accepted before any vCPU exists and refused with -EINVAL after', () => {
-    const kvm = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 }).record('kvm', 0);
+    const kvm = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 }).record(KVM, 0);
     expect(kvmEnableCapDisableExits(kvm, HLT)).toBe(0);
     expect(kvmCreateVcpu(kvm)).toBe(0);
     expect(kvmEnableCapDisableExits(kvm, MWAIT)).toBe(-EINVAL);
@@ -31,7 +34,7 @@ describe('KVM_CAP_X86_DISABLE_EXITS ordering (kvm->created_vcpus)', () => {
   });
 
   it('refuses the bit the modelled host does not offer (CSTATE), and a second irqchip; accepts PAUSE (PLE exists)', () => {
-    const kvm = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 }).record('kvm', 0);
+    const kvm = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 }).record(KVM, 0);
     expect(kvmEnableCapDisableExits(kvm, KVM_X86_DISABLE_EXITS.CSTATE)).toBe(-EINVAL);
     expect(kvmEnableCapDisableExits(kvm, HLT | KVM_X86_DISABLE_EXITS.CSTATE)).toBe(-EINVAL);
     expect(readVmExitConfig(kvm)).toMatchObject({ hltInGuest: false, mwaitInGuest: false, pauseInGuest: false });
@@ -70,14 +73,14 @@ describe('one HLT', () => {
     // The vCPU waited in guest mode, its pCPU kept: native_idle, never blocked in KVM.
     expect(stateNs(t.vcpu)[RUN_STATE.NATIVE_IDLE]).toBeGreaterThan(0);
     expect(stateNs(t.vcpu)[RUN_STATE.BLOCKED]).toBe(0);
-    expect(Atomics.load(t.shared.v.i32, V.idle_wait)).toBe(0);
+    expect(t.shared.block.load('idle_wait')).toBe(0);
   });
 
   it('without an in-kernel irqchip: KVM_EXIT_HLT reaches the VMM at once, halt_exits counted, KVM does not halt', () => {
     const t = oneVcpu((a) => a.label('entry').sti().hlt().cli(), { irqchip: 'userspace' });
     expect(t.runToEnd()).toEqual([KVM_EXIT.HLT, KVM_EXIT.SHUTDOWN]);
     expect(t.stats().stats).toMatchObject({ halt_exits: 1, halt_attempted_poll: 0, exits: 1 });
-    expect(Atomics.load(t.shared.v.i32, V.mp_state)).toBe(MP_STATE.RUNNABLE);
+    expect(t.shared.block.load('mp_state')).toBe(MP_STATE.RUNNABLE);
     expect(stateNs(t.vcpu)[RUN_STATE.BLOCKED]).toBe(0);
   });
 });
@@ -96,7 +99,7 @@ describe('MONITOR/MWAIT', () => {
     expect(s.stats).toMatchObject({ exits: 4, halt_exits: 0 });
     expect(s.model.mwait_in_guest).toBe(0);
     expect(stateNs(t.vcpu)[RUN_STATE.NATIVE_IDLE]).toBe(0);
-    expect(Atomics.load(t.shared.v.i32, V.monitor_armed)).toBe(0); // an intercepted MONITOR arms nothing
+    expect(t.shared.block.load('monitor_armed')).toBe(0); // an intercepted MONITOR arms nothing
   });
 
   it('in guest: a write to the monitored line before MWAIT makes it fall through, without an exit', () => {
@@ -136,10 +139,10 @@ describe('PROPOSAL: userspace exit on HLT and MWAIT, else yield on MWAIT (2023 R
   it('HLT with the bit: KVM_EXIT_HLT with mp_state HALTED; the re-entry blocks in KVM', () => {
     const t = oneVcpu(oneHlt, { pollNs: LONG_POLL, userspaceExits: { bits: KVM_X86_USERSPACE_EXIT.HLT, mwait_yield: false } });
     const exits: number[] = [];
-    Atomics.store(t.shared.v.i32, V.userspace_exits, KVM_X86_USERSPACE_EXIT.HLT); // as the VMM does before KVM_RUN
-    const x = t.vcpu.run();
+    t.shared.block.store('userspace_exits', KVM_X86_USERSPACE_EXIT.HLT); // as the VMM does before KVM_RUN
+    const x = kvmVcpuRun(t.vcpu);
     exits.push(x);
-    expect(Atomics.load(t.shared.v.i32, V.mp_state)).toBe(MP_STATE.HALTED);
+    expect(t.shared.block.load('mp_state')).toBe(MP_STATE.HALTED);
     exits.push(...t.runToEnd());
     expect(exits).toEqual([KVM_EXIT.HLT, KVM_EXIT.SHUTDOWN]);
     expect(t.stats().stats).toMatchObject({ halt_exits: 1, halt_attempted_poll: 1, halt_successful_poll: 1 });

@@ -2,10 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { now } from '../../src/actors/clock.ts';
 import { createVm } from '../../src/host/vm.ts';
 import { Watchdog } from '../../src/host/watchdog.ts';
-import { vcpuShared } from '../../src/host/layout.ts';
-import { RUN_STATE, TIMER, V, VF, LINE } from '../../src/host/kvm/vcpu-state.ts';
-import { statIndex } from '../../src/host/kvm/stats.ts';
-import { enterRunState } from '../../src/host/thread-state.ts';
+import { vcpuRecords } from '../../src/host/layout.ts';
+import { TIMER, LINE } from '../../src/host/kvm/vcpu-state.ts';
+import { enterRunState, RUN_STATE } from '../../src/host/thread-state.ts';
 import { parseScenario } from '../../src/scenarios/schema.ts';
 
 // The watchdog on a VM whose shared state is set by hand: it must see each kind of stuck vCPU.
@@ -23,12 +22,12 @@ describe('the stress watchdog', () => {
 
   it('reports a vCPU blocked with an interrupt pending past the bound: a lost wakeup', () => {
     const { vm, dog } = setup();
-    const { v, t } = vcpuShared(vm.mem, 1);
+    const { block: v, thread: t } = vcpuRecords(vm.mem, 1);
     enterRunState(t, RUN_STATE.BLOCKED, now());
-    Atomics.store(v.i32, V.irr, 1 << LINE.DEVICE0);
-    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 50e6;
+    v.store('irr', 1 << LINE.DEVICE0);
+    v.f64[v.F.pending_since + LINE.DEVICE0] = now() - 50e6;
     expect(dog.check()).toEqual([]); // 50 ms: within the bound
-    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 500e6;
+    v.f64[v.F.pending_since + LINE.DEVICE0] = now() - 500e6;
     const [f] = dog.check();
     expect(f.vcpu).toBe(1);
     expect(f.problem).toMatch(/blocked for \d+ ms with interrupt line 1 pending: a lost wakeup/);
@@ -37,41 +36,41 @@ describe('the stress watchdog', () => {
 
   it('reports a sleeping vCPU whose deadline passed unfired: a lost timer', () => {
     const { vm, dog } = setup();
-    const { v, t } = vcpuShared(vm.mem, 2);
+    const { block: v, thread: t } = vcpuRecords(vm.mem, 2);
     enterRunState(t, RUN_STATE.BLOCKED, now());
-    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
-    v.f64[VF.tsc_deadline] = now() - 300e6;
+    v.store('timer_mode', TIMER.ON_HOST);
+    v.set('tsc_deadline', now() - 300e6);
     expect(dog.check()[0]).toMatchObject({ vcpu: 2, problem: expect.stringContaining('a lost timer') });
   });
 
   it('reports a vCPU in an untrapped WFI with an interrupt pending, or its own timer past due (arm64)', () => {
     const { vm, dog } = setup();
-    const { v, t } = vcpuShared(vm.mem, 1);
+    const { block: v, thread: t } = vcpuRecords(vm.mem, 1);
     enterRunState(t, RUN_STATE.NATIVE_IDLE, now());
-    Atomics.store(v.i32, V.timer_mode, TIMER.ON_VCPU);
-    v.f64[VF.tsc_deadline] = now() + 1e9;
+    v.store('timer_mode', TIMER.ON_VCPU);
+    v.set('tsc_deadline', now() + 1e9);
     expect(dog.check()).toEqual([]);
-    Atomics.store(v.i32, V.irr, 1 << LINE.DEVICE0);
-    v.f64[VF.pending_since + LINE.DEVICE0] = now() - 500e6;
+    v.store('irr', 1 << LINE.DEVICE0);
+    v.f64[v.F.pending_since + LINE.DEVICE0] = now() - 500e6;
     expect(dog.check()[0]).toMatchObject({ vcpu: 1, problem: expect.stringMatching(/in an untrapped WFI\/WFE for \d+ ms with interrupt line 1 pending/) });
-    Atomics.store(v.i32, V.irr, 0);
-    v.f64[VF.tsc_deadline] = now() - 300e6;
+    v.store('irr', 0);
+    v.set('tsc_deadline', now() - 300e6);
     expect(dog.check()[0]).toMatchObject({ vcpu: 1, problem: expect.stringContaining('a lost timer') });
   });
 
   it('bounds polls by kvm_vcpu_halt() calls (HLTs, arm64’s trapped WFIs, re-entries of a halted vCPU)', () => {
     const { vm, dog } = setup();
-    const { s } = vcpuShared(vm.mem, 0);
-    Atomics.store(s.i32, statIndex('halt_attempted_poll'), 2);
+    const { stats: s } = vcpuRecords(vm.mem, 0);
+    s.store('halt_attempted_poll', 2);
     expect(dog.check()[0]).toMatchObject({ vcpu: 0, problem: expect.stringContaining('do not add up') });
-    Atomics.store(s.i32, statIndex('halt_calls'), 2);
+    s.store('halt_calls', 2);
     expect(dog.check()).toEqual([]);
   });
 
   it('reports halt statistics that do not add up', () => {
     const { vm, dog } = setup();
-    const { s } = vcpuShared(vm.mem, 0);
-    Atomics.store(s.i32, statIndex('halt_successful_poll'), 3);
+    const { stats: s } = vcpuRecords(vm.mem, 0);
+    s.store('halt_successful_poll', 3);
     expect(dog.check()[0]).toMatchObject({ vcpu: 0, problem: expect.stringContaining('do not add up') });
   });
 });

@@ -1,7 +1,7 @@
 import type { Assembler } from '../assembler.ts';
 import { MSR_KVM_POLL_CONTROL, type GuestProgram } from '../isa.ts';
 import type { HaltpollParams } from './haltpoll.ts';
-import { GUEST_LINE_WORDS, GUEST_RAM_WORDS } from '../../host/guest-memory.ts';
+import { GUEST_LINE_WORDS, GUEST_RAM_WORDS } from '../memory.ts';
 
 /** The guest kernel's idle loop (label `idle`), by its boot-time choice. */
 export type GuestIdle = 'halt' | 'poll' | 'haltpoll' | 'mwait';

@@ -16,7 +16,7 @@ import type { GuestProgram } from '../isa.ts';
  * Each acquisition samples its spin time (first attempt to success).
  */
 
-/** Word addresses in shared guest RAM (host/guest-memory.ts: below GUEST_RAM_WORDS, apart from the MWAIT idle lines). */
+/** Word addresses in shared guest RAM (guest/memory.ts: below GUEST_RAM_WORDS, apart from the MWAIT idle lines). */
 export const SPINLOCK_RAM = {
   LOCK: 0, // 0 free, else the holder's CPU number + 1
   INSIDE: 1, // vCPUs inside the critical section

@@ -1,4 +1,5 @@
-import { KVM_VM_I as I, type KvmVmRecord } from './vm-state.ts';
+import { EEXIST, EINVAL, KVM_X86_DISABLE_EXITS } from './uapi.ts';
+import type { KvmRecord } from './vm-state.ts';
 
 /**
  * VM ioctls that must come before the vCPUs exist: KVM_CREATE_IRQCHIP,
@@ -7,12 +8,6 @@ import { KVM_VM_I as I, type KvmVmRecord } from './vm-state.ts';
  * return 0 or a negative errno (arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap,
  * Documentation/virt/kvm/api.rst; reference §2.2, §2.4).
  */
-
-export const EINVAL = 22;
-export const EEXIST = 17;
-
-/** include/uapi/linux/kvm.h */
-export const KVM_X86_DISABLE_EXITS = { MWAIT: 1 << 0, HLT: 1 << 1, PAUSE: 1 << 2, CSTATE: 1 << 3 } as const;
 
 /**
  * What KVM_CHECK_EXTENSION(KVM_CAP_X86_DISABLE_EXITS) reports on the modelled
@@ -23,22 +18,19 @@ export const KVM_X86_DISABLE_EXITS = { MWAIT: 1 << 0, HLT: 1 << 1, PAUSE: 1 << 2
  */
 export const KVM_X86_DISABLE_EXITS_ALLOWED = KVM_X86_DISABLE_EXITS.MWAIT | KVM_X86_DISABLE_EXITS.HLT | KVM_X86_DISABLE_EXITS.PAUSE;
 
-/** The 2023 RFC's kvm_run->userspace_exits bits (proposed, never merged). */
-export const KVM_X86_USERSPACE_EXIT = { MWAIT: 1 << 0, HLT: 1 << 1 } as const;
-
 /** KVM_CREATE_IRQCHIP: the LAPIC (and its HLT handling) lives in the kernel. */
-export function kvmCreateIrqchip(rec: KvmVmRecord): number {
-  if (Atomics.load(rec.i32, I.irqchip_in_kernel)) return -EEXIST;
-  if (Atomics.load(rec.i32, I.created_vcpus)) return -EINVAL;
-  Atomics.store(rec.i32, I.irqchip_in_kernel, 1);
+export function kvmCreateIrqchip(rec: KvmRecord): number {
+  if (rec.load('irqchip_in_kernel')) return -EEXIST;
+  if (rec.load('created_vcpus')) return -EINVAL;
+  rec.store('irqchip_in_kernel', 1);
   return 0;
 }
 
 /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS, args[0] = mask). Refused once a vCPU exists. */
-export function kvmEnableCapDisableExits(rec: KvmVmRecord, mask: number): number {
+export function kvmEnableCapDisableExits(rec: KvmRecord, mask: number): number {
   if (mask & ~KVM_X86_DISABLE_EXITS_ALLOWED) return -EINVAL;
-  if (Atomics.load(rec.i32, I.created_vcpus)) return -EINVAL; // kvm->created_vcpus, under kvm->lock
-  Atomics.or(rec.i32, I.disable_exits, mask);
+  if (rec.load('created_vcpus')) return -EINVAL; // kvm->created_vcpus, under kvm->lock
+  rec.or('disable_exits', mask);
   return 0;
 }
 
@@ -49,16 +41,16 @@ export function kvmEnableCapDisableExits(rec: KvmVmRecord, mask: number): number
  * The RFC says nothing on ordering; haltlab refuses it after vCPUs exist, like
  * the other VM caps here.
  */
-export function kvmEnableCapUserspaceExits(rec: KvmVmRecord, opts: { mwait_yield: boolean }): number {
-  if (Atomics.load(rec.i32, I.created_vcpus)) return -EINVAL;
-  Atomics.store(rec.i32, I.mwait_yield, opts.mwait_yield ? 1 : 0);
-  Atomics.store(rec.i32, I.userspace_exits_cap, 1);
+export function kvmEnableCapUserspaceExits(rec: KvmRecord, opts: { mwait_yield: boolean }): number {
+  if (rec.load('created_vcpus')) return -EINVAL;
+  rec.store('mwait_yield', opts.mwait_yield ? 1 : 0);
+  rec.store('userspace_exits_cap', 1);
   return 0;
 }
 
 /** KVM_CREATE_VCPU: returns the new vCPU's index. */
-export function kvmCreateVcpu(rec: KvmVmRecord): number {
-  return Atomics.add(rec.i32, I.created_vcpus, 1);
+export function kvmCreateVcpu(rec: KvmRecord): number {
+  return rec.add('created_vcpus', 1);
 }
 
 /** What a vCPU reads once at creation: these are fixed before any vCPU exists. */
@@ -72,14 +64,14 @@ export interface VmExitConfig {
   mwaitYield: boolean;
 }
 
-export function readVmExitConfig(rec: KvmVmRecord): VmExitConfig {
-  const mask = Atomics.load(rec.i32, I.disable_exits);
+export function readVmExitConfig(rec: KvmRecord): VmExitConfig {
+  const mask = rec.load('disable_exits');
   return {
-    irqchipInKernel: Atomics.load(rec.i32, I.irqchip_in_kernel) !== 0,
+    irqchipInKernel: rec.load('irqchip_in_kernel') !== 0,
     hltInGuest: (mask & KVM_X86_DISABLE_EXITS.HLT) !== 0,
     mwaitInGuest: (mask & KVM_X86_DISABLE_EXITS.MWAIT) !== 0,
     pauseInGuest: (mask & KVM_X86_DISABLE_EXITS.PAUSE) !== 0,
-    userspaceExitsCap: Atomics.load(rec.i32, I.userspace_exits_cap) !== 0,
-    mwaitYield: Atomics.load(rec.i32, I.mwait_yield) !== 0,
+    userspaceExitsCap: rec.load('userspace_exits_cap') !== 0,
+    mwaitYield: rec.load('mwait_yield') !== 0,
   };
 }

@@ -1,6 +1,5 @@
 import { futexWait } from '../../actors/futex.ts';
-import type { VcpuShared } from './kick.ts';
-import { V } from './vcpu-state.ts';
+import type { VcpuRecords } from './vcpu-records.ts';
 
 /**
  * irqfd resampling (KVM_IRQFD_FLAG_RESAMPLE, virt/kvm/eventfd.c): when the
@@ -10,14 +9,13 @@ import { V } from './vcpu-state.ts';
  */
 
 /** vCPU side, at the guest's EOI of a resampled line: signal the resamplefd. */
-export function irqfdResampleNotify(vcpu: VcpuShared): void {
-  Atomics.add(vcpu.v.i32, V.resample, 1);
-  Atomics.notify(vcpu.v.i32, V.resample);
+export function irqfdResampleNotify(vcpu: VcpuRecords): void {
+  vcpu.block.wake('resample');
 }
 
 /** The resamplefd's count, for a later irqfdResampleWait. */
-export function irqfdResampleCount(vcpu: VcpuShared): number {
-  return Atomics.load(vcpu.v.i32, V.resample);
+export function irqfdResampleCount(vcpu: VcpuRecords): number {
+  return vcpu.block.load('resample');
 }
 
 /**
@@ -25,13 +23,14 @@ export function irqfdResampleCount(vcpu: VcpuShared): number {
  * line, so an EOI that comes first is not missed), or `timeoutNs` passes, or
  * irqfdResampleInterrupt() wakes the waiter. Returns whether it moved.
  */
-export function irqfdResampleWait(vcpu: VcpuShared, seen: number, timeoutNs?: number): boolean {
-  if (Atomics.load(vcpu.v.i32, V.resample) !== seen) return true;
-  futexWait(vcpu.v.i32, V.resample, seen, timeoutNs);
-  return Atomics.load(vcpu.v.i32, V.resample) !== seen;
+export function irqfdResampleWait(vcpu: VcpuRecords, seen: number, timeoutNs?: number): boolean {
+  const v = vcpu.block;
+  if (v.load('resample') !== seen) return true;
+  futexWait(v.i32, v.I.resample, seen, timeoutNs);
+  return v.load('resample') !== seen;
 }
 
 /** Wake a VMM thread waiting on the resamplefd without signalling it (used to stop). */
-export function irqfdResampleInterrupt(vcpu: VcpuShared): void {
-  Atomics.notify(vcpu.v.i32, V.resample);
+export function irqfdResampleInterrupt(vcpu: VcpuRecords): void {
+  vcpu.block.notify('resample');
 }

@@ -1,6 +1,6 @@
-import { statIndex } from './stats.ts';
-import { IDLE_WAIT, MODE, RCUWAIT, V, VF } from './vcpu-state.ts';
-import type { Record32x64 } from '../../actors/shared-memory.ts';
+import { futexBumpAndWake } from '../../actors/futex.ts';
+import { IDLE_WAIT, MODE, RCUWAIT, type VcpuRecord } from './vcpu-state.ts';
+import type { VcpuRecords } from './vcpu-records.ts';
 
 /**
  * Waking and kicking a vCPU from another thread (virt/kvm/kvm_main.c).
@@ -10,31 +10,22 @@ import type { Record32x64 } from '../../actors/shared-memory.ts';
  * or the vCPU's check sees the event: no wakeup is lost.
  */
 
-export interface VcpuShared {
-  readonly id: number;
-  /** The VCPU_BLOCK record. */
-  readonly v: Record32x64;
-  /** The statistics record. */
-  readonly s: Record32x64;
-  /** Its thread's THREAD record (thread-state.ts): run state and time per state. */
-  readonly t: Record32x64;
-}
-
-const HALT_WAKEUP = statIndex('halt_wakeup');
+// The wake path: word indices are read straight off the records (no method call between the
+// event and the notify).
 
 /**
  * __kvm_vcpu_wake_up: rcuwait_wake_up() on the vCPU's wait. True, and
  * halt_wakeup counted, only if it woke a task that was TASK_INTERRUPTIBLE; a
  * task already woken (or a vCPU still polling) is not woken twice.
  */
-export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
+export function kvmVcpuWakeUp(vcpu: VcpuRecords): boolean {
+  const v = vcpu.block;
   // Load before the CAS: a polling or running vCPU reads this cache line in its loop; a failing
   // CAS would still take the line exclusive and slow the very vCPU being woken.
-  if (Atomics.load(vcpu.v.i32, V.rcuwait) !== RCUWAIT.INTERRUPTIBLE) return false;
-  if (Atomics.compareExchange(vcpu.v.i32, V.rcuwait, RCUWAIT.INTERRUPTIBLE, RCUWAIT.RUNNING) !== RCUWAIT.INTERRUPTIBLE) return false;
-  Atomics.add(vcpu.s.i32, HALT_WAKEUP, 1);
-  Atomics.add(vcpu.v.i32, V.kick, 1);
-  Atomics.notify(vcpu.v.i32, V.kick);
+  if (Atomics.load(v.i32, v.I.rcuwait) !== RCUWAIT.INTERRUPTIBLE) return false;
+  if (Atomics.compareExchange(v.i32, v.I.rcuwait, RCUWAIT.INTERRUPTIBLE, RCUWAIT.RUNNING) !== RCUWAIT.INTERRUPTIBLE) return false;
+  Atomics.add(vcpu.stats.i32, vcpu.stats.I.halt_wakeup, 1);
+  futexBumpAndWake(v.i32, v.I.kick);
   return true;
 }
 
@@ -43,12 +34,13 @@ export function kvmVcpuWakeUp(vcpu: VcpuShared): boolean {
  * IN_GUEST_MODE -> EXITING_GUEST_MODE (the reschedule IPI makes it exit).
  * A polling vCPU needs neither: it sees the event itself. Returns whether it woke a sleeper.
  */
-export function kvmVcpuKick(vcpu: VcpuShared): boolean {
+export function kvmVcpuKick(vcpu: VcpuRecords): boolean {
   if (kvmVcpuWakeUp(vcpu)) return true;
-  if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
-    Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+  const v = vcpu.block;
+  if (Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
+    Atomics.compareExchange(v.i32, v.I.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
   }
-  wakeIdleWaiter(vcpu.v); // a guest halted in guest mode takes the IPI too, and exits
+  wakeIdleWaiter(v); // a guest halted in guest mode takes the IPI too, and exits
   return false;
 }
 
@@ -59,10 +51,9 @@ export function kvmVcpuKick(vcpu: VcpuShared): boolean {
  * after the event is published; the waiter sets idle_wait before it reads the
  * kick word and re-checks, so no wake is lost. Returns whether one was waiting.
  */
-export function wakeIdleWaiter(v: Record32x64): boolean {
-  if (Atomics.load(v.i32, V.idle_wait) === IDLE_WAIT.NONE) return false;
-  Atomics.add(v.i32, V.kick, 1);
-  Atomics.notify(v.i32, V.kick);
+export function wakeIdleWaiter(v: VcpuRecord): boolean {
+  if (Atomics.load(v.i32, v.I.idle_wait) === IDLE_WAIT.NONE) return false;
+  futexBumpAndWake(v.i32, v.I.kick);
   return true;
 }
 
@@ -78,11 +69,12 @@ export function wakeIdleWaiter(v: Record32x64): boolean {
  * interrupt in guest mode, without an exit. Anyone else gets kvm_vcpu_kick().
  * Returns whether it woke a sleeper in kvm_vcpu_block().
  */
-export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
-  if (wakeIdleWaiter(vcpu.v)) return false;
-  if (Atomics.load(vcpu.v.i32, V.apicv) && Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
+export function kvmVcpuKickForInterrupt(vcpu: VcpuRecords): boolean {
+  const v = vcpu.block;
+  if (wakeIdleWaiter(v)) return false;
+  if (Atomics.load(v.i32, v.I.apicv) && Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
     // If the vCPU leaves guest mode meanwhile, the interrupt is still in irr: injected at its next entry.
-    Atomics.store(vcpu.v.i32, V.pi_on, 1);
+    Atomics.store(v.i32, v.I.pi_on, 1);
     return false;
   }
   return kvmVcpuKick(vcpu);
@@ -94,10 +86,11 @@ export function kvmVcpuKickForInterrupt(vcpu: VcpuShared): boolean {
  * a polling or sleeping one sees need_resched itself. It wakes no one, so it
  * is not a halt_wakeup.
  */
-export function smpSendReschedule(vcpu: VcpuShared): void {
-  if (Atomics.load(vcpu.v.i32, V.mode) === MODE.IN_GUEST_MODE) {
-    Atomics.compareExchange(vcpu.v.i32, V.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
-    wakeIdleWaiter(vcpu.v); // the IPI ends a native HLT/MWAIT (or an untrapped WFI/WFE) with an exit
+export function smpSendReschedule(vcpu: VcpuRecords): void {
+  const v = vcpu.block;
+  if (Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
+    Atomics.compareExchange(v.i32, v.I.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+    wakeIdleWaiter(v); // the IPI ends a native HLT/MWAIT (or an untrapped WFI/WFE) with an exit
   }
 }
 
@@ -106,16 +99,17 @@ export function smpSendReschedule(vcpu: VcpuShared): void {
  * sample). Returns false when it was already pending (coalesced, as a LAPIC
  * timer that is already pending does nothing). The caller kicks.
  */
-export function kvmSetIrqPending(vcpu: VcpuShared, line: number, at: number): boolean {
+export function kvmSetIrqPending(vcpu: VcpuRecords, line: number, at: number): boolean {
+  const v = vcpu.block;
   const bit = 1 << line;
-  if (Atomics.load(vcpu.v.i32, V.irr) & bit) return false;
-  vcpu.v.f64[VF.pending_since + line] = at; // published by the atomic or below
-  return (Atomics.or(vcpu.v.i32, V.irr, bit) & bit) === 0;
+  if (Atomics.load(v.i32, v.I.irr) & bit) return false;
+  v.f64[v.F.pending_since + line] = at; // published by the atomic or below
+  return (Atomics.or(v.i32, v.I.irr, bit) & bit) === 0;
 }
 
 /** Signal the vCPU thread as a VMM does (pthread_kill SIG_IPI): KVM_RUN returns KVM_EXIT_INTR. */
-export function vmmSignalVcpu(vcpu: VcpuShared): void {
-  Atomics.store(vcpu.v.i32, V.signal_pending, 1);
-  Atomics.store(vcpu.v.i32, V.immediate_exit, 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
+export function vmmSignalVcpu(vcpu: VcpuRecords): void {
+  vcpu.block.store('signal_pending', 1);
+  vcpu.block.store('immediate_exit', 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
   kvmVcpuKick(vcpu); // also wakes the VMM's own halt wait (qemu_cpu_kick broadcasts halt_cond first)
 }

@@ -1,9 +1,8 @@
-import type { Record32x64 } from '../../actors/shared-memory.ts';
-import { H, HF } from '../sched/task-state.ts';
-import { kvmSetIrqPending, kvmVcpuKickForInterrupt, type VcpuShared } from './kick.ts';
-import { statIndex } from './stats.ts';
+import type { HostRecord } from '../sched/task-state.ts';
+import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from './kick.ts';
 import { kvmLazyTscdeadlineClear, kvmLazyTscdeadlineKick, kvmLazyTscdeadlineUpdate } from './lazy-tscdeadline.ts';
-import { LINE, TIMER, V, VF } from './vcpu-state.ts';
+import type { VcpuRecords } from './vcpu-records.ts';
+import { LINE, TIMER, type VcpuRecord } from './vcpu-state.ts';
 
 /**
  * The LAPIC's TSC-deadline timer (arch/x86/kvm/lapic.c), reduced to who fires
@@ -16,53 +15,50 @@ import { LINE, TIMER, V, VF } from './vcpu-state.ts';
  * pending deadline (lazy-tscdeadline.ts), in whichever context it expired.
  */
 
-const FIRED_IN_GUEST = statIndex('timer_fired_in_guest');
-const FIRED_BY_HOST = statIndex('timer_fired_by_host');
-const FIRED_AT_WRITE = statIndex('timer_fired_at_write');
-const DEADLINE_WRITES = statIndex('tsc_deadline_writes');
+/** When the armed deadline timer expires: timer_advance_ns before the deadline (the hrtimer or preemption timer is armed that early). */
+export const timerExpiry = (v: VcpuRecord): number => v.f64[v.F.tsc_deadline] - v.f64[v.F.timer_advance_ns];
 
 /** A guest write of MSR_IA32_TSC_DEADLINE, handled on the vCPU thread. */
-/** When the armed deadline timer expires: timer_advance_ns before the deadline (the hrtimer or preemption timer is armed that early). */
-export const timerExpiry = (v: Record32x64): number => v.f64[VF.tsc_deadline] - v.f64[VF.timer_advance_ns];
-
-export function writeTscDeadline(vcpu: VcpuShared, value: number, at: number): void {
-  Atomics.add(vcpu.s.i32, DEADLINE_WRITES, 1);
+export function writeTscDeadline(vcpu: VcpuRecords, value: number, at: number): void {
+  const v = vcpu.block;
+  vcpu.stats.add('tsc_deadline_writes', 1);
   // Writing 0 disarms; the vCPU owns the timer here (it is running), so no race with the host.
-  Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.DISARMED);
-  kvmLazyTscdeadlineUpdate(vcpu.v, value);
+  v.store('timer_mode', TIMER.DISARMED);
+  kvmLazyTscdeadlineUpdate(v, value);
   if (value === 0) return;
-  if (value - at <= vcpu.v.f64[VF.timer_advance_ns]) {
+  if (value - at <= v.get('timer_advance_ns')) {
     // Already expired (start_sw_tscdeadline: not more than timer_advance_ns ahead): pending at once, no timer.
-    vcpu.v.f64[VF.expired_tscdeadline] = value;
-    Atomics.add(vcpu.s.i32, FIRED_AT_WRITE, 1);
-    kvmLazyTscdeadlineClear(vcpu.v);
+    v.set('expired_tscdeadline', value);
+    vcpu.stats.add('timer_fired_at_write', 1);
+    kvmLazyTscdeadlineClear(v);
     kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
     return;
   }
-  vcpu.v.f64[VF.tsc_deadline] = value;
-  Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU);
+  v.set('tsc_deadline', value);
+  v.store('timer_mode', TIMER.ON_VCPU);
 }
 
-/** On the vCPU's own pCPU: is its timer due at `at`? */
-export function timerDueOnVcpu(v: Record32x64, at: number): boolean {
-  return Atomics.load(v.i32, V.timer_mode) === TIMER.ON_VCPU && at >= timerExpiry(v);
+/** On the vCPU's own pCPU: is its timer due at `at`? (Checked on every step of a poll and of guest compute.) */
+export function timerDueOnVcpu(v: VcpuRecord, at: number): boolean {
+  return Atomics.load(v.i32, v.I.timer_mode) === TIMER.ON_VCPU && at >= timerExpiry(v);
 }
 
 /**
  * The timer expires on the vCPU's own pCPU (no kick: the vCPU is the one
  * running). Returns whether it fired; false also when it re-armed lazily.
  */
-export function fireTimerOnVcpu(vcpu: VcpuShared, at: number): boolean {
-  if (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU, TIMER.DISARMED) !== TIMER.ON_VCPU) return false;
+export function fireTimerOnVcpu(vcpu: VcpuRecords, at: number): boolean {
+  const v = vcpu.block;
+  if (v.cas('timer_mode', TIMER.ON_VCPU, TIMER.DISARMED) !== TIMER.ON_VCPU) return false;
   const next = kvmLazyTscdeadlineKick(vcpu, at);
   if (next !== 0) {
     // kvm_lapic_expired_hv_timer with the proposal: re-armed at pending, nothing injected.
-    vcpu.v.f64[VF.tsc_deadline] = next;
-    Atomics.store(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU);
+    v.set('tsc_deadline', next);
+    v.store('timer_mode', TIMER.ON_VCPU);
     return false;
   }
-  Atomics.add(vcpu.s.i32, FIRED_IN_GUEST, 1);
-  vcpu.v.f64[VF.expired_tscdeadline] = vcpu.v.f64[VF.tsc_deadline];
+  vcpu.stats.add('timer_fired_in_guest', 1);
+  v.set('expired_tscdeadline', v.get('tsc_deadline'));
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
   return true;
 }
@@ -72,14 +68,11 @@ export function fireTimerOnVcpu(vcpu: VcpuShared, at: number): boolean {
  * armed deadline to the host. If the host actor plans to wake later than this
  * deadline, ring its doorbell so it re-plans.
  */
-export function switchTimerToHost(vcpu: VcpuShared, host: Record32x64): void {
-  if (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_VCPU, TIMER.ON_HOST) !== TIMER.ON_VCPU) return;
+export function switchTimerToHost(vcpu: VcpuRecords, host: HostRecord): void {
+  if (vcpu.block.cas('timer_mode', TIMER.ON_VCPU, TIMER.ON_HOST) !== TIMER.ON_VCPU) return;
   // Dekker with the host actor: it publishes next_expiry then bumps expiry_gen, then scans timer_mode.
-  Atomics.load(host.i32, H.expiry_gen);
-  if (timerExpiry(vcpu.v) < host.f64[HF.next_expiry]) {
-    Atomics.add(host.i32, H.doorbell, 1);
-    Atomics.notify(host.i32, H.doorbell);
-  }
+  host.load('expiry_gen');
+  if (timerExpiry(vcpu.block) < host.get('next_expiry')) host.wake('doorbell');
 }
 
 /**
@@ -87,10 +80,11 @@ export function switchTimerToHost(vcpu: VcpuShared, host: Record32x64): void {
  * fired it meanwhile. A host callback still running is waited for, as
  * hrtimer_cancel() waits (it may be re-arming the timer, not firing it).
  */
-export function switchTimerToVcpu(vcpu: VcpuShared): void {
-  while (Atomics.compareExchange(vcpu.v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING) {
+export function switchTimerToVcpu(vcpu: VcpuRecords): void {
+  const v = vcpu.block;
+  while (v.cas('timer_mode', TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING) {
     // A host thread that died mid-callback must not hang the vCPU: the VMM's signal (stop) ends the wait.
-    if (Atomics.load(vcpu.v.i32, V.signal_pending)) return;
+    if (v.load('signal_pending')) return;
   }
 }
 
@@ -100,31 +94,31 @@ export function switchTimerToVcpu(vcpu: VcpuShared): void {
  * guest's later pending deadline without waking the vCPU. Returns the
  * deadline still armed on the host (Infinity if none).
  */
-export function hostTimerExpire(vcpu: VcpuShared, at: number, onFire: (lateNs: number) => void): number {
-  const v = vcpu.v;
-  if (Atomics.load(v.i32, V.timer_mode) !== TIMER.ON_HOST) return Infinity;
+export function hostTimerExpire(vcpu: VcpuRecords, at: number, onFire: (lateNs: number) => void): number {
+  const v = vcpu.block;
+  if (v.load('timer_mode') !== TIMER.ON_HOST) return Infinity;
   const expiry = timerExpiry(v);
   if (at < expiry) return expiry;
-  if (Atomics.compareExchange(v.i32, V.timer_mode, TIMER.ON_HOST, TIMER.HOST_FIRING) !== TIMER.ON_HOST) return Infinity;
+  if (v.cas('timer_mode', TIMER.ON_HOST, TIMER.HOST_FIRING) !== TIMER.ON_HOST) return Infinity;
   // Read the deadline again now that it cannot change: between the first read and the CAS the
   // vCPU may have taken the timer back, fired it, armed a later one and slept (ON_HOST again).
-  const armed = v.f64[VF.tsc_deadline];
-  const advance = v.f64[VF.timer_advance_ns];
+  const armed = v.get('tsc_deadline');
+  const advance = v.get('timer_advance_ns');
   if (at < armed - advance) {
-    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST);
+    v.store('timer_mode', TIMER.ON_HOST);
     return armed - advance;
   }
   const next = kvmLazyTscdeadlineKick(vcpu, at);
   if (next !== 0) {
-    v.f64[VF.tsc_deadline] = next;
-    Atomics.store(v.i32, V.timer_mode, TIMER.ON_HOST); // HRTIMER_RESTART
+    v.set('tsc_deadline', next);
+    v.store('timer_mode', TIMER.ON_HOST); // HRTIMER_RESTART
     return next - advance;
   }
-  Atomics.add(vcpu.s.i32, FIRED_BY_HOST, 1);
+  vcpu.stats.add('timer_fired_by_host', 1);
   onFire(at - (armed - advance)); // the hrtimer's own lateness, from when it was armed to fire
-  v.f64[VF.expired_tscdeadline] = armed;
+  v.set('expired_tscdeadline', armed);
   kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
-  Atomics.store(v.i32, V.timer_mode, TIMER.DISARMED);
+  v.store('timer_mode', TIMER.DISARMED);
   kvmVcpuKickForInterrupt(vcpu);
   return Infinity;
 }

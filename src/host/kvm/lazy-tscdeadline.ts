@@ -1,7 +1,5 @@
-import type { Record32x64 } from '../../actors/shared-memory.ts';
-import type { VcpuShared } from './kick.ts';
-import { statIndex } from './stats.ts';
-import { V, VF } from './vcpu-state.ts';
+import type { VcpuRecords } from './vcpu-records.ts';
+import type { VcpuRecord } from './vcpu-state.ts';
 
 /**
  * The host half of the lazy tscdeadline PV proposal (RFC v3, Wang Jianchao,
@@ -12,19 +10,17 @@ import { V, VF } from './vcpu-state.ts';
  * registered its page (MSR_KVM_LAZY_TSCDEADLINE with KVM_MSR_ENABLED).
  */
 
-const REARMS = statIndex('lazy_tscdeadline_rearms');
-
-const registered = (v: Record32x64) => Atomics.load(v.i32, V.lazy_tscdeadline) !== 0;
+const registered = (v: VcpuRecord) => v.load('lazy_tscdeadline') !== 0;
 
 /** A guest write of MSR_KVM_LAZY_TSCDEADLINE: bit 0 registers the page; clearing it unregisters (and clears armed). */
-export function kvmLazyTscdeadlineSetMsr(v: Record32x64, data: number): void {
+export function kvmLazyTscdeadlineSetMsr(v: VcpuRecord, data: number): void {
   if (!(data & 1)) kvmLazyTscdeadlineClear(v);
-  Atomics.store(v.i32, V.lazy_tscdeadline, data & 1);
+  v.store('lazy_tscdeadline', data & 1);
 }
 
 /** kvm_lazy_tscdeadline_update(): the deadline the guest wrote to the MSR is now the armed one (0: none). */
-export function kvmLazyTscdeadlineUpdate(v: Record32x64, tsc: number): void {
-  if (registered(v)) v.f64[VF.lazy_armed] = tsc;
+export function kvmLazyTscdeadlineUpdate(v: VcpuRecord, tsc: number): void {
+  if (registered(v)) v.set('lazy_armed', tsc);
 }
 
 /**
@@ -32,8 +28,8 @@ export function kvmLazyTscdeadlineUpdate(v: Record32x64, tsc: number): void {
  * deadline is consumed, else the guest would keep writing only `pending`
  * against a stale `armed` and its clockevent would hang.
  */
-export function kvmLazyTscdeadlineClear(v: Record32x64): void {
-  if (registered(v)) v.f64[VF.lazy_armed] = 0;
+export function kvmLazyTscdeadlineClear(v: VcpuRecord): void {
+  if (registered(v)) v.set('lazy_armed', 0);
 }
 
 /**
@@ -45,17 +41,17 @@ export function kvmLazyTscdeadlineClear(v: Record32x64): void {
  * past fires now, as the patch's re-arm finds it expired (start_hv_timer /
  * start_sw_tscdeadline) and clears armed.
  */
-export function kvmLazyTscdeadlineKick(vcpu: VcpuShared, at: number): number {
-  const v = vcpu.v;
+export function kvmLazyTscdeadlineKick(vcpu: VcpuRecords, at: number): number {
+  const v = vcpu.block;
   if (!registered(v)) return 0;
-  const armed = v.f64[VF.lazy_armed];
+  const armed = v.get('lazy_armed');
   if (armed === 0) return 0;
-  const next = v.f64[VF.lazy_pending];
+  const next = v.get('lazy_pending');
   if (next > armed && next > at) {
-    v.f64[VF.lazy_armed] = next;
-    Atomics.add(vcpu.s.i32, REARMS, 1);
+    v.set('lazy_armed', next);
+    vcpu.stats.add('lazy_tscdeadline_rearms', 1);
     return next;
   }
-  v.f64[VF.lazy_armed] = 0;
+  v.set('lazy_armed', 0);
   return 0;
 }

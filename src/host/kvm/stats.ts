@@ -1,4 +1,4 @@
-import { fields } from '../../actors/shared-memory.ts';
+import { fields, region, type RecordOf } from '../../actors/shared-memory.ts';
 import { HALT_POLL_HIST_COUNT } from './halt-poll.ts';
 
 /**
@@ -91,21 +91,15 @@ export type ModelCounter = (typeof MODEL_COUNTERS)[number]['name'];
 const i32Specs = [
   ...VCPU_STATS.filter((s) => s.kind === 'counter' || s.kind === 'instant').map((s) => s.name),
   ...VCPU_STATS.filter((s) => s.kind === 'log2_hist').map((s) => [s.name, HALT_POLL_HIST_COUNT] as const),
-  ...EXIT_REASONS.map((r) => `exit_${r}`),
+  ...EXIT_REASONS.map((r) => `exit_${r}` as const),
   ...MODEL_COUNTERS.map((c) => c.name),
 ];
 const f64Specs = VCPU_STATS.filter((s) => s.kind === 'time_ns').map((s) => s.name);
 
-export const VCPU_STATS_I32 = fields(i32Specs, 4);
-export const VCPU_STATS_F64 = fields(f64Specs, 8);
-export const VCPU_STATS_STRUCT = { i32: VCPU_STATS_I32, f64: VCPU_STATS_F64 };
-
-const I = VCPU_STATS_I32.index as Record<string, number>;
-const F = VCPU_STATS_F64.index as Record<string, number>;
-
-/** Index of a counter, histogram base, exit-reason counter or model counter in the i32 words. */
-export const statIndex = (name: CounterStat | HistStat | ModelCounter | `exit_${ExitReason}`): number => I[name];
-export const timeIndex = (name: TimeStat): number => F[name];
+const VCPU_STATS_STRUCT = { i32: fields(i32Specs, 4), f64: fields(f64Specs, 8) };
+/** One record per vCPU: its statistics, by KVM's names (vcpu->stat). */
+export const VCPU_STAT = region('vcpu_stats', VCPU_STATS_STRUCT);
+export type VcpuStatRecord = RecordOf<typeof VCPU_STAT>;
 
 export interface VcpuStatsSnapshot {
   stats: Record<VcpuStatName, number | number[]>;
@@ -114,14 +108,14 @@ export interface VcpuStatsSnapshot {
 }
 
 /** Read one vCPU's statistics out of shared memory into the JSON shape (KVM's names as keys). */
-export function readVcpuStats(rec: { i32: Int32Array; f64: Float64Array }): VcpuStatsSnapshot {
+export function readVcpuStats(rec: VcpuStatRecord): VcpuStatsSnapshot {
   const stats = {} as Record<VcpuStatName, number | number[]>;
   for (const s of VCPU_STATS) {
-    if (s.kind === 'time_ns') stats[s.name] = rec.f64[F[s.name]];
-    else if (s.kind === 'log2_hist') stats[s.name] = Array.from(rec.i32.subarray(I[s.name], I[s.name] + HALT_POLL_HIST_COUNT));
-    else stats[s.name] = Atomics.load(rec.i32, I[s.name]);
+    if (s.kind === 'time_ns') stats[s.name] = rec.get(s.name);
+    else if (s.kind === 'log2_hist') stats[s.name] = Array.from(rec.i32.subarray(rec.I[s.name], rec.I[s.name] + HALT_POLL_HIST_COUNT));
+    else stats[s.name] = rec.load(s.name);
   }
-  const exit_reasons = Object.fromEntries(EXIT_REASONS.map((r) => [r, Atomics.load(rec.i32, I[`exit_${r}`])])) as Record<ExitReason, number>;
-  const model = Object.fromEntries(MODEL_COUNTERS.map((c) => [c.name, Atomics.load(rec.i32, I[c.name])])) as Record<ModelCounter, number>;
+  const exit_reasons = Object.fromEntries(EXIT_REASONS.map((r) => [r, rec.load(`exit_${r}`)])) as Record<ExitReason, number>;
+  const model = Object.fromEntries(MODEL_COUNTERS.map((c) => [c.name, rec.load(c.name)])) as Record<ModelCounter, number>;
   return { stats, exit_reasons, model };
 }

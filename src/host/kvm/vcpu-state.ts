@@ -1,4 +1,4 @@
-import { struct } from '../../actors/shared-memory.ts';
+import { region, struct, type RecordOf } from '../../actors/shared-memory.ts';
 
 /**
  * The shared part of a KVM vCPU (struct kvm_vcpu and its LAPIC), as one record
@@ -21,13 +21,6 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
  * taking the timer back waits for it, as hrtimer_cancel() waits for a running callback.
  */
 export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
-
-/**
- * What a vCPU thread (or an I/O thread: VMM, BLOCKED, POLLING) is doing, for timelines and the live view (not a KVM field); see thread-state.ts.
- * native_idle: waiting in guest mode, the pCPU kept, in a native HLT/MWAIT (x86) or an untrapped WFI/WFE (arm64).
- */
-export const RUN_STATE = { STARTING: 0, GUEST: 1, HOST: 2, POLLING: 3, BLOCKED: 4, RUNNABLE: 5, VMM: 6, STOPPED: 7, NATIVE_IDLE: 8, VMM_HALTED: 9 } as const;
-export const RUN_STATE_NAMES = ['starting', 'guest', 'host', 'polling', 'blocked', 'runnable', 'vmm', 'stopped', 'native_idle', 'vmm_halted'] as const;
 
 /**
  * Who waits for this vCPU's next interrupt outside kvm_vcpu_block(), on the
@@ -90,5 +83,6 @@ export const VCPU_BLOCK = struct(
     'lazy_pending', // written by the guest only: the latest deadline its clockevent asked for
   ],
 );
-export const V = VCPU_BLOCK.i32.index;
-export const VF = VCPU_BLOCK.f64.index;
+/** One record per vCPU. */
+export const VCPU = region('vcpu', VCPU_BLOCK);
+export type VcpuRecord = RecordOf<typeof VCPU>;

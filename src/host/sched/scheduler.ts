@@ -1,7 +1,7 @@
 import { now } from '../../actors/clock.ts';
 import { FutexMutex, futexWait } from '../../actors/futex.ts';
-import type { Record32x64, SharedMemory } from '../../actors/shared-memory.ts';
-import { H, HF, NO_TASK, pcpuStruct, T, TF } from './task-state.ts';
+import type { SharedMemory } from '../../actors/shared-memory.ts';
+import { HOST, NO_TASK, PCPU, TASK, type HostRecord, type PcpuRecord, type TaskRecord } from './task-state.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { peltAdvance } from './pelt.ts';
 import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
@@ -15,58 +15,81 @@ import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
  *
  * pCPUs are modelled, not pinned: a task "holds" a pCPU, and only holders run
  * guest code or poll, so a scenario with more vCPUs than pCPUs really queues.
+ *
+ * It knows tasks, not what runs in them: a task's thread may register hooks
+ * (preempt notifiers, include/linux/preempt.h) that fire on that thread exactly
+ * when the task gets a pCPU and when it loses one.
  */
+
+/** A task's preempt notifier: called on the task's own thread, never under the runqueue lock. */
+export interface SchedHooks {
+  /** The task was given pCPU `cpu` (sched_in). */
+  in(cpu: number): void;
+  /** The task left its pCPU (sched_out): `preempted` if still runnable (a yield, the tick), not if it blocked. */
+  out(preempted: boolean): void;
+}
 export class Scheduler {
-  readonly pcpus: Record32x64[];
-  readonly tasks: Record32x64[];
-  readonly host: Record32x64;
+  readonly pcpus: PcpuRecord[];
+  readonly tasks: TaskRecord[];
+  readonly host: HostRecord;
   private readonly lock: FutexMutex;
-  private readonly P: ReturnType<typeof pcpuStruct>['i32']['index'];
-  private readonly PF: ReturnType<typeof pcpuStruct>['f64']['index'];
+  // Word indices of the pCPU and task records, resolved once: the runqueue code below is hot.
+  private readonly P: PcpuRecord['I'];
+  private readonly PF: PcpuRecord['F'];
+  private readonly T: TaskRecord['I'];
+  private readonly TF: TaskRecord['F'];
   private readonly rqCap: number;
   /** The pCPUs' idle states, as the creator wrote them before any thread ran. */
   private readonly cpuidle: CpuidleParams;
+  /** This thread's tasks' hooks, by task. */
+  private readonly hooks: (SchedHooks | undefined)[] = [];
 
   constructor(
     mem: SharedMemory,
     private readonly tracer: Tracer = NO_TRACE,
   ) {
-    this.pcpus = mem.records('pcpu');
-    this.tasks = mem.records('task');
-    this.host = mem.record('host', 0);
-    this.lock = new FutexMutex(this.host.i32, H.rq_lock);
-    const def = pcpuStruct(this.tasks.length);
-    this.P = def.i32.index;
-    this.PF = def.f64.index;
+    this.pcpus = mem.records(PCPU);
+    this.tasks = mem.records(TASK);
+    this.host = mem.record(HOST, 0);
+    this.lock = new FutexMutex(this.host.i32, this.host.I.rq_lock);
+    this.P = this.pcpus[0].I;
+    this.PF = this.pcpus[0].F;
+    this.T = this.tasks[0].I;
+    this.TF = this.tasks[0].F;
     this.rqCap = Math.max(1, this.tasks.length);
     this.cpuidle = {
-      enabled: Atomics.load(this.host.i32, H.cpuidle_enabled) !== 0,
-      shallow_exit_latency_ns: this.host.f64[HF.cpuidle_shallow_exit_latency_ns],
-      deep_exit_latency_ns: this.host.f64[HF.cpuidle_deep_exit_latency_ns],
-      deep_residency_ns: this.host.f64[HF.cpuidle_deep_residency_ns],
+      enabled: this.host.load('cpuidle_enabled') !== 0,
+      shallow_exit_latency_ns: this.host.get('cpuidle_shallow_exit_latency_ns'),
+      deep_exit_latency_ns: this.host.get('cpuidle_deep_exit_latency_ns'),
+      deep_residency_ns: this.host.get('cpuidle_deep_residency_ns'),
     };
   }
 
 
   /** Called once by the creator, before any thread runs (before init()). */
   static setCpuidle(mem: SharedMemory, p: CpuidleParams): void {
-    const host = mem.record('host', 0);
-    Atomics.store(host.i32, H.cpuidle_enabled, p.enabled ? 1 : 0);
-    host.f64[HF.cpuidle_shallow_exit_latency_ns] = p.shallow_exit_latency_ns;
-    host.f64[HF.cpuidle_deep_exit_latency_ns] = p.deep_exit_latency_ns;
-    host.f64[HF.cpuidle_deep_residency_ns] = p.deep_residency_ns;
+    const host = mem.record(HOST, 0);
+    host.store('cpuidle_enabled', p.enabled ? 1 : 0);
+    host.set('cpuidle_shallow_exit_latency_ns', p.shallow_exit_latency_ns);
+    host.set('cpuidle_deep_exit_latency_ns', p.deep_exit_latency_ns);
+    host.set('cpuidle_deep_residency_ns', p.deep_residency_ns);
   }
 
   /** Called once by the creator, before any thread runs. */
   static init(mem: SharedMemory): void {
     const s = new Scheduler(mem);
-    for (const p of s.pcpus) Atomics.store(p.i32, s.P.curr, NO_TASK);
+    for (const p of s.pcpus) p.store('curr', NO_TASK);
     s.tasks.forEach((t, id) => {
-      Atomics.store(t.i32, T.pcpu, -1);
-      Atomics.store(t.i32, T.queued_on, -1);
-      Atomics.store(t.i32, T.last_pcpu, id % s.pcpus.length);
+      t.store('pcpu', -1);
+      t.store('queued_on', -1);
+      t.store('last_pcpu', id % s.pcpus.length);
     });
-    s.host.f64[HF.next_expiry] = Infinity;
+    s.host.set('next_expiry', Infinity);
+  }
+
+  /** Register (or with undefined, remove) the preempt notifier of a task that runs on this thread. */
+  setSchedHooks(task: number, hooks: SchedHooks | undefined): void {
+    this.hooks[task] = hooks;
   }
 
   /** nr_running of the pCPU: its current task and those queued behind it. Lock-free read. */
@@ -79,8 +102,18 @@ export class Scheduler {
     return Atomics.load(this.pcpus[pcpu].i32, this.P.nr_running) <= 1;
   }
 
+  /** The pCPU the task holds, or -1. Lock-free read. */
+  cpuOf(task: number): number {
+    return Atomics.load(this.tasks[task].i32, this.T.pcpu);
+  }
+
+  /** Time the task has spent queued, runnable without a pCPU, ns. */
+  runnableWaitNs(task: number): number {
+    return this.tasks[task].f64[this.TF.runnable_wait_ns];
+  }
+
   needResched(task: number): boolean {
-    return Atomics.load(this.tasks[task].i32, T.need_resched) !== 0;
+    return Atomics.load(this.tasks[task].i32, this.T.need_resched) !== 0;
   }
 
   /**
@@ -91,7 +124,7 @@ export class Scheduler {
   acquire(task: number): number {
     const t = this.tasks[task];
     this.lock.lock();
-    const cpu = this.selectPcpu(Atomics.load(t.i32, T.last_pcpu));
+    const cpu = this.selectPcpu(Atomics.load(t.i32, this.T.last_pcpu));
     const p = this.pcpus[cpu];
     if (Atomics.load(p.i32, this.P.curr) === NO_TASK) {
       const exitLatency = this.install(cpu, task, now());
@@ -99,9 +132,10 @@ export class Scheduler {
       this.lock.unlock();
       // The pCPU leaves its idle state before the woken task runs: real delay on the woken thread.
       if (exitLatency > 0) for (const until = now() + exitLatency; now() < until; );
+      this.hooks[task]?.in(cpu);
       return cpu;
     }
-    Atomics.store(t.i32, T.grant, 0);
+    Atomics.store(t.i32, this.T.grant, 0);
     this.enqueue(cpu, task);
     Atomics.add(p.i32, this.P.nr_running, 1);
     this.lock.unlock();
@@ -112,7 +146,7 @@ export class Scheduler {
   /** The task leaves its pCPU (blocks or exits): schedule() hands it to the next runnable task. */
   release(task: number): void {
     const t = this.tasks[task];
-    const cpu = Atomics.load(t.i32, T.pcpu);
+    const cpu = Atomics.load(t.i32, this.T.pcpu);
     if (cpu < 0) return;
     this.lock.lock();
     const p = this.pcpus[cpu];
@@ -122,6 +156,7 @@ export class Scheduler {
     if (next !== undefined) this.handOver(cpu, next);
     else p.f64[this.PF.idle_since] = now(); // nothing to run: the pCPU goes idle
     this.lock.unlock();
+    this.hooks[task]?.out(false);
   }
 
   /**
@@ -131,8 +166,8 @@ export class Scheduler {
    */
   yield(task: number): number {
     const t = this.tasks[task];
-    Atomics.store(t.i32, T.need_resched, 0);
-    const cpu = Atomics.load(t.i32, T.pcpu);
+    Atomics.store(t.i32, this.T.need_resched, 0);
+    const cpu = Atomics.load(t.i32, this.T.pcpu);
     this.lock.lock();
     const next = this.dequeue(cpu);
     if (next === undefined) {
@@ -141,11 +176,12 @@ export class Scheduler {
     }
     const at = now();
     this.uninstall(cpu, task, at);
-    Atomics.store(t.i32, T.grant, 0);
-    Atomics.store(t.i32, T.preempted, 1);
+    Atomics.store(t.i32, this.T.grant, 0);
+    Atomics.store(t.i32, this.T.preempted, 1);
     this.enqueue(cpu, task);
     this.handOver(cpu, next);
     this.lock.unlock();
+    this.hooks[task]?.out(true);
     return this.waitForGrant(task);
   }
 
@@ -158,15 +194,15 @@ export class Scheduler {
    * Simplified: the target moves to this pCPU; Linux makes it the next buddy on
    * its own runqueue and reschedules that CPU.
    */
-  yieldTo(task: number, target: number, beforeWait?: () => void): number {
+  yieldTo(task: number, target: number): number {
     const t = this.tasks[task];
     const g = this.tasks[target];
-    const cpu = Atomics.load(t.i32, T.pcpu);
+    const cpu = Atomics.load(t.i32, this.T.pcpu);
     if (cpu < 0) throw new Error(`task ${task} yields without holding a pCPU`);
     this.lock.lock();
-    const held = Atomics.load(g.i32, T.pcpu);
-    const queuedOn = Atomics.load(g.i32, T.queued_on);
-    const targetRq = held >= 0 ? held : queuedOn >= 0 ? queuedOn : Atomics.load(g.i32, T.last_pcpu);
+    const held = Atomics.load(g.i32, this.T.pcpu);
+    const queuedOn = Atomics.load(g.i32, this.T.queued_on);
+    const targetRq = held >= 0 ? held : queuedOn >= 0 ? queuedOn : Atomics.load(g.i32, this.T.last_pcpu);
     if (Atomics.load(this.pcpus[cpu].i32, this.P.nr_running) === 1 && Atomics.load(this.pcpus[targetRq].i32, this.P.nr_running) === 1) {
       this.lock.unlock();
       return -1;
@@ -181,31 +217,31 @@ export class Scheduler {
       Atomics.sub(this.pcpus[queuedOn].i32, this.P.nr_running, 1);
       Atomics.add(this.pcpus[cpu].i32, this.P.nr_running, 1);
     }
-    Atomics.store(t.i32, T.need_resched, 0);
+    Atomics.store(t.i32, this.T.need_resched, 0);
     this.uninstall(cpu, task, now());
-    Atomics.store(t.i32, T.grant, 0);
-    Atomics.store(t.i32, T.preempted, 1);
+    Atomics.store(t.i32, this.T.grant, 0);
+    Atomics.store(t.i32, this.T.preempted, 1);
     this.enqueue(cpu, task);
     this.handOver(cpu, target);
     this.lock.unlock();
-    beforeWait?.();
+    this.hooks[task]?.out(true);
     this.waitForGrant(task);
     return 1;
   }
 
   /** Whether the task waits in a runqueue for a pCPU (runnable, not running). Lock-free read. */
   isQueued(task: number): boolean {
-    return Atomics.load(this.tasks[task].i32, T.queued_on) >= 0;
+    return Atomics.load(this.tasks[task].i32, this.T.queued_on) >= 0;
   }
 
   /** Whether the task left its pCPU while still runnable, and has not run since. Lock-free read. */
   wasPreempted(task: number): boolean {
-    return Atomics.load(this.tasks[task].i32, T.preempted) !== 0;
+    return Atomics.load(this.tasks[task].i32, this.T.preempted) !== 0;
   }
 
   /** How many times the task has been given a pCPU. Lock-free read. */
   schedIns(task: number): number {
-    return Atomics.load(this.tasks[task].i32, T.sched_in);
+    return Atomics.load(this.tasks[task].i32, this.T.sched_in);
   }
 
   /** Tasks whose timeslice ran out while others wait (the tick's check); sets their need_resched. */
@@ -215,7 +251,7 @@ export class Scheduler {
       if (Atomics.load(p.i32, this.P.nr_running) <= 1) continue;
       const curr = Atomics.load(p.i32, this.P.curr);
       if (curr === NO_TASK || at - p.f64[this.PF.curr_since] < sliceNs) continue;
-      if (Atomics.exchange(this.tasks[curr].i32, T.need_resched, 1) === 0) victims.push(curr);
+      if (Atomics.exchange(this.tasks[curr].i32, this.T.need_resched, 1) === 0) victims.push(curr);
     }
     return victims;
   }
@@ -250,7 +286,7 @@ export class Scheduler {
 
   /** A task's PELT-like utilisation (0..1) as of its last pCPU change. */
   util(task: number): number {
-    return this.tasks[task].f64[TF.util];
+    return this.tasks[task].f64[this.TF.util];
   }
 
   private selectPcpu(prev: number): number {
@@ -279,10 +315,10 @@ export class Scheduler {
     Atomics.store(p.i32, this.P.curr, task);
     p.f64[this.PF.curr_since] = at;
     p.f64[this.PF.busy_since] = at;
-    Atomics.store(t.i32, T.pcpu, cpu);
-    Atomics.store(t.i32, T.last_pcpu, cpu);
-    Atomics.store(t.i32, T.preempted, 0);
-    Atomics.add(t.i32, T.sched_in, 1);
+    Atomics.store(t.i32, this.T.pcpu, cpu);
+    Atomics.store(t.i32, this.T.last_pcpu, cpu);
+    Atomics.store(t.i32, this.T.preempted, 0);
+    Atomics.add(t.i32, this.T.sched_in, 1);
     this.tracer.emit(at, EV.PCPU, cpu, task);
     const since = p.f64[this.PF.idle_since];
     if (since <= 0) return 0;
@@ -300,8 +336,8 @@ export class Scheduler {
   /** Bring the task's utilisation up to `at`, it having been running (holding a pCPU) or not since the last update. */
   private updateUtil(task: number, running: boolean, at: number): void {
     const f = this.tasks[task].f64;
-    if (f[TF.util_at] > 0) f[TF.util] = peltAdvance(f[TF.util], running, at - f[TF.util_at]);
-    f[TF.util_at] = at;
+    if (f[this.TF.util_at] > 0) f[this.TF.util] = peltAdvance(f[this.TF.util], running, at - f[this.TF.util_at]);
+    f[this.TF.util_at] = at;
   }
 
   private uninstall(cpu: number, task: number, at: number): void {
@@ -309,23 +345,26 @@ export class Scheduler {
     p.f64[this.PF.busy_ns] += at - p.f64[this.PF.busy_since];
     this.updateUtil(task, true, at); // it ran until now
     Atomics.store(p.i32, this.P.curr, NO_TASK);
-    Atomics.store(this.tasks[task].i32, T.pcpu, -1);
+    Atomics.store(this.tasks[task].i32, this.T.pcpu, -1);
     this.tracer.emit(at, EV.PCPU, cpu, -1);
   }
 
   private handOver(cpu: number, next: number): void {
     this.install(cpu, next, now());
     const t = this.tasks[next];
-    Atomics.store(t.i32, T.grant, 1);
-    Atomics.notify(t.i32, T.grant);
+    Atomics.store(t.i32, this.T.grant, 1);
+    Atomics.notify(t.i32, this.T.grant);
   }
 
+  /** Wait, runnable, until another thread hands this task a pCPU; then it is scheduled in. */
   private waitForGrant(task: number): number {
     const t = this.tasks[task];
     const since = now();
-    while (Atomics.load(t.i32, T.grant) === 0) futexWait(t.i32, T.grant, 0);
-    t.f64[TF.runnable_wait_ns] += now() - since;
-    return Atomics.load(t.i32, T.pcpu);
+    while (Atomics.load(t.i32, this.T.grant) === 0) futexWait(t.i32, this.T.grant, 0);
+    t.f64[this.TF.runnable_wait_ns] += now() - since;
+    const cpu = Atomics.load(t.i32, this.T.pcpu);
+    this.hooks[task]?.in(cpu);
+    return cpu;
   }
 
   private enqueue(cpu: number, task: number): void {
@@ -333,7 +372,7 @@ export class Scheduler {
     const len = p[this.P.rq_len];
     p[this.P.rq + ((p[this.P.rq_head] + len) % this.rqCap)] = task;
     p[this.P.rq_len] = len + 1;
-    Atomics.store(this.tasks[task].i32, T.queued_on, cpu);
+    Atomics.store(this.tasks[task].i32, this.T.queued_on, cpu);
   }
 
   private dequeue(cpu: number): number | undefined {
@@ -342,7 +381,7 @@ export class Scheduler {
     const task = p[this.P.rq + p[this.P.rq_head]];
     p[this.P.rq_head] = (p[this.P.rq_head] + 1) % this.rqCap;
     p[this.P.rq_len]--;
-    Atomics.store(this.tasks[task].i32, T.queued_on, -1);
+    Atomics.store(this.tasks[task].i32, this.T.queued_on, -1);
     return task;
   }
 
@@ -357,7 +396,7 @@ export class Scheduler {
     if (k === len) throw new Error(`task ${task} is not queued on pCPU ${cpu}`);
     for (let i = k; i < len - 1; i++) p[at(i)] = p[at(i + 1)];
     p[this.P.rq_len] = len - 1;
-    Atomics.store(this.tasks[task].i32, T.queued_on, -1);
+    Atomics.store(this.tasks[task].i32, this.T.queued_on, -1);
   }
 
   /** newidle balance: take the head of the longest other runqueue; the task migrates here. */
@@ -376,7 +415,6 @@ export class Scheduler {
 
   /** A runqueue just got a second task: make sure the host actor ticks for preemption. */
   private wakeHostForTick(): void {
-    Atomics.add(this.host.i32, H.doorbell, 1);
-    Atomics.notify(this.host.i32, H.doorbell);
+    this.host.wake('doorbell');
   }
 }

@@ -1,4 +1,4 @@
-import { struct } from '../../actors/shared-memory.ts';
+import { region, struct, type RecordOf } from '../../actors/shared-memory.ts';
 
 /**
  * The host scheduler's shared state: one record per pCPU (its runqueue) and
@@ -30,7 +30,7 @@ export const pcpuStruct = (maxTasks: number) =>
     ],
   );
 
-export const TASK = struct(
+const TASK_STRUCT = struct(
   [
     'pcpu', // pCPU held, or -1
     'last_pcpu', // where it ran last (wakeup placement prefers it)
@@ -46,10 +46,15 @@ export const TASK = struct(
     'util_at', // when util was last brought up to date; 0 before the task first ran
   ],
 );
-export const T = TASK.i32.index;
-export const TF = TASK.f64.index;
+/** One record per schedulable task (a vCPU thread). */
+export const TASK = region('task', TASK_STRUCT);
+export type TaskRecord = RecordOf<typeof TASK>;
 
-export const HOST = struct(
+/** One record per pCPU; its runqueue holds up to as many tasks as there are (pcpuStruct(tasks) when laid out). */
+export const PCPU = region('pcpu', pcpuStruct(1), false);
+export type PcpuRecord = RecordOf<typeof PCPU>;
+
+const HOST_STRUCT = struct(
   [
     'rq_lock', // one lock for all runqueues: critical sections are a few hundred ns
     'doorbell', // futex word the host actor sleeps on
@@ -64,5 +69,6 @@ export const HOST = struct(
     'cpuidle_deep_residency_ns',
   ],
 );
-export const H = HOST.i32.index;
-export const HF = HOST.f64.index;
+/** The host: one record. */
+export const HOST = region('host', HOST_STRUCT);
+export type HostRecord = RecordOf<typeof HOST>;

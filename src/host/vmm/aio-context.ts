@@ -1,4 +1,4 @@
-import { struct, type Record32x64 } from '../../actors/shared-memory.ts';
+import { region, struct, type RecordOf } from '../../actors/shared-memory.ts';
 import { MAX_VCPUS } from '../../scenarios/bounds.ts';
 
 /**
@@ -9,24 +9,22 @@ import { MAX_VCPUS } from '../../scenarios/bounds.ts';
  *  - completed[q]: the thread pool's completions of queue q's requests (QEMU's
  *    thread pool signals one notifier eventfd; per-queue counts say whose).
  */
-export const AIO = struct(['notify', ['eventfd', MAX_VCPUS], ['completed', MAX_VCPUS]], ['poll_ns']);
-export const AIO_REGION = 'aio';
-export const A = AIO.i32.index;
-export const AF = AIO.f64.index;
+/** One record per I/O thread. */
+export const AIO = region('aio', struct(['notify', ['eventfd', MAX_VCPUS], ['completed', MAX_VCPUS]], ['poll_ns']));
+export type AioRecord = RecordOf<typeof AIO>;
 
 /** eventfd_signal() on eventfd `n` of the context, then wake its thread. */
-export function eventfdSignal(aio: Record32x64, n: number): void {
-  Atomics.add(aio.i32, A.eventfd + n, 1);
+export function eventfdSignal(aio: AioRecord, n: number): void {
+  Atomics.add(aio.i32, aio.I.eventfd + n, 1);
   aioNotify(aio);
 }
 
 /** A completion of queue `q`'s request, from a thread-pool worker. */
-export function aioComplete(aio: Record32x64, q: number): void {
-  Atomics.add(aio.i32, A.completed + q, 1);
+export function aioComplete(aio: AioRecord, q: number): void {
+  Atomics.add(aio.i32, aio.I.completed + q, 1);
   aioNotify(aio);
 }
 
-export function aioNotify(aio: Record32x64): void {
-  Atomics.add(aio.i32, A.notify, 1);
-  Atomics.notify(aio.i32, A.notify);
+export function aioNotify(aio: AioRecord): void {
+  aio.wake('notify');
 }

@@ -1,7 +1,6 @@
-import type { Record32x64 } from '../../actors/shared-memory.ts';
-import { vmmSignalVcpu, type VcpuShared } from '../kvm/kick.ts';
-import { V, VF } from '../kvm/vcpu-state.ts';
-import { H } from '../sched/task-state.ts';
+import { vmmSignalVcpu } from '../kvm/kick.ts';
+import type { VcpuRecords } from '../kvm/vcpu-records.ts';
+import type { HostRecord } from '../sched/task-state.ts';
 
 /**
  * A VMM's watchdog for its own vCPU thread: timer_create() with SIGEV_THREAD_ID
@@ -13,23 +12,23 @@ import { H } from '../sched/task-state.ts';
  * one compare-and-swap: exactly one of them takes an armed alarm.
  */
 
-export function armAlarm(vcpu: VcpuShared, host: Record32x64, at: number): void {
-  vcpu.v.f64[VF.alarm_at] = at;
-  Atomics.store(vcpu.v.i32, V.alarm_armed, 1); // publishes alarm_at
-  Atomics.add(host.i32, H.doorbell, 1); // the host recomputes its next wakeup
-  Atomics.notify(host.i32, H.doorbell);
+export function armAlarm(vcpu: VcpuRecords, host: HostRecord, at: number): void {
+  vcpu.block.set('alarm_at', at);
+  vcpu.block.store('alarm_armed', 1); // publishes alarm_at
+  host.wake('doorbell'); // the host recomputes its next wakeup
 }
 
 /** True if it took the alarm back before it fired. */
-export function disarmAlarm(vcpu: VcpuShared): boolean {
-  return Atomics.compareExchange(vcpu.v.i32, V.alarm_armed, 1, 0) === 1;
+export function disarmAlarm(vcpu: VcpuRecords): boolean {
+  return vcpu.block.cas('alarm_armed', 1, 0) === 1;
 }
 
 /** The host's side: fire the alarm if it is due; returns when it is due otherwise (Infinity: none). */
-export function alarmExpire(vcpu: VcpuShared, at: number): number {
-  if (Atomics.load(vcpu.v.i32, V.alarm_armed) !== 1) return Infinity;
-  const due = vcpu.v.f64[VF.alarm_at];
+export function alarmExpire(vcpu: VcpuRecords, at: number): number {
+  const v = vcpu.block;
+  if (v.load('alarm_armed') !== 1) return Infinity;
+  const due = v.get('alarm_at');
   if (at < due) return due;
-  if (Atomics.compareExchange(vcpu.v.i32, V.alarm_armed, 1, 0) === 1) vmmSignalVcpu(vcpu);
+  if (v.cas('alarm_armed', 1, 0) === 1) vmmSignalVcpu(vcpu);
   return Infinity;
 }

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { SharedMemory } from '../../actors/shared-memory.ts';
-import { aioComplete, AIO_REGION } from './aio-context.ts';
+import { AIO, aioComplete } from './aio-context.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
 import { BlockWriter } from './block-writer.ts';
 
@@ -29,7 +29,7 @@ export interface BlockRequest {
 
 const data = workerData as BlockWorkerData;
 const mem = new SharedMemory(data.sab, data.layout);
-const aio = mem.record(AIO_REGION, data.aio);
+const aio = mem.record(AIO, data.aio);
 const writer = new BlockWriter(data.backend);
 process.on('exit', () => writer.close());
 

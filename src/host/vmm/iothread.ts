@@ -1,15 +1,11 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
-import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
-import { SharedMemory } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
-import { RUN_STATE } from '../kvm/vcpu-state.ts';
-import { vcpuShared, VM_I } from '../layout.ts';
-import { checkFault, FAULTS_REGION } from '../faults.ts';
-import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
-import { A, AF, AIO_REGION } from './aio-context.ts';
+import { vcpuRecords } from '../layout.ts';
+import { RUN_STATE } from '../thread-state.ts';
+import { serveVmActor, STOP_CHECK_NS, type VmActorConfig } from '../vm-actor.ts';
+import { AIO } from './aio-context.ts';
 import { adjustPollingTime, type AioPollParams } from './aio-poll.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
 import type { BlockRequest, BlockWorkerData } from './block-worker.ts';
@@ -28,7 +24,7 @@ import type { BlockRequest, BlockWorkerData } from './block-worker.ts';
  * through messages.
  */
 
-export interface IothreadConfig {
+export interface IothreadConfig extends VmActorConfig {
   queues: number;
   line: number;
   poll: AioPollParams;
@@ -37,73 +33,58 @@ export interface IothreadConfig {
   /** The block pool's worker module (bundled) and piscina's entry, both resolved by the main thread. */
   worker_url: string;
   piscina_url: string;
-  /** This thread's slot (trace, fault word, THREAD record) and its AioContext record. */
-  slot: number;
+  /** Its AioContext record. */
   aio: number;
 }
 
-export interface IothreadSnapshot extends ThreadCost {
+export interface IothreadSnapshot {
   requests_submitted: number;
   requests_completed: number;
   /** aio_poll() calls that found an event while polling, that slept, and that found one at once. */
   aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
 }
 
-export type IothreadApi = ReturnType<typeof makeIothread>;
+serveVmActor<IothreadConfig, IothreadSnapshot>(
+  ({ config: cfg, mem, thread, stopping, checkFault }) => {
+    const aio = mem.record(AIO, cfg.aio);
+    const vcpus = Array.from({ length: cfg.queues }, (_, i) => vcpuRecords(mem, i));
+    let pool: Piscina | undefined;
+    let failure: Error | undefined;
+    const counts = { submitted: 0, completed: 0, polled: 0, blocked: 0, ready: 0, poll_time_ns: 0 };
+    let pollNs = 0;
+    const state = (s: number, at = now()) => thread.enter(s, at);
+    return {
+      async ready(): Promise<boolean> {
+        // piscina's CommonJS entry: its class is the module's export (or a property of it).
+        const mod = (await import(cfg.piscina_url)) as { Piscina?: typeof Piscina; default?: { Piscina?: typeof Piscina } };
+        const Pool = mod.Piscina ?? mod.default?.Piscina;
+        if (!Pool) throw new Error(`no Piscina class in ${cfg.piscina_url}`);
+        const workerData: BlockWorkerData = { sab: mem.sab, layout: mem.layout, aio: cfg.aio, backend: cfg.backend };
+        pool = new Pool({ filename: cfg.worker_url, minThreads: cfg.pool_threads, maxThreads: cfg.pool_threads, idleTimeout: Number.MAX_SAFE_INTEGER, workerData });
+        // The pool's threads up and loaded before the run starts.
+        await Promise.all(Array.from({ length: cfg.pool_threads }, () => pool!.run(null, { name: 'warm' })));
+        return true;
+      },
 
-/** How long a sleep may last before the loop looks at the stop word again (stop also wakes it). */
-const STOP_CHECK_MS = 50;
-
-function makeIothread(start: ActorStart<IothreadConfig>) {
-  const mem = new SharedMemory(start.sab, start.layout);
-  const cfg = start.config;
-  const aio = mem.record(AIO_REGION, cfg.aio);
-  const thread = new ThreadAccounting(mem, cfg.slot);
-  const fault = mem.record(FAULTS_REGION, cfg.slot);
-  const vmm = mem.record('vmm', 0);
-  const vcpus = Array.from({ length: cfg.queues }, (_, i) => vcpuShared(mem, i));
-  const name = start.name;
-  let pool: Piscina | undefined;
-  let failure: Error | undefined;
-  const counts = { submitted: 0, completed: 0, polled: 0, blocked: 0, ready: 0, poll_time_ns: 0 };
-  let pollNs = 0;
-  const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
-  const state = (s: number, at = now()) => thread.enter(s, at);
-
-  return {
-    async ready(): Promise<boolean> {
-      // piscina's CommonJS entry: its class is the module's export (or a property of it).
-      const mod = (await import(cfg.piscina_url)) as { Piscina?: typeof Piscina; default?: { Piscina?: typeof Piscina } };
-      const Pool = mod.Piscina ?? mod.default?.Piscina;
-      if (!Pool) throw new Error(`no Piscina class in ${cfg.piscina_url}`);
-      const workerData: BlockWorkerData = { sab: start.sab, layout: start.layout, aio: cfg.aio, backend: cfg.backend };
-      pool = new Pool({ filename: cfg.worker_url, minThreads: cfg.pool_threads, maxThreads: cfg.pool_threads, idleTimeout: Number.MAX_SAFE_INTEGER, workerData });
-      // The pool's threads up and loaded before the run starts.
-      await Promise.all(Array.from({ length: cfg.pool_threads }, () => pool!.run(null, { name: 'warm' })));
-      return true;
-    },
-
-    async run(): Promise<void> {
-      setThreadTimerSlackNs(1);
-      thread.start(RUN_STATE.VMM);
-      const taken = new Int32Array(cfg.queues); // ioeventfd counts consumed (requests taken)
-      const done = new Int32Array(cfg.queues); // completions handled
-      const blockBytes = cfg.backend.block_size;
-      const slots = Math.floor(cfg.backend.file_bytes / blockBytes);
-      let nextBlock = 0;
-      const eventsPending = () => {
-        for (let q = 0; q < cfg.queues; q++) {
-          if (Atomics.load(aio.i32, A.eventfd + q) !== taken[q] || Atomics.load(aio.i32, A.completed + q) !== done[q]) return true;
-        }
-        return false;
-      };
-      try {
+      async loop(): Promise<void> {
+        const taken = new Int32Array(cfg.queues); // ioeventfd counts consumed (requests taken)
+        const done = new Int32Array(cfg.queues); // completions handled
+        const blockBytes = cfg.backend.block_size;
+        const slots = Math.floor(cfg.backend.file_bytes / blockBytes);
+        let nextBlock = 0;
+        const { eventfd, completed } = aio.I;
+        const eventsPending = () => {
+          for (let q = 0; q < cfg.queues; q++) {
+            if (Atomics.load(aio.i32, eventfd + q) !== taken[q] || Atomics.load(aio.i32, completed + q) !== done[q]) return true;
+          }
+          return false;
+        };
         while (!stopping()) {
           if (failure) throw failure;
-          checkFault(fault, name, 'in aio_poll');
+          checkFault('in aio_poll');
           // aio_poll(blocking = true)
           const begin = now();
-          const seen = Atomics.load(aio.i32, A.notify);
+          const seen = aio.load('notify');
           if (eventsPending()) counts.ready++;
           else {
             let found = false;
@@ -111,34 +92,34 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
               state(RUN_STATE.POLLING, begin);
               const end = begin + pollNs;
               let t = begin;
-              while (t < end && Atomics.load(aio.i32, A.notify) === seen) t = now();
+              while (t < end && Atomics.load(aio.i32, aio.I.notify) === seen) t = now();
               counts.poll_time_ns += t - begin;
-              found = Atomics.load(aio.i32, A.notify) !== seen;
+              found = aio.load('notify') !== seen;
             }
             if (found) counts.polled++;
             else {
               counts.blocked++;
               state(RUN_STATE.BLOCKED);
-              const w = Atomics.waitAsync(aio.i32, A.notify, seen, STOP_CHECK_MS);
+              const w = Atomics.waitAsync(aio.i32, aio.I.notify, seen, STOP_CHECK_NS / 1e6);
               if (w.async) await w.value;
             }
           }
           const blockNs = now() - begin;
           if (cfg.poll.poll_max_ns > 0) {
             pollNs = adjustPollingTime(pollNs, blockNs, cfg.poll);
-            aio.f64[AF.poll_ns] = pollNs;
+            aio.set('poll_ns', pollNs);
           }
           state(RUN_STATE.VMM);
           // Dispatch: new requests to the pool, finished ones back to their vCPU.
           for (let q = 0; q < cfg.queues; q++) {
-            const kicks = Atomics.load(aio.i32, A.eventfd + q);
+            const kicks = Atomics.load(aio.i32, eventfd + q);
             for (; taken[q] !== kicks; taken[q]++) {
               const req: BlockRequest = { queue: q, offset: (nextBlock++ % slots) * blockBytes };
               counts.submitted++;
               pool!.run(req).catch((e: Error) => (failure ??= new Error(`block backend: ${e.message}`)));
             }
-            const completed = Atomics.load(aio.i32, A.completed + q);
-            for (; done[q] !== completed; done[q]++) {
+            const finished = Atomics.load(aio.i32, completed + q);
+            for (; done[q] !== finished; done[q]++) {
               counts.completed++;
               kvmSetIrqPending(vcpus[q], cfg.line, now());
               kvmVcpuKickForInterrupt(vcpus[q]); // irqfd: posted when the vCPU runs guest code with APICv
@@ -147,21 +128,18 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
           // Requests piscina had to queue wait for a pool thread's "free" message: let it in.
           if (pool!.queueSize > 0) await yieldToEventLoop();
         }
-      } finally {
-        thread.stop();
-        await pool?.destroy();
-      }
-    },
+      },
 
-    snapshot(): IothreadSnapshot {
-      return {
+      async teardown(): Promise<void> {
+        await pool?.destroy();
+      },
+
+      snapshot: () => ({
         requests_submitted: counts.submitted,
         requests_completed: counts.completed,
         aio_poll: { polled: counts.polled, blocked: counts.blocked, ready: counts.ready, poll_ns: pollNs, poll_time_ns: counts.poll_time_ns },
-        ...thread.cost(),
-      };
-    },
-  };
-}
-
-serveActor(makeIothread);
+      }),
+    };
+  },
+  { state: RUN_STATE.VMM, preciseTimers: true },
+);

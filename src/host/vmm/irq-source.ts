@@ -1,16 +1,12 @@
-import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
-import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { prng } from '../../actors/prng.ts';
-import { SharedMemory } from '../../actors/shared-memory.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { irqfdResampleCount, irqfdResampleWait } from '../kvm/irqfd.ts';
-import { tracerFor, vcpuShared, VM_I } from '../layout.ts';
+import { vcpuRecords } from '../layout.ts';
 import { EV } from '../../trace/tracer.ts';
-import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
-import { RUN_STATE } from '../kvm/vcpu-state.ts';
-import { checkFault, FAULTS_REGION } from '../faults.ts';
+import { RUN_STATE } from '../thread-state.ts';
+import { serveVmActor, STOP_CHECK_NS, type VmActorConfig } from '../vm-actor.ts';
 
 /**
  * A device on a VMM I/O thread with one interrupt in flight at a time, like a
@@ -20,7 +16,7 @@ import { checkFault, FAULTS_REGION } from '../faults.ts';
  * So every sample is one wakeup of an idle vCPU, never a coalesced one.
  */
 
-export interface IrqSourceConfig {
+export interface IrqSourceConfig extends VmActorConfig {
   vcpus: number;
   line: number;
   /** Mean gap between interrupts, ns; each gap is uniform in mean*(1 ± jitter). */
@@ -28,77 +24,59 @@ export interface IrqSourceConfig {
   jitter: number;
   /** Deterministic gaps for reproducible runs. */
   seed: number;
-  /** This thread's index among the VM's actors: its trace ring and its fault word. */
-  slot: number;
 }
 
-export interface IrqSourceSnapshot extends ThreadCost {
+export interface IrqSourceSnapshot {
   raised: number;
   /** EOIs received through the resamplefd. */
   eois: number;
 }
 
-export type IrqSourceApi = ReturnType<typeof makeIrqSource>;
-
-function makeIrqSource(start: ActorStart<IrqSourceConfig>) {
-  const mem = new SharedMemory(start.sab, start.layout);
-  const cfg = start.config;
-  const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuShared(mem, i));
-  const vmm = mem.record('vmm', 0);
-  const random = prng(cfg.seed);
-  const tracer = tracerFor(mem, cfg.slot);
-  const fault = mem.record(FAULTS_REGION, cfg.slot);
-  const name = start.name;
-  let raised = 0;
-  let eois = 0;
-  const thread = new ThreadAccounting(mem, cfg.slot);
-  const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
-  const state = (s: number) => thread.enter(s);
-  /** Sleep until `deadline` or the VMM stops (the stop word is the wait word, so stop wakes us). */
-  const sleepUntil = (deadline: number) => {
-    for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, VM_I.stop, 0, deadline - t);
-  };
-
-  return {
-    ready: () => true,
-    run(): void {
-      setThreadTimerSlackNs(1);
-      thread.start(RUN_STATE.VMM);
-      for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
-        state(RUN_STATE.BLOCKED);
-        sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
-        // A stopped VM's devices raise nothing (QEMU's vm_stop) until it runs again.
-        while (Atomics.load(vmm.i32, VM_I.paused) && !stopping()) futexWait(vmm.i32, VM_I.paused, 1);
-        state(RUN_STATE.VMM);
-        if (stopping()) break;
-        checkFault(fault, name, 'about to raise a device interrupt');
-        const vcpu = vcpus[next];
-        const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
-        const at = now();
-        if (kvmSetIrqPending(vcpu, cfg.line, at)) raised++;
-        const woke = kvmVcpuKickForInterrupt(vcpu);
-        if (tracer.on) {
-          // After the kick: tracing must not delay it. Untraced, no clock read at all.
-          tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line);
-          tracer.emit(now(), EV.KICK, vcpu.id, woke ? 1 : 0);
-        }
-        // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
-        state(RUN_STATE.BLOCKED);
-        while (!irqfdResampleWait(vcpu, seen, 10_000_000)) {
+serveVmActor<IrqSourceConfig, IrqSourceSnapshot>(
+  ({ config: cfg, mem, vmm, tracer, thread, stopping, checkFault, waitWhilePaused }) => {
+    const vcpus = Array.from({ length: cfg.vcpus }, (_, i) => vcpuRecords(mem, i));
+    const random = prng(cfg.seed);
+    let raised = 0;
+    let eois = 0;
+    const state = (s: number) => thread.enter(s);
+    /** Sleep until `deadline` or the VMM stops (the stop word is the wait word, so stop wakes us). */
+    const sleepUntil = (deadline: number) => {
+      for (let t = now(); t < deadline && !stopping(); t = now()) futexWait(vmm.i32, vmm.I.stop, 0, deadline - t);
+    };
+    return {
+      loop(): void {
+        for (let next = 0; !stopping(); next = (next + 1) % vcpus.length) {
+          state(RUN_STATE.BLOCKED);
+          sleepUntil(now() + cfg.gap_ns * (1 + cfg.jitter * (2 * random() - 1)));
+          // A stopped VM's devices raise nothing (QEMU's vm_stop) until it runs again.
+          waitWhilePaused();
+          state(RUN_STATE.VMM);
           if (stopping()) break;
-          checkFault(fault, name, `waiting for vcpu${vcpu.id}'s EOI`);
+          checkFault('about to raise a device interrupt');
+          const vcpu = vcpus[next];
+          const seen = irqfdResampleCount(vcpu); // before raising, so an EOI cannot slip past the wait
+          const at = now();
+          if (kvmSetIrqPending(vcpu, cfg.line, at)) raised++;
+          const woke = kvmVcpuKickForInterrupt(vcpu);
+          if (tracer.on) {
+            // After the kick: tracing must not delay it. Untraced, no clock read at all.
+            tracer.emit(at, EV.IRQ_RAISE, vcpu.id, cfg.line);
+            tracer.emit(now(), EV.KICK, vcpu.id, woke ? 1 : 0);
+          }
+          // Until the guest EOIs it. The timeout only bounds how long a stop can go unnoticed.
+          state(RUN_STATE.BLOCKED);
+          while (!irqfdResampleWait(vcpu, seen, STOP_CHECK_NS)) {
+            if (stopping()) break;
+            checkFault(`waiting for vcpu${vcpu.id}'s EOI`);
+          }
+          if (irqfdResampleCount(vcpu) !== seen) {
+            eois++;
+            if (tracer.on) tracer.emit(now(), EV.EOI, vcpu.id);
+          }
         }
-        if (irqfdResampleCount(vcpu) !== seen) {
-          eois++;
-          if (tracer.on) tracer.emit(now(), EV.EOI, vcpu.id);
-        }
-      }
-      thread.stop();
-    },
-    snapshot(): IrqSourceSnapshot {
-      return { raised, eois, ...thread.cost() };
-    },
-  };
-}
-
-serveActor(makeIrqSource);
+      },
+      snapshot: () => ({ raised, eois }),
+    };
+  },
+  { state: RUN_STATE.VMM, preciseTimers: true },
+);

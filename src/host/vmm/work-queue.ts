@@ -1,6 +1,5 @@
-import { struct, type Record32x64 } from '../../actors/shared-memory.ts';
+import { region, struct, type RecordOf } from '../../actors/shared-memory.ts';
 import { now } from '../../actors/clock.ts';
-import { futexBumpAndWake } from '../../actors/futex.ts';
 
 /**
  * The VMM's deferred-work queue (seeds/000): one producer (the VMM main loop,
@@ -16,7 +15,7 @@ export const WORK_RING = 4096;
 export const WORK_BY = { WORKER: 0, VCPU: 1, FALLBACK: 2 } as const;
 export const WORK_BY_NAMES = ['workers', 'vcpus', 'fallback'] as const;
 
-export const WORK_QUEUE = struct(
+const WORK_QUEUE_STRUCT = struct(
   [
     'head', // next item to claim
     'tail', // next free slot (written by the producer only)
@@ -26,43 +25,42 @@ export const WORK_QUEUE = struct(
   ],
   [['enqueued_at', WORK_RING]],
 );
-export const WORK_QUEUE_REGION = 'work_queue';
-const I = WORK_QUEUE.i32.index;
-const F = WORK_QUEUE.f64.index;
+/** The VMM's one queue. */
+export const WORK_QUEUE = region('work_queue', WORK_QUEUE_STRUCT);
+export type WorkQueueRecord = RecordOf<typeof WORK_QUEUE>;
 
-export const workDepth = (q: Record32x64): number => Atomics.load(q.i32, I.tail) - Atomics.load(q.i32, I.head);
+export const workDepth = (q: WorkQueueRecord): number => q.load('tail') - q.load('head');
 
 /** Producer: add an item created at `at`. Returns the depth after it, or -1 if the ring was full. */
-export function workEnqueue(q: Record32x64, at: number): number {
-  const tail = Atomics.load(q.i32, I.tail);
-  if (tail - Atomics.load(q.i32, I.head) >= WORK_RING) {
-    Atomics.add(q.i32, I.overflows, 1);
+export function workEnqueue(q: WorkQueueRecord, at: number): number {
+  const tail = q.load('tail');
+  if (tail - q.load('head') >= WORK_RING) {
+    q.add('overflows', 1);
     return -1;
   }
-  q.f64[F.enqueued_at + (tail % WORK_RING)] = at;
-  Atomics.store(q.i32, I.tail, tail + 1); // publishes the timestamp
-  return tail + 1 - Atomics.load(q.i32, I.head);
+  q.f64[q.F.enqueued_at + (tail % WORK_RING)] = at;
+  q.store('tail', tail + 1); // publishes the timestamp
+  return tail + 1 - q.load('head');
 }
 
 /** Wake this many idle workqueue threads (those not waiting are busy and will look again anyway). */
-export function workWakeWorkers(q: Record32x64, count: number): void {
-  if (count > 0) futexBumpAndWake(q.i32, I.wake, count);
+export function workWakeWorkers(q: WorkQueueRecord, count: number): void {
+  if (count > 0) q.wake('wake', count);
 }
 
-export const workWakeWord = (q: Record32x64): number => Atomics.load(q.i32, I.wake);
-export const WORK_WAKE_INDEX = I.wake;
+export const workWakeWord = (q: WorkQueueRecord): number => q.load('wake');
 
 /**
  * Claim the oldest item, or return -1 when the queue is empty. `olderThan`:
  * only an item enqueued before that time (the fallback timer's rule).
  */
-export function workClaim(q: Record32x64, olderThan = Infinity): number {
+export function workClaim(q: WorkQueueRecord, olderThan = Infinity): number {
   for (;;) {
-    const head = Atomics.load(q.i32, I.head);
-    if (head === Atomics.load(q.i32, I.tail)) return -1;
-    const at = q.f64[F.enqueued_at + (head % WORK_RING)];
+    const head = q.load('head');
+    if (head === q.load('tail')) return -1;
+    const at = q.f64[q.F.enqueued_at + (head % WORK_RING)];
     if (at >= olderThan) return -1;
-    if (Atomics.compareExchange(q.i32, I.head, head, head + 1) === head) return at;
+    if (q.cas('head', head, head + 1) === head) return at;
   }
 }
 
@@ -71,9 +69,9 @@ export function workClaim(q: Record32x64, olderThan = Infinity): number {
  * itself, the VMM's CPU time), counted for its consumer kind. Returns how long
  * the item waited in the queue, for the consumer's own latency histogram.
  */
-export function workRun(q: Record32x64, enqueuedAt: number, itemNs: number, by: number): number {
+export function workRun(q: WorkQueueRecord, enqueuedAt: number, itemNs: number, by: number): number {
   const start = now();
-  Atomics.add(q.i32, I.done_by + by, 1);
+  Atomics.add(q.i32, q.I.done_by + by, 1);
   const end = start + itemNs;
   while (now() < end) {
     // busy: the work
@@ -82,7 +80,7 @@ export function workRun(q: Record32x64, enqueuedAt: number, itemNs: number, by: 
 }
 
 /** Run queued items on this thread until the queue is empty or `budgetNs` is spent; returns how many. */
-export function workDrain(q: Record32x64, itemNs: number, by: number, budgetNs: number, waited: (ns: number) => void, olderThan = Infinity): number {
+export function workDrain(q: WorkQueueRecord, itemNs: number, by: number, budgetNs: number, waited: (ns: number) => void, olderThan = Infinity): number {
   const until = now() + budgetNs;
   let n = 0;
   for (;;) {
@@ -101,7 +99,7 @@ export interface WorkQueueSnapshot {
   overflows: number;
 }
 
-export function readWorkQueue(q: Record32x64): WorkQueueSnapshot {
-  const done = Object.fromEntries(WORK_BY_NAMES.map((n, i) => [n, Atomics.load(q.i32, I.done_by + i)])) as WorkQueueSnapshot['done'];
-  return { created: Atomics.load(q.i32, I.tail), done, left: workDepth(q), overflows: Atomics.load(q.i32, I.overflows) };
+export function readWorkQueue(q: WorkQueueRecord): WorkQueueSnapshot {
+  const done = Object.fromEntries(WORK_BY_NAMES.map((n, i) => [n, Atomics.load(q.i32, q.I.done_by + i)])) as WorkQueueSnapshot['done'];
+  return { created: q.load('tail'), done, left: workDepth(q), overflows: q.load('overflows') };
 }
