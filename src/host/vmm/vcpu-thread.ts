@@ -75,6 +75,23 @@ export interface GuestHaltpollResult {
   halts: number;
 }
 
+/** deferred-work: an idle exit reached the VMM: use it for queued work (the proposal's point), then re-enter. */
+class DeferredIdleWork implements IdleExitWork {
+  done = 0;
+  readonly wait = new LatencyRecorder();
+
+  constructor(
+    private readonly queue: WorkQueueRecord,
+    private readonly cfg: { item_ns: number; vcpu_budget_ns: number },
+  ) {}
+
+  run(vcpu: KvmVcpu): void {
+    if (workDepth(this.queue) === 0) return;
+    vcpu.setRunState(RUN_STATE.VMM, now());
+    this.done += workDrain(this.queue, this.cfg.item_ns, WORK_BY.VCPU, this.cfg.vcpu_budget_ns, (ns) => this.wait.record(ns));
+  }
+}
+
 serveVmActor<VcpuThreadConfig, VcpuThreadSnapshot>(
   (ctx) => {
     const { config: cfg, mem, tracer } = ctx;
@@ -144,20 +161,3 @@ serveVmActor<VcpuThreadConfig, VcpuThreadSnapshot>(
   },
   { state: null },
 );
-
-/** deferred-work: an idle exit reached the VMM: use it for queued work (the proposal's point), then re-enter. */
-class DeferredIdleWork implements IdleExitWork {
-  done = 0;
-  readonly wait = new LatencyRecorder();
-
-  constructor(
-    private readonly queue: WorkQueueRecord,
-    private readonly cfg: { item_ns: number; vcpu_budget_ns: number },
-  ) {}
-
-  run(vcpu: KvmVcpu): void {
-    if (workDepth(this.queue) === 0) return;
-    vcpu.setRunState(RUN_STATE.VMM, now());
-    this.done += workDrain(this.queue, this.cfg.item_ns, WORK_BY.VCPU, this.cfg.vcpu_budget_ns, (ns) => this.wait.record(ns));
-  }
-}
