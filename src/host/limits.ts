@@ -1,6 +1,7 @@
 import { freemem } from 'node:os';
 import { Ring } from '../actors/ring.ts';
-import { ScenarioError, iothreadsOf, MAX_VCPUS, type Scenario } from '../scenarios/schema.ts';
+import { ScenarioError, MAX_VCPUS, type Scenario } from '../scenarios/schema.ts';
+import { iothreadsOf } from '../workloads/index.ts';
 import { TRACE_RING_CAPACITY, TRACE_WIDTH } from '../trace/tracer.ts';
 
 /**

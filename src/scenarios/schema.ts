@@ -7,6 +7,7 @@ import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '.
 import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
 import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
 import { CPUIDLE_DEFAULTS } from '../host/sched/idle-states.ts';
+import { WORKLOAD_SCHEMAS } from '../workloads/index.ts';
 
 /**
  * A scenario: the host (pCPUs, kvm params, capabilities), the VM (vCPUs) and
@@ -28,120 +29,8 @@ const kvmIntelShape = Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name
   z.ZodDefault<z.ZodInt>
 >;
 
-export const WorkloadSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('timer-latency'),
-    /** kvm-unit-tests' delta: the timer is re-armed this far ahead (guest TSC = ns). */
-    delta_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
-  }),
-  z.strictObject({
-    kind: z.literal('irq-wake'),
-    /** Mean gap between device interrupts (a VMM I/O thread raises them round-robin over the vCPUs). */
-    gap_ns: z.int().min(1_000).max(1_000_000_000).default(200_000),
-    /** Each gap is uniform in gap_ns * (1 ± jitter). */
-    jitter: z.number().min(0).max(1).default(0.5),
-    seed: z.int().default(1),
-  }),
-  z.strictObject({
-    kind: z.literal('mixed'),
-    /** Every vCPU re-arms its own TSC-deadline timer this far ahead, as timer-latency does. */
-    delta_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
-    /** And an I/O thread raises device interrupts round-robin, one in flight, this gap after each EOI. */
-    gap_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
-    jitter: z.number().min(0).max(1).default(0.5),
-    seed: z.int().default(1),
-  }),
-  z.strictObject({
-    kind: z.literal('dsync-io'),
-    /** `file`: O_DSYNC writes to a temporary file (real disk latency); `synthetic`: a device with a fixed service time. */
-    backend: z.enum(['file', 'synthetic']).default('file'),
-    /** Bytes per write (dd's bs). */
-    block_size: z.int().min(512).max(1024 * 1024).default(4096),
-    /** The synthetic device's service time per request. */
-    synthetic_latency_ns: z.int().min(1_000).max(100_000_000).default(50_000),
-    /** No VM: one plain thread per vCPU writes and waits in the write itself, as dd on the host. */
-    bare_metal: z.boolean().default(false),
-  }),
-  z.strictObject({
-    kind: z.literal('deferred-work'),
-    /** Each vCPU's guest: busy this long, then idle until its timer fires idle_ns later. */
-    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
-    idle_ns: z.int().min(1_000).max(1_000_000_000).default(800_000),
-    /** The VMM main loop's device events, each creating one work item: mean gap, uniform in gap * (1 ± jitter). */
-    gap_ns: z.int().min(1_000).max(1_000_000_000).default(100_000),
-    jitter: z.number().min(0).max(1).default(0.5),
-    seed: z.int().default(1),
-    /** The CPU one work item takes, ns. */
-    item_ns: z.int().min(0).max(100_000_000).default(20_000),
-    /** Workqueue threads that own the work (0: none). */
-    workers: z.int().min(0).max(16).default(1),
-    /** One more workqueue thread is woken per this many items queued. */
-    depth_per_worker: z.int().min(1).max(1000).default(4),
-    /** The main loop's fallback timer: it runs items that have waited this long (0: no fallback). */
-    fallback_ns: z.int().min(0).max(1_000_000_000).default(10_000_000),
-    /** With the userspace-exit proposal: what an idle vCPU may spend on queued work per HLT/MWAIT exit. */
-    vcpu_budget_ns: z.int().min(0).max(100_000_000).default(200_000),
-  }),
-  z.strictObject({
-    kind: z.literal('sim-loop'),
-    /**
-     * `exit-on-wfi`: a single-threaded simulator whose KVM_RUN returns when the idle guest would
-     * block (the 2023 request, seeds/001) and skips virtual time to its next timer event;
-     * `watchdog`: the same loop on mainline, left only by its watchdog signal; `kernel`: no
-     * simulator, the guest's timer in KVM, real time.
-     */
-    mode: z.enum(['exit-on-wfi', 'watchdog', 'kernel']).default('exit-on-wfi'),
-    /** The simulator's budget per KVM_RUN (wall time standing for a PMU instruction count). */
-    quantum_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
-    /** The guest's timer period, in virtual time. */
-    tick_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
-    /** Guest work per tick. */
-    work_ns: z.int().min(0).max(100_000_000).default(50_000),
-  }),
-  z.strictObject({
-    kind: z.literal('idle-tick'),
-    /**
-     * An idle guest's timer interrupts, each vCPU on its own: 10 ms is a Windows-like periodic tick
-     * (seeds/002: "Windows VMs, which have a ~10 ms timer tick"); 400 ms a Linux NO_HZ idle guest
-     * ("a Linux 4 VCPU VM halts around 10 times per second").
-     */
-    tick_ns: z.int().min(100_000).max(10_000_000_000).default(10_000_000),
-  }),
-  z.strictObject({
-    kind: z.literal('hrtimer-rearm'),
-    /** Work between two re-arms: the loop's event interval. */
-    event_ns: z.int().min(1_000).max(1_000_000_000).default(20_000),
-    /** Each re-arm programs the timer this far ahead. */
-    timeout_ns: z.int().min(1_000).max(1_000_000_000).default(1_000_000),
-    /** Re-arms per cycle, before the guest stops pushing and waits for the timer to fire. */
-    rearms: z.int().min(1).max(10_000).default(50),
-  }),
-  z.strictObject({
-    kind: z.literal('overcommit'),
-    /** The tick: re-armed this far ahead when the last one is handled. */
-    delta_ns: z.int().min(10_000).max(1_000_000_000).default(1_000_000),
-    /** Guest work after each tick. */
-    busy_ns: z.int().min(0).max(1_000_000_000).default(200_000),
-    /** `idle`: wait in the idle loop (WFI on arm64); `wfe`: a spin-wait paused by WFE (arm64 only). */
-    wait: z.enum(['idle', 'wfe']).default('idle'),
-  }),
-  z.strictObject({
-    kind: z.literal('spinlock'),
-    /** Work inside the critical section (guest compute), ns. */
-    hold_ns: z.int().min(0).max(100_000_000).default(5_000),
-    /** Work outside it between two acquisitions, ns. */
-    think_ns: z.int().min(0).max(100_000_000).default(5_000),
-  }),
-]);
-
-/** Workloads whose VM has a device raising interrupts from an I/O thread (no requests from the guest). */
-export const hasDevice = (w: Workload): w is Extract<Workload, { kind: 'irq-wake' | 'mixed' }> => w.kind === 'irq-wake' || w.kind === 'mixed';
-/** Workloads whose VM has a virtio-blk device on an I/O thread. */
-export const hasBlockDevice = (w: Workload): w is Extract<Workload, { kind: 'dsync-io' }> => w.kind === 'dsync-io';
-/** Workloads whose VMM has a deferred-work queue, its main loop and its workqueue threads. */
-export const hasWorkQueue = (w: Workload): w is Extract<Workload, { kind: 'deferred-work' }> => w.kind === 'deferred-work';
-/** The VMM's own threads a scenario needs (I/O threads; for deferred-work, the main loop and the workqueue threads). */
-export const iothreadsOf = (w: Workload): number => (hasDevice(w) || hasBlockDevice(w) ? 1 : hasWorkQueue(w) ? 1 + w.workers : 0);
+/** The workload: one of the registered workloads' schemas (src/workloads/), told apart by `kind`. */
+export const WorkloadSchema = z.discriminatedUnion('kind', WORKLOAD_SCHEMAS);
 export type Workload = z.infer<typeof WorkloadSchema>;
 
 export { MAX_VCPUS, MAX_PCPUS };

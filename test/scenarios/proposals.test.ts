@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyOverrides, parseOverrides } from '../../src/scenarios/overrides.ts';
 import { parsePolicy } from '../../src/scenarios/policies.ts';
 import { parseScenario } from '../../src/scenarios/schema.ts';
-import { guestProgram } from '../../src/guest/workloads/index.ts';
+import { guestProgram } from '../../src/workloads/index.ts';
 import { MSR_KVM_LAZY_TSCDEADLINE } from '../../src/guest/isa.ts';
 import { BUILTIN_SCENARIOS } from '../../src/scenarios/builtin.ts';
 
