@@ -17,7 +17,7 @@ import { parseSweepSpec, renderSweep, runSweep, sweepScenarios } from './sweep.t
 import { parseFault } from '../host/faults.ts';
 import { checkLimits } from '../host/limits.ts';
 import { renderStress, runStress } from './stress.ts';
-import { sweepSvg } from './sweep-svg.ts';
+import { sweepSvg } from '../sweep/svg.ts';
 
 /** haltlab's command line: a thin layer over createVm(scenario).run() and the scenario files. */
 

@@ -2,8 +2,8 @@ import type { LatencySummary } from '../actors/histogram.ts';
 import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../host/results.ts';
 import { barChart, distributionChart } from './charts.ts';
 import type { Config, Measured } from './run.ts';
-import { analyse, pointOf, type SweepResult } from '../cli/sweep.ts';
-import { sweepSvg } from '../cli/sweep-svg.ts';
+import { analyse, pointOf, type SweepResult } from '../sweep/analysis.ts';
+import { sweepSvg } from '../sweep/svg.ts';
 
 /**
  * Each seed's claim, the configurations that measure it, and how the report

@@ -1,4 +1,4 @@
-import type { SweepCurve, SweepResult } from './sweep.ts';
+import type { SweepCurve, SweepResult } from './analysis.ts';
 
 /**
  * The sweep's latency-vs-cost curve as one self-contained SVG file: host CPU
