@@ -485,6 +485,8 @@ export class Vm {
           requests_completed: requests,
           requests_per_s: wallS > 0 ? requests / wallS : 0,
           io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+          service_ns: summarize(mergeLatency(present.map((s) => s.service))),
+          service_spin_s: present.reduce((a, s) => a + s.service_spin_ns, 0) / 1e9,
           iothread: null,
         },
       };
@@ -591,6 +593,8 @@ export class Vm {
           requests_completed: block.requests_completed,
           requests_per_s: wallS > 0 ? block.requests_completed / wallS : 0,
           io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+          service_ns: summarize(decodeLatency(block.service)),
+          service_spin_s: block.service_spin_ns / 1e9,
           iothread: {
             ...scenario.vmm.iothread,
             cpu_pct: block.wall_ns > 0 ? (100 * block.thread_cpu_ns) / block.wall_ns : 0,
