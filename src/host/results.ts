@@ -165,10 +165,11 @@ export interface DeferredResult {
 /** sim-loop: per vCPU thread, averaged over the vCPUs. */
 export interface SimResult {
   mode: 'exit-on-wfi' | 'watchdog' | 'kernel';
-  /** Virtual time the simulator advanced (plain KVM: real time). */
-  simulated_s: number;
+  /** Virtual time the simulator advanced; null for plain KVM, which has none (it runs in real time). */
+  simulated_s: number | null;
   wall_s: number;
-  sim_per_wall: number;
+  /** simulated_s / wall_s; null for plain KVM (1 by definition, not a measurement). */
+  sim_per_wall: number | null;
   /** Wall time polling or asleep in kvm_vcpu_block, waiting for the watchdog (plain KVM: the guest's idle). */
   blocked_in_kernel_s: number;
   blocked_share: number;
