@@ -2,7 +2,8 @@ import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../hos
 import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
-import { parseScenario, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
+import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
+import { inertKnobs } from '../scenarios/inert.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
 import { grid } from './table.ts';
 
@@ -184,6 +185,23 @@ export function compareRows(scenario: Scenario, results: RunResult[]): CompareRo
   });
 }
 
+/**
+ * A policy that sets knobs, every one of which nothing reads in this scenario, would add a column
+ * of run-to-run noise presented as its effect: refuse it, naming each knob and why it is inert.
+ */
+export function refuseInertPolicy(p: Policy, scenario: Scenario, source: string): void {
+  if (!p.overrides.length) return;
+  const inert = inertKnobs(scenario);
+  const why = p.overrides.map((o) => ({ o, k: inert.find((k) => k.path.join('.') === o.path.join('.')) }));
+  if (why.every((x) => x.k)) {
+    throw new ScenarioError(
+      [`policy "${p.label}" changes nothing in this scenario: ${why.map(({ o, k }) => `${o.knob} (${o.path.join('.')}): ${k!.why}`).join('; ')}`],
+      `${source} + policy ${p.label}`,
+      'invalid policy',
+    );
+  }
+}
+
 export async function runCompare(
   base: ScenarioInput,
   source: string,
@@ -192,6 +210,7 @@ export async function runCompare(
 ): Promise<CompareResult> {
   // Validate every policy's scenario before starting any thread.
   const scenarios = policies.map((p) => parseScenario(applyOverrides(base, p.overrides), `${source} + policy ${p.label}`));
+  policies.forEach((p, i) => refuseInertPolicy(p, scenarios[i], source));
   const out: CompareResult = { status: 'completed', scenario: parseScenario(base, source), policies: [], rows: [] };
   for (const [i, p] of policies.entries()) {
     if (opts.signal.aborted) break;

@@ -33,7 +33,7 @@ export function howToOpen(url: string, port: number): string {
   return `no desktop here to open a browser: from your machine, ssh -L ${port}:127.0.0.1:${port} THIS-HOST, then open ${url}`;
 }
 
-export async function demoCommand(input: ScenarioInput, scenario: Scenario, flags: { port: number; json?: string | boolean }): Promise<number> {
+export async function demoCommand(input: ScenarioInput, scenario: Scenario, flags: { port: number; json?: string | boolean }, warnings: string[] = []): Promise<number> {
   let finish!: (why: { signal?: string; result?: RunResult }) => void;
   const finished = new Promise<{ signal?: string; result?: RunResult }>((r) => (finish = r));
   const session = new DemoSession(input, (result) => finish({ result }));
@@ -60,6 +60,7 @@ export async function demoCommand(input: ScenarioInput, scenario: Scenario, flag
   await server.close();
   const result = why.result ?? (await session.stop());
   if (!result) return 0;
+  result.warnings.unshift(...warnings);
   deliver({ json: flags.json, value: result, render: () => renderRun(result), status: result.status, what: `${result.scenario.name} demo results` });
   if (result.status === 'failed') {
     process.stderr.write(`haltlab: the demo's VM failed in ${result.failure?.actor}: ${result.failure?.message}\n`);

@@ -285,7 +285,10 @@ Examples:
       checkLimits(scenario);
       if (validateOnly) return;
       const { demoCommand } = await import('./demo.ts');
-      process.exitCode = await demoCommand(input, scenario, flags);
+      // The demo runs until it is stopped: a duration is a knob nothing reads.
+      const warnings = flags.duration !== undefined ? [`--duration ${flags.duration} does nothing here: the demo runs until stopped (Ctrl-C)`] : [];
+      for (const w of warnings) process.stderr.write(`haltlab demo: warning: ${w}\n`);
+      process.exitCode = await demoCommand(input, scenario, flags, warnings);
     });
 
   program

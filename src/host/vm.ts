@@ -45,6 +45,7 @@ import { TraceCollector } from '../trace/collector.ts';
 import { describeEvent, writeChromeTrace } from '../trace/chrome.ts';
 import { availableParallelism } from 'node:os';
 import { runStateOf } from './thread-state.ts';
+import { inertKnobs, inertWarning } from '../scenarios/inert.ts';
 
 /**
  * createVm(scenario).run(): build the VM's shared memory, start the host actor
@@ -469,7 +470,7 @@ export class Vm {
         started_at: startedAt,
         status: outcome.status,
         failure: outcome.failure ?? null,
-        warnings: present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [],
+        warnings: [...inertKnobs(scenario).map(inertWarning), ...(present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [])],
         scenario,
         wall_s: wallS,
         phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
@@ -527,7 +528,8 @@ export class Vm {
     deferredSnaps?: { main: VmmMainSnapshot; workers: (WorkqueueThreadSnapshot | undefined)[] },
   ): RunResult {
     const { scenario, mem } = this;
-    const warnings: string[] = [];
+    // Knobs set that nothing in this scenario reads: a comparison would show noise as their effect.
+    const warnings: string[] = inertKnobs(scenario).map(inertWarning);
     const cores = availableParallelism();
     if (scenario.host.pcpus > cores) {
       warnings.push(`the scenario has ${scenario.host.pcpus} pCPUs but this machine has ${cores} cores: wall-clock figures include that contention`);
