@@ -59,9 +59,8 @@ describe('the adaptive halt-polling window (kvm_vcpu_halt, grow/shrink_halt_poll
       [12_500, 'F', 0], // 6250 < grow_start
       [0, '-', 0], // no shrink at 0, no grow when halt_ns >= max
     ]);
-    // halt_attempted_poll counts every halt that polled: rows 2-12.
-    expect(rows.filter((r) => r.polled)).toHaveLength(11);
-    expect(rows.filter((r) => r.success)).toHaveLength(1);
+    // The statistics (halt_attempted_poll: rows 2-12, and so on) are the thread-side HaltPath's:
+    // test/host/halt-path.test.ts replays this table through it.
   });
 
   it('shrinks straight to 0 with the pre-6.11 default shrink = 0', () => {
