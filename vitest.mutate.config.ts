@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     include: ['test/host/*.test.ts', 'test/guest/*.test.ts'],
     exclude: ['**/*.e2e.test.ts', 'test/host/limits.test.ts'],
+    setupFiles: ['test/mutate-setup.ts'],
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 30_000,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { HALT_POLL_HIST_COUNT } from '../../src/host/kvm/halt-poll.ts';
 import { RCUWAIT, TIMER, V } from '../../src/host/kvm/vcpu-state.ts';
+import { H, HF } from '../../src/host/sched/task-state.ts';
+import { EV, Tracer } from '../../src/trace/tracer.ts';
 import { enableCapHaltPoll, writeKvmParams } from '../../src/host/kvm/vm-state.ts';
 import { BLOCKED, haltHarness, near, oneIn, POLLING, RUNNABLE, type HaltOutcome } from './fixtures/halt-harness.ts';
 
@@ -95,6 +97,20 @@ describe('HaltPath replays the worked example of reference §1.5 (x86 defaults, 
   });
 });
 
+describe('HaltPath traces vcpu->halt_poll_ns (trace_kvm_halt_poll_ns) when it changes, and only then', () => {
+  it('over the worked example: each grow and shrink, and the entry clamp of row 8', () => {
+    const seen: number[] = [];
+    const tracer = new (class extends Tracer {
+      override emit(_at: number, kind: number, a = 0): void {
+        if (kind === EV.HALT_POLL_NS) seen.push(a);
+      }
+    })(null);
+    const h = haltHarness({ params: V611, tracer });
+    for (const block of [50_000, 50_000, 50_000, 50_000, 50_000, 150_000, 190_000, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6]) h.halt(block);
+    expect(seen).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 200_000, 100_000, 50_000, 25_000, 12_500, 0]);
+  });
+});
+
 describe('HaltPath: the worked example’s variants (reference §1.5)', () => {
   it('with the pre-6.11 default shrink = 0, one long block resets a 200000 window straight to 0', () => {
     const h = haltHarness({ params: { ...V611, halt_poll_ns_shrink: 0 } });
@@ -123,7 +139,8 @@ describe('HaltPath: the worked example’s variants (reference §1.5)', () => {
     // The waker found the task TASK_INTERRUPTIBLE and woke it (rcuwait_wake_up() is true), though it never slept.
     expect(r.delta.halt_wakeup).toBe(1);
     expect(r.blockingAtSchedule).toEqual([]);
-    expect(r.states).not.toContain(BLOCKED);
+    expect(r.states).toEqual([POLLING]); // never BLOCKED, never RUNNABLE: it kept its pCPU
+    expect(r.scheduledIn).toBe(0);
     expect(r.p).toBe(40_000);
   });
 });
@@ -329,6 +346,20 @@ describe('HaltPath and the LAPIC timer (reference §2.1: the sleeping vCPU’s t
     const r = h.halt(Infinity);
     expect(r.delta).toMatchObject({ halt_successful_poll: 1, halt_wakeup: 0, timer_fired_in_guest: 1, timer_fired_by_host: 0 });
     expect(near(r.delta.halt_poll_success_ns, 50_000)).toBe(50_000);
+  });
+
+  it('a vCPU whose poll catches another event keeps its timer: the host is never told (kvm_arch_vcpu_blocking is not reached)', () => {
+    const h = haltHarness({ params: V611 });
+    h.host.f64[HF.next_expiry] = Infinity;
+    h.setWindow(80_000);
+    h.armTimer(5_000_000);
+    const r = h.halt(30_000);
+    expect(r.delta.halt_successful_poll).toBe(1);
+    expect(Atomics.load(h.vcpu.v.i32, V.timer_mode)).toBe(TIMER.ON_VCPU);
+    expect(Atomics.load(h.host.i32, H.doorbell)).toBe(0);
+    // A vCPU that sleeps hands it over, ringing the host whose next expiry is later.
+    h.halt(200_000);
+    expect(Atomics.load(h.host.i32, H.doorbell)).toBe(1);
   });
 
   it('a deadline past the window is handed to the host when the vCPU sleeps; the host fires it and wakes the vCPU once', () => {

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { fireTimerOnVcpu, hostTimerExpire, switchTimerToHost, switchTimerToVcpu, timerDueOnVcpu, timerExpiry, writeTscDeadline } from '../../src/host/kvm/lapic-timer.ts';
 import { readVcpuStats } from '../../src/host/kvm/stats.ts';
@@ -138,6 +139,25 @@ describe('switching the timer to the host when the vCPU sleeps, and back (kvm_la
     expect(t.mode()).toBe(TIMER.DISARMED);
   });
 
+  it('waits for a host callback still running, as hrtimer_cancel() does, then takes the timer back', async () => {
+    const t = timer();
+    writeTscDeadline(t.vcpu, 50_000, 0);
+    Atomics.store(t.vcpu.v.i32, V.timer_mode, TIMER.HOST_FIRING);
+    // "The host": another thread that finishes its callback (re-arming: ON_HOST) a few ms later.
+    const host = new Worker(
+      `const { workerData: { i32, at } } = require('node:worker_threads');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+       Atomics.store(i32, at, ${TIMER.ON_HOST});`,
+      { eval: true, workerData: { i32: t.vcpu.v.i32, at: V.timer_mode } },
+    );
+    try {
+      switchTimerToVcpu(t.vcpu);
+      expect(t.mode()).toBe(TIMER.ON_VCPU);
+    } finally {
+      await host.terminate();
+    }
+  });
+
   it('does not hang on a host callback that died mid-fire once the VMM signals the vCPU', () => {
     const t = timer();
     Atomics.store(t.vcpu.v.i32, V.timer_mode, TIMER.HOST_FIRING);
@@ -187,9 +207,10 @@ describe('the host’s hrtimer (apic_timer_fn) for a sleeping vCPU', () => {
     expect(t.late).toEqual([0]);
   });
 
-  it('leaves a timer the vCPU owns to the vCPU', () => {
+  it('leaves a timer the vCPU owns to the vCPU, due or not', () => {
     const t = timer();
     writeTscDeadline(t.vcpu, 50_000, 0);
+    expect(hostTimerExpire(t.vcpu, 40_000, () => {})).toBe(Infinity);
     expect(hostTimerExpire(t.vcpu, 60_000, () => {})).toBe(Infinity);
     expect(t.mode()).toBe(TIMER.ON_VCPU);
     expect(t.irr()).toBe(0);

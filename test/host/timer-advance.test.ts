@@ -16,6 +16,13 @@ describe('adjust_lapic_timer_advance', () => {
     [4900, 8000, LAPIC_TIMER_ADVANCE_NS_INIT], // past 5000: back to the initial value
     [500, -8000, LAPIC_TIMER_ADVANCE_NS_INIT], // below 0 wraps (u32): reset
     [1000, 103, 1012], // integer steps
+    [1000, 100, 1012], // the adjustment window is [100, 10000]: both ends adjust
+    [1000, -100, 988],
+    [1000, 10_000, 2250],
+    [1000, 99, 1000],
+    [1000, 10_001, 1000],
+    [100, -800, 0], // exactly 0 is kept (only a wrap below 0 resets)
+    [4900, 800, 5000], // exactly the maximum is kept (only above it resets)
   ])('advance %i, delta %i -> %i', (advance, delta, next) => {
     expect(adjustLapicTimerAdvance(advance, delta)).toBe(next);
   });

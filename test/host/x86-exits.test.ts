@@ -13,7 +13,7 @@ import { armTimer, oneVcpu, timerHandler } from './fixtures/one-vcpu.ts';
 // programs, exact statistic deltas (reference §2.1-2.4).
 
 const { HLT, MWAIT } = KVM_X86_DISABLE_EXITS;
-const LONG_POLL = 10e9; // a halt poll long enough to catch the timer without a host thread
+const LONG_POLL = 1e9; // a halt poll long enough to catch the timer without a host thread
 // Far enough ahead that the guest reaches its HLT/MWAIT first even when cold, instrumented and
 // starved of CPU (npm run mutate's dry run, beside its other runner): a deadline already past
 // makes the HLT find an event and not halt.
