@@ -42,6 +42,7 @@ describe('every finding’s verdict follows its figures', () => {
       service_p50: 20_050,
       service_p99: 25_000,
       setting_ns: kind === 'fast' ? 20_000 : null,
+      block_size: 4096,
       ceiling_ns: 200_000,
       mean_wait_ns: 300_000,
       window_end_ns: 0,
