@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { VIRTIO_BLK_NOTIFY_PORT } from '../../src/guest/kernel/vectors.ts';
 import { kvmIoBus, kvmIoeventfd } from '../../src/host/kvm/ioeventfd.ts';
@@ -67,6 +68,52 @@ describe('irqfd resampling (KVM_IRQFD_FLAG_RESAMPLE)', () => {
     expect(irqfdResampleWait(vcpu, seen, 1e9)).toBe(true); // an EOI before the wait is not missed
     irqfdResampleInterrupt(vcpu); // wakes nobody here, and signals nothing
     expect(irqfdResampleCount(vcpu)).toBe(seen + 1);
+  });
+
+  it('a VMM thread waiting on the resamplefd returns when the EOI comes during its wait', async () => {
+    const { vcpu } = vm();
+    // Another thread EOIs 20 ms into the wait, as irqfdResampleNotify does.
+    const eoi = new Worker(
+      `const { workerData: { i32, at } } = require('node:worker_threads');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+       Atomics.add(i32, at, 1);
+       Atomics.notify(i32, at);`,
+      { eval: true, workerData: { i32: vcpu.v.i32, at: V.resample } },
+    );
+    try {
+      expect(irqfdResampleWait(vcpu, irqfdResampleCount(vcpu), 1e9)).toBe(true);
+    } finally {
+      await eoi.terminate();
+    }
+  });
+
+  it('irqfdResampleInterrupt wakes a thread waiting on the resamplefd (to stop it) without signalling it', async () => {
+    const { vcpu } = vm();
+    const flags = new Int32Array(new SharedArrayBuffer(12)); // [waiting, done, waited ms]
+    // The waiting VMM thread, as irqfdResampleWait waits: up to 1 s.
+    const waiter = new Worker(
+      `const { workerData: { i32, at, flags } } = require('node:worker_threads');
+       const seen = Atomics.load(i32, at);
+       Atomics.store(flags, 0, 1);
+       const t0 = Date.now();
+       Atomics.wait(i32, at, seen, 1000);
+       Atomics.store(flags, 2, Date.now() - t0);
+       Atomics.store(flags, 1, 1);`,
+      { eval: true, workerData: { i32: vcpu.v.i32, at: V.resample, flags } },
+    );
+    try {
+      while (!Atomics.load(flags, 0)) Atomics.wait(flags, 0, 0, 1);
+      const count = irqfdResampleCount(vcpu);
+      // Until it has woken (a notify before its wait began would find no one).
+      while (!Atomics.load(flags, 1)) {
+        irqfdResampleInterrupt(vcpu);
+        Atomics.wait(flags, 1, 0, 5);
+      }
+      expect(Atomics.load(flags, 2)).toBeLessThan(900); // woken, not timed out
+      expect(irqfdResampleCount(vcpu)).toBe(count); // and not signalled
+    } finally {
+      await waiter.terminate();
+    }
   });
 
   it('lines are registered for resampling one by one', () => {
@@ -150,7 +197,8 @@ describe('the lazy tscdeadline proposal, host half (reference §2.8)', () => {
     expect(readVcpuStats(vcpu.s).model.lazy_tscdeadline_rearms).toBe(1);
     expect(kvmLazyTscdeadlineKick(vcpu, 9_000)).toBe(0); // pending is not later than armed: fire
     expect(vcpu.v.f64[VF.lazy_armed]).toBe(0);
-    expect(kvmLazyTscdeadlineKick(vcpu, 9_500)).toBe(0); // nothing armed
+    vcpu.v.f64[VF.lazy_pending] = 20_000;
+    expect(kvmLazyTscdeadlineKick(vcpu, 9_500)).toBe(0); // nothing armed: nothing to re-arm, even with a later pending
   });
 
   it('a pending deadline equal to armed, or not ahead of now, fires instead of re-arming', () => {
@@ -161,6 +209,12 @@ describe('the lazy tscdeadline proposal, host half (reference §2.8)', () => {
     kvmLazyTscdeadlineUpdate(vcpu.v, 5_000);
     vcpu.v.f64[VF.lazy_pending] = 6_000;
     expect(kvmLazyTscdeadlineKick(vcpu, 6_000)).toBe(0); // already due: fires now
+    // Expired timer_advance_ns early: a stale pending not later than armed is no reason to re-arm.
+    for (const stale of [9_000, 8_500]) {
+      kvmLazyTscdeadlineUpdate(vcpu.v, 9_000);
+      vcpu.v.f64[VF.lazy_pending] = stale;
+      expect(kvmLazyTscdeadlineKick(vcpu, 8_000), String(stale)).toBe(0);
+    }
     expect(readVcpuStats(vcpu.s).model.lazy_tscdeadline_rearms).toBe(0);
   });
 

@@ -182,8 +182,8 @@ describe('kvm_vcpu_on_spin: directed yield', () => {
     expect(kvmVcpuOnSpin(irq, 0).boosted).toBe(1);
   });
 
-  it('visits each other vCPU once, never itself even when ready, and is in its spin loop while it yields', () => {
-    const vm = fakeVm([ready(0), ready(0), ready(0), ready(0)], 1);
+  it('visits each other vCPU once, never itself even when ready and eligible, and is in its spin loop while it yields', () => {
+    const vm = fakeVm([ready(0), ready(0, { dyEligible: true }), ready(0), ready(0)], 1);
     const during: boolean[] = [];
     const yieldTo = vm.yieldTo;
     vm.yieldTo = (i: number) => {

@@ -162,6 +162,13 @@ describe('PROPOSAL: userspace exit on HLT and MWAIT, else yield on MWAIT (2023 R
     expect(t.stats().model.mwait_yields).toBe(0); // the exit, not the yield
   });
 
+  it('the cap without mwait_yield and without the MWAIT bit leaves MWAIT a NOP: no exit, no yield', () => {
+    const t = oneVcpu(twoMwaits, { userspaceExits: { bits: 0, mwait_yield: false } });
+    expect(t.runToEnd()).toEqual([KVM_EXIT.SHUTDOWN]);
+    expect(t.stats().model).toMatchObject({ mwait_yields: 0, kvm_exit_mwait: 0 });
+    expect(t.stats().exit_reasons.MWAIT_INSTRUCTION).toBe(2);
+  });
+
   it('MWAIT without the bit, with mwait_yield: a yield per MWAIT, no exit to the VMM', () => {
     const t = oneVcpu(twoMwaits, { userspaceExits: { bits: 0, mwait_yield: true } });
     expect(t.runToEnd()).toEqual([KVM_EXIT.SHUTDOWN]);
