@@ -69,6 +69,7 @@ const latency = (section: string, pick: (r: RunResult) => RunResult['total']['wa
 export const COMPARE_METRICS: MetricDef[] = [
   ...latency('wake latency', (r) => r.total.wake_latency_ns),
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
+  ...latency('block device service time', (r) => r.block?.service_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm' || s.workload.kind === 'idle-tick'),
   ...latency('spinlock spin time', (r) => r.spinlock?.spin_time_ns ?? null, (s) => s.workload.kind === 'spinlock'),
