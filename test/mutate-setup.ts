@@ -1,3 +1,12 @@
+import { beforeAll, vi } from 'vitest';
+
+// npm run mutate runs the test files without isolation, one mutant after another in the same
+// thread: a test that a mutant made fail may be cut short (Stryker bails) before its afterEach
+// restores a spy, and a fake clock left behind would slow every later test. Start each file clean.
+beforeAll(() => {
+  vi.restoreAllMocks();
+});
+
 // npm run mutate only (vitest.mutate.config.ts): a mutant that loses a wakeup leaves the test's own
 // thread blocked in Atomics.wait for good, and Stryker can only notice by its timeout and then has
 // to restart the whole test runner. Cap a wait on this thread instead: one that outlasts
