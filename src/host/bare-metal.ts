@@ -24,6 +24,9 @@ export interface BareMetalConfig {
 export interface BareMetalSnapshot extends ThreadCost {
   requests: number;
   io_latency: EncodedLatency;
+  /** The device's own service time per write (for the synthetic device, its spin is in this thread's CPU). */
+  service: EncodedLatency;
+  service_spin_ns: number;
 }
 
 export type BareMetalApi = ReturnType<typeof makeBareMetal>;
@@ -36,6 +39,8 @@ function makeBareMetal(start: ActorStart<BareMetalConfig>) {
   const fault = mem.record(FAULTS_REGION, cfg.slot);
   const writer = new BlockWriter(cfg.backend);
   const latency = new LatencyRecorder();
+  const service = new LatencyRecorder();
+  let serviceSpinNs = 0;
   let requests = 0;
 
   return {
@@ -47,8 +52,10 @@ function makeBareMetal(start: ActorStart<BareMetalConfig>) {
           checkFault(fault, start.name, 'between writes');
           const begin = now();
           thread.enter(RUN_STATE.BLOCKED, begin); // in the write: the kernel blocks the thread
-          writer.write(writer.nextOffset());
+          const served = writer.write(writer.nextOffset());
           const end = now();
+          service.record(served.service_ns);
+          serviceSpinNs += served.spin_ns;
           thread.enter(RUN_STATE.GUEST, end);
           latency.record(end - begin);
           requests++;
@@ -59,7 +66,7 @@ function makeBareMetal(start: ActorStart<BareMetalConfig>) {
       }
     },
     snapshot(): BareMetalSnapshot {
-      return { requests, io_latency: latency.encode(), ...thread.cost() };
+      return { requests, io_latency: latency.encode(), service: service.encode(), service_spin_ns: serviceSpinNs, ...thread.cost() };
     },
   };
 }

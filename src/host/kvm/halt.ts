@@ -26,10 +26,13 @@ import { EV, type Tracer } from '../../trace/tracer.ts';
  * (Atomics.wait on the vCPU's kick word).
  */
 
+/** What the halt path asks of the host scheduler (sched/scheduler.ts). */
+export type HaltSched = Pick<Scheduler, 'tasks' | 'singleTaskRunning' | 'needResched' | 'release' | 'acquire'>;
+
 export interface HaltHost {
   readonly vcpu: VcpuShared;
   readonly task: number;
-  readonly sched: Scheduler;
+  readonly sched: HaltSched;
   readonly host: Record32x64;
   readonly kvm: KvmVmRecord;
   readonly tracer: Tracer;
@@ -59,7 +62,11 @@ export class HaltPath {
   private readonly params: HaltPollParams = { halt_poll_ns: 0, halt_poll_ns_grow: 0, halt_poll_ns_grow_start: 0, halt_poll_ns_shrink: 0 };
   private readonly cap: HaltPollCap = { override_halt_poll_ns: false, max_halt_poll_ns: 0 };
 
-  constructor(private readonly h: HaltHost) {}
+  /** `clock`: ktime_get(); a test passes a fake one to replay the reference's examples exactly. */
+  constructor(
+    private readonly h: HaltHost,
+    private readonly clock: () => number = now,
+  ) {}
 
   /** kvm_vcpu_halt(): poll for up to vcpu->halt_poll_ns, then block; account; adapt the window. */
   halt(): void {
@@ -76,11 +83,11 @@ export class HaltPath {
     const window = fixed ? max : clampHaltPollNs(before, max);
     if (window !== before) {
       v.f64[VF.halt_poll_ns] = window;
-      this.h.tracer.emit(now(), EV.HALT_POLL_NS, window);
+      this.h.tracer.emit(this.clock(), EV.HALT_POLL_NS, window);
     }
     // 3. Poll only if allowed and the window is non-zero.
     const doPoll = allowed && window !== 0;
-    const start = now();
+    const start = this.clock();
     let cur = start;
     let pollEnd = start;
     let waited = false;
@@ -95,14 +102,14 @@ export class HaltPath {
           woke = true;
           break;
         }
-        pollEnd = cur = now();
+        pollEnd = cur = this.clock();
         // kvm_vcpu_can_poll: single_task_running() && !need_resched() && now < stop
       } while (sched.singleTaskRunning(cpu) && !sched.needResched(task) && cur < stop);
     }
     if (!woke) {
       // 5. Sleep.
       waited = this.block();
-      cur = now();
+      cur = this.clock();
       if (waited) {
         s.f64[S.waitNs] += cur - pollEnd;
         this.hist(S.waitHist, cur - pollEnd);
@@ -134,17 +141,17 @@ export class HaltPath {
     for (;;) {
       Atomics.store(v.i32, V.rcuwait, RCUWAIT.INTERRUPTIBLE); // set_current_state(TASK_INTERRUPTIBLE)
       const seen = Atomics.load(v.i32, V.kick);
-      if (this.h.checkBlock(now())) break;
+      if (this.h.checkBlock(this.clock())) break;
       if (!waited) {
         waited = true;
-        this.h.setRunState(RUN_STATE.BLOCKED, now());
+        this.h.setRunState(RUN_STATE.BLOCKED, this.clock());
         sched.release(task); // schedule(): the pCPU goes to the next runnable task, or idles
       }
       futexWait(v.i32, V.kick, seen);
     }
     Atomics.store(v.i32, V.rcuwait, RCUWAIT.NONE); // finish_rcuwait: running, unregistered
     if (waited) {
-      this.h.setRunState(RUN_STATE.RUNNABLE, now());
+      this.h.setRunState(RUN_STATE.RUNNABLE, this.clock());
       sched.acquire(task); // scheduled back in: may queue behind other tasks on an overcommitted host
       this.h.scheduledIn();
     }
