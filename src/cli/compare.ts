@@ -3,7 +3,8 @@ import { allThreadsCostPct, allThreadsCpuPct, perSecond, sumVcpuStat, vcpuCostPc
 import { ARM64_EXIT_REASONS, X86_EXIT_REASONS } from '../host/kvm/stats.ts';
 import { applyOverrides, describeOverrides } from '../scenarios/overrides.ts';
 import type { Policy } from '../scenarios/policies.ts';
-import { parseScenario, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
+import { parseScenario, ScenarioError, type Scenario, type ScenarioInput } from '../scenarios/schema.ts';
+import { inertKnobs } from '../scenarios/inert.ts';
 import { execute, type ExecuteOptions } from './execute.ts';
 import { grid } from './table.ts';
 
@@ -76,6 +77,7 @@ const latency = (section: string, pick: (r: AnyRunResult) => AnyRunResult['total
 export const COMPARE_METRICS: MetricDef[] = [
   ...latency('wake latency', (r) => r.total.wake_latency_ns),
   ...latency('I/O request latency', (r) => r.block?.io_latency_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
+  ...latency('block device service time', (r) => r.block?.service_ns ?? null, (s) => s.workload.kind === 'dsync-io'),
   { section: 'throughput', metric: 'requests completed', unit: '/s', better: 'higher', value: (r) => r.block?.requests_per_s ?? null, when: (s) => s.workload.kind === 'dsync-io' },
   ...latency('timer lateness', (r) => r.total.timer_lateness_ns, (s) => s.workload.kind === 'timer-latency' || s.workload.kind === 'hrtimer-rearm' || s.workload.kind === 'idle-tick'),
   ...latency('spinlock spin time', (r) => r.spinlock?.spin_time_ns ?? null, (s) => s.workload.kind === 'spinlock'),
@@ -203,9 +205,28 @@ export function compareRows(scenario: Scenario, results: AnyRunResult[]): Compar
   });
 }
 
-/** Every policy's scenario, validated before any thread starts. */
+/**
+ * A policy that sets knobs, every one of which nothing reads in this scenario, would add a column
+ * of run-to-run noise presented as its effect: refuse it, naming each knob and why it is inert.
+ */
+export function refuseInertPolicy(p: Policy, scenario: Scenario, source: string): void {
+  if (!p.overrides.length) return;
+  const inert = inertKnobs(scenario);
+  const why = p.overrides.map((o) => ({ o, k: inert.find((k) => k.path.join('.') === o.path.join('.')) }));
+  if (why.every((x) => x.k)) {
+    throw new ScenarioError(
+      [`policy "${p.label}" changes nothing in this scenario: ${why.map(({ o, k }) => `${o.knob} (${o.path.join('.')}): ${k!.why}`).join('; ')}`],
+      `${source} + policy ${p.label}`,
+      'invalid policy',
+    );
+  }
+}
+
+/** Every policy's scenario, validated (and refused if it changes nothing) before any thread starts. */
 export function policyScenarios(base: ScenarioInput, source: string, policies: Policy[]): Scenario[] {
-  return policies.map((p) => parseScenario(applyOverrides(base, p.overrides), `${source} + policy ${p.label}`));
+  const scenarios = policies.map((p) => parseScenario(applyOverrides(base, p.overrides), `${source} + policy ${p.label}`));
+  policies.forEach((p, i) => refuseInertPolicy(p, scenarios[i], source));
+  return scenarios;
 }
 
 export async function runCompare(

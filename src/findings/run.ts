@@ -1,3 +1,4 @@
+import { runViolations, type Violation } from '../host/invariants.ts';
 import { createVm } from '../host/vm.ts';
 import type { RunResult } from '../host/results.ts';
 import { resolveScenario } from '../scenarios/file.ts';
@@ -23,13 +24,16 @@ export interface Config {
 export interface Measured {
   config: Config;
   result: RunResult;
+  /** The run's invariants (src/host/invariants.ts), checked on every completed run; empty when all held. */
+  violations: Violation[];
 }
 
 export async function measure(c: Config, durationS: number, signal: AbortSignal): Promise<Measured> {
   const { input, source } = resolveScenario(c.scenario);
   const withSet = applyOverrides({ ...input, duration_s: durationS }, c.set ? parseOverrides(c.set) : []);
   const scenario = parseScenario(applyOverrides(withSet, parsePolicy(c.policy).overrides), `${source} + ${c.label}`);
-  return { config: c, result: await createVm(scenario).run({ signal }) };
+  const result = await createVm(scenario).run({ signal });
+  return { config: c, result, violations: result.status === 'completed' ? runViolations(result) : [] };
 }
 
 /** The CLI command that measures the same configurations. */

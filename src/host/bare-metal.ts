@@ -19,12 +19,17 @@ export interface BareMetalConfig extends VmActorConfig {
 export interface BareMetalSnapshot {
   requests: number;
   io_latency: EncodedLatency;
+  /** The device's own service time per write (for the synthetic device, its spin is in this thread's CPU). */
+  service: EncodedLatency;
+  service_spin_ns: number;
 }
 
 serveVmActor<BareMetalConfig, BareMetalSnapshot>(
   ({ config: cfg, thread, stopping, checkFault }) => {
     const writer = new BlockWriter(cfg.backend);
     const latency = new LatencyRecorder();
+    const service = new LatencyRecorder();
+    let serviceSpinNs = 0;
     let requests = 0;
     return {
       loop(): void {
@@ -33,8 +38,10 @@ serveVmActor<BareMetalConfig, BareMetalSnapshot>(
             checkFault('between writes');
             const begin = now();
             thread.enter(RUN_STATE.BLOCKED, begin); // in the write: the kernel blocks the thread
-            writer.write(writer.nextOffset());
+            const served = writer.write(writer.nextOffset());
             const end = now();
+            service.record(served.service_ns);
+            serviceSpinNs += served.spin_ns;
             thread.enter(RUN_STATE.GUEST, end);
             latency.record(end - begin);
             requests++;
@@ -43,7 +50,7 @@ serveVmActor<BareMetalConfig, BareMetalSnapshot>(
           writer.close();
         }
       },
-      snapshot: () => ({ requests, io_latency: latency.encode() }),
+      snapshot: () => ({ requests, io_latency: latency.encode(), service: service.encode(), service_spin_ns: serviceSpinNs }),
     };
   },
   { state: RUN_STATE.GUEST },

@@ -15,6 +15,8 @@ export interface Violation {
   detail: string;
 }
 
+/** Float sums of ns over a run, converted through seconds: a µs of slack, far below any poll or wait. */
+const CLOCK_SLACK_NS = 1_000;
 const n = (v: VcpuResult, k: keyof VcpuResult['stats']) => v.stats[k] as number;
 const histSum = (v: VcpuResult, k: keyof VcpuResult['stats']) => (v.stats[k] as number[]).reduce((a, b) => a + b, 0);
 
@@ -54,6 +56,15 @@ export function vcpuViolations(v: VcpuResult): Violation[] {
     fail('successful + failed yields <= yields attempted', `${m.on_spin_yield_successful} + ${m.on_spin_yield_failed} > ${m.on_spin_yield_attempted}`);
   }
   for (const k of ['halt_poll_success_ns', 'halt_poll_fail_ns', 'halt_wait_ns'] as const) if (n(v, k) < 0) fail(`${k} >= 0`, String(n(v, k)));
+  // The time sums against the thread's run states, on the same clock: each poll [start, poll_end]
+  // lies within a stretch of `polling`, and each stretch of `blocked` (only kvm_vcpu_block sleeps
+  // there) within a wait [poll_end, wake]. A poll counted twice, or a wait counted short, breaks one.
+  const polledNs = n(v, 'halt_poll_success_ns') + n(v, 'halt_poll_fail_ns');
+  const pollingNs = (v.cpu.state_s.polling ?? 0) * 1e9;
+  const blockedNs = (v.cpu.state_s.blocked ?? 0) * 1e9;
+  if (polledNs > pollingNs + CLOCK_SLACK_NS) fail('halt_poll_success_ns + halt_poll_fail_ns <= time in the polling state', `${polledNs} ns polled, ${pollingNs} ns polling`);
+  if (blockedNs > n(v, 'halt_wait_ns') + CLOCK_SLACK_NS) fail('time blocked in kvm_vcpu_block <= halt_wait_ns', `${blockedNs} ns blocked, ${n(v, 'halt_wait_ns')} ns halt_wait_ns`);
+  if (polledNs + n(v, 'halt_wait_ns') > v.cpu.wall_s * 1e9 + CLOCK_SLACK_NS) fail('polls and waits fit in the vCPU thread’s wall time', `${polledNs + n(v, 'halt_wait_ns')} ns in ${v.cpu.wall_s} s`);
   // Timers: each deadline armed fires once (the last may still be armed), each firing is injected
   // once (the last may still be pending), never early.
   const fired = v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write;

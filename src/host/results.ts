@@ -185,6 +185,13 @@ export interface RunResult extends RunResultCommon {
     requests_per_s: number;
     /** Submit (before the notify) to the guest seeing the completion, measured by the guest. */
     io_latency_ns: LatencySummary;
+    /** The device's own service time per request, measured on the thread that serves it (a pool thread, or the bare-metal thread). */
+    service_ns: LatencySummary;
+    /**
+     * Time those threads spun to the synthetic device's deadlines (its final spin): CPU of the pool
+     * threads in a VM run (counted in allThreadsCpuPct), of the bare-metal threads otherwise (already in their CPU).
+     */
+    service_spin_s: number;
     iothread: null | {
       poll_max_ns: number;
       poll_grow: number;
@@ -249,10 +256,11 @@ export interface DeferredResult {
 /** sim-loop: per vCPU thread, averaged over the vCPUs. */
 export interface SimResult {
   mode: 'exit-on-wfi' | 'watchdog' | 'kernel';
-  /** Virtual time the simulator advanced (plain KVM: real time). */
-  simulated_s: number;
+  /** Virtual time the simulator advanced; null for plain KVM, which has none (it runs in real time). */
+  simulated_s: number | null;
   wall_s: number;
-  sim_per_wall: number;
+  /** simulated_s / wall_s; null for plain KVM (1 by definition, not a measurement). */
+  sim_per_wall: number | null;
   /** Wall time polling or asleep in kvm_vcpu_block, waiting for the watchdog (plain KVM: the guest's idle). */
   blocked_in_kernel_s: number;
   blocked_share: number;
@@ -294,8 +302,14 @@ export const perSecond = (r: AnyRunResult, n: number): number => (r.wall_s > 0 ?
 export const sumVcpuStat = (r: AnyRunResult, name: string): number =>
   r.vcpus.reduce((a, v) => a + ((v.stats as Record<string, number | number[]>)[name] as number), 0);
 
-/** Every haltlab thread's CPU time over the run's wall time, % of one core. */
-export const allThreadsCpuPct = (r: AnyRunResult): number => (r.wall_s > 0 ? (100 * r.threads.reduce((a, t) => a + t.cpu_s, 0)) / r.wall_s : 0);
+/**
+ * Every haltlab thread's CPU time over the run's wall time, % of one core; with the block pool's
+ * spin to the synthetic device's deadlines (the pool threads are not in `threads`).
+ */
+export const allThreadsCpuPct = (r: AnyRunResult): number => {
+  const poolSpin = r.backend === 'model' && r.block && !r.block.bare_metal ? r.block.service_spin_s : 0;
+  return r.wall_s > 0 ? (100 * (r.threads.reduce((a, t) => a + t.cpu_s, 0) + poolSpin)) / r.wall_s : 0;
+};
 
 /**
  * What a vCPU costs the host, s: its thread's CPU time plus the wall time it

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFindings } from '../../src/findings/report.ts';
+import { invariantsLine, writeFindings } from '../../src/findings/report.ts';
+import type { Measured } from '../../src/findings/run.ts';
 
 // The findings report end to end on two short findings: it regenerates the file and its charts
 // from its own runs, each section with its claim, command, table and verdict.
@@ -21,9 +22,24 @@ describe('npm run findings', () => {
     expect(md).toContain('seeds/001_b0e25e78d37c05a0.txt');
     expect(md).toContain('haltlab compare mode=exit-on-wfi mode=watchdog mode=kernel --scenario sim-loop');
     expect(md.match(/\*\*Verdict\.\*\*/g)).toHaveLength(2);
+    // Every run's invariants checked and reported, per finding and in the header.
+    expect(md).toContain('**Invariants** (src/host/invariants.ts), checked on each of the 3 runs: all held.');
+    expect(md).toContain('**Invariants** (src/host/invariants.ts), checked on each of the 4 runs: all held.');
+    expect(md).toContain('they held in all 7 runs');
+    // Parameters from the scenarios as run, not literals.
+    expect(md).toContain('An arm64 guest works 50 µs per 1 ms tick');
+    expect(md).toContain('(1 ms ahead, 20 µs apart)');
     expect(md).not.toContain('Not measured');
     expect(readdirSync(join(dir, 'findings')).sort()).toEqual(['lazy-tscdeadline.svg', 'sim-loop.svg']);
     expect(readFileSync(join(dir, 'findings', 'sim-loop.svg'), 'utf8')).toMatch(/^<svg /);
+  });
+
+  it('lists each broken invariant with its run, vCPU and figures', () => {
+    const m = (label: string, violations: Measured['violations']) => ({ config: { label, scenario: 'x', policy: 'p' }, result: {} as Measured['result'], violations });
+    expect(invariantsLine([m('a', []), m('b', [])])).toBe('**Invariants** (src/host/invariants.ts), checked on each of the 2 runs: all held.');
+    expect(invariantsLine([m('a', []), m('lazy', [{ vcpu: 1, invariant: 'no timer early', detail: '3 early samples' }, { vcpu: null, invariant: 'every vCPU returned results', detail: '1 of 2' }])])).toBe(
+      '**Invariants** (src/host/invariants.ts), checked on each of the 2 runs: broken in 1: lazy vcpu1: no timer early (3 early samples); lazy: every vCPU returned results (1 of 2).',
+    );
   });
 
   it('refuses an unknown finding before running anything', async () => {

@@ -17,7 +17,11 @@ describe('guest cpuidle-haltpoll', () => {
       expect(g).not.toBeNull();
       expect(g.polls).toBeGreaterThan(100);
       expect(g.halts).toBe(v.stats.halt_exits);
-      expect(g.polls_timed_out).toBeLessThanOrEqual(g.polls);
+      // Polls end both ways: an interrupt within the window, or the window running out; and a poll that
+      // ran out is followed by a HLT (haltpoll_select, fact 26; the last one may be cut by the stop).
+      expect(g.polls_timed_out).toBeGreaterThan(0);
+      expect(g.polls - g.polls_timed_out).toBeGreaterThan(0);
+      expect(g.halts).toBeGreaterThanOrEqual(g.polls_timed_out - 1);
       expect(v.stats.halt_attempted_poll).toBe(0); // kvm_arch_no_poll()
       expect(v.exit_reasons.MSR_WRITE).toBeGreaterThan(1); // the poll-control write at boot, then the deadlines
     }

@@ -50,6 +50,24 @@ describe('the invariant checker', () => {
     expect(vcpuViolations(v).map((x) => x.invariant).join('\n')).toContain(invariant);
   });
 
+  it.each([
+    ['polls longer than the time the thread spent polling (a poll counted twice)', { halt_poll_fail_ns: 5e6 }, { polling: 0.001, blocked: 0.001 }, 'time in the polling state'],
+    ['a wait shorter than the time the thread spent blocked (a wait counted short)', { halt_wait_ns: 1e6 }, { polling: 0.001, blocked: 0.002 }, 'halt_wait_ns'],
+    ['polls and waits longer than the run', { halt_wait_ns: 2e9 }, { polling: 0, blocked: 0.5 }, 'wall time'],
+  ])('catches %s', (_name, over, states, invariant) => {
+    const v = vcpu();
+    Object.assign(v.stats, over);
+    v.cpu.state_s = states;
+    expect(vcpuViolations(v).map((x) => x.invariant).join('\n')).toContain(invariant);
+  });
+
+  it('passes time sums that fit their run states', () => {
+    const v = vcpu();
+    Object.assign(v.stats, { halt_poll_success_ns: 3e5, halt_poll_fail_ns: 7e5, halt_wait_ns: 2e6 });
+    v.cpu.state_s = { polling: 0.0011, blocked: 0.0019, guest: 0.5 };
+    expect(vcpuViolations(v)).toEqual([]);
+  });
+
   it('bounds polls by kvm_vcpu_halt() calls, which trapped WFIs make (arm64), and checks WFx exits against their stats', () => {
     const v = vcpu({ halt_exits: 0 });
     v.exit_reasons.HLT = 0;

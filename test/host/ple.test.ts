@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { growPleWindow, kvmPauseInGuest, PauseLoopDetector, PLE_DEFAULTS, shrinkPleWindow, type PleParams } from '../../src/host/kvm/ple.ts';
-import { kvmVcpuOnSpin, ON_SPIN_TRIES, type OnSpinVm } from '../../src/host/kvm/directed-yield.ts';
+import { eligibleForDirectedYield, kvmVcpuOnSpin, ON_SPIN_TRIES, type OnSpinVm } from '../../src/host/kvm/directed-yield.ts';
 
 // Reference §2.5 and checkable facts 18-19: the PLE window's arithmetic and kvm_vcpu_on_spin()'s
 // candidate order, as pure functions.
@@ -114,6 +114,27 @@ function fakeVm(vcpus: FakeVcpu[], lastBoosted: number): OnSpinVm & { last: numb
 
 const ready = (yields: number, more: Partial<FakeVcpu> = {}): FakeVcpu => ({ ready: true, yields, ...more });
 
+describe('the PLE window’s edge cases', () => {
+  it('a modifier of 1 grows or shrinks by nothing (only below 1 means the base); one equal to the base adds or subtracts', () => {
+    const one = { ...PLE_DEFAULTS, ple_window_grow: 1, ple_window_shrink: 1 };
+    expect(growPleWindow(8192, one)).toBe(8192);
+    expect(shrinkPleWindow(8192, one)).toBe(8192);
+    const atBase = { ...PLE_DEFAULTS, ple_window_grow: 4096, ple_window_shrink: 4096 };
+    expect(growPleWindow(8192, atBase)).toBe(12_288);
+    expect(shrinkPleWindow(12_288, atBase)).toBe(8192);
+  });
+
+  it('the detector: never an exit with ple_gap 0; PAUSEs exactly ple_gap cycles apart are one loop', () => {
+    const d = new PauseLoopDetector();
+    d.enter();
+    for (let i = 0; i < 100; i++) expect(d.pause(i * 1000, i * 10_000, 0, 4096)).toBe(false);
+    const e = new PauseLoopDetector();
+    e.enter();
+    const exits = Array.from({ length: 10 }, (_, i) => e.pause(i * 128, i * 1000, 128, 4096));
+    expect(exits.indexOf(true)).toBe(5); // the first PAUSE more than 4096 ns after the loop's first
+  });
+});
+
 describe('kvm_vcpu_on_spin: directed yield', () => {
   it('does nothing with fewer than 2 vCPUs', () => {
     const vm = fakeVm([ready(1)], 0);
@@ -159,6 +180,32 @@ describe('kvm_vcpu_on_spin: directed yield', () => {
     // Preempted in user mode but with a posted interrupt: a candidate.
     const irq = fakeVm([ready(1), ready(1, { preempted: true, inKernel: false, pendingIrq: true })], 1);
     expect(kvmVcpuOnSpin(irq, 0).boosted).toBe(1);
+  });
+
+  it('visits each other vCPU once, never itself even when ready and eligible, and is in its spin loop while it yields', () => {
+    const vm = fakeVm([ready(0), ready(0, { dyEligible: true }), ready(0), ready(0)], 1);
+    const during: boolean[] = [];
+    const yieldTo = vm.yieldTo;
+    vm.yieldTo = (i: number) => {
+      during.push(vm.v[1].inSpinLoop ?? false);
+      return yieldTo(i);
+    };
+    expect(kvmVcpuOnSpin(vm, 1).tried).toEqual([2, 3, 0]);
+    expect(during).toEqual([true, true, true]);
+    expect(vm.v[1].inSpinLoop).toBe(false);
+  });
+
+  it('yields to a vCPU preempted in kernel mode, and with yield_to_kernel_mode false to one preempted in user mode', () => {
+    expect(kvmVcpuOnSpin(fakeVm([ready(1), ready(1, { preempted: true })], 1), 0).boosted).toBe(1);
+    expect(kvmVcpuOnSpin(fakeVm([ready(1), ready(1, { preempted: true, inKernel: false })], 1), 0, false).boosted).toBe(1);
+  });
+
+  it('toggles dy_eligible only for a vCPU in a spin loop', () => {
+    const vm = fakeVm([ready(1, { dyEligible: false }), ready(1, { inSpinLoop: true, dyEligible: false })], 0);
+    expect(eligibleForDirectedYield(vm, 0)).toBe(true);
+    expect(vm.v[0].dyEligible).toBe(false);
+    expect(eligibleForDirectedYield(vm, 1)).toBe(false);
+    expect(vm.v[1].dyEligible).toBe(true);
   });
 
   it('passes over another spinner every other time (dy_eligible toggles) and leaves me ineligible', () => {

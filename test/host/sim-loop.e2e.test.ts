@@ -73,7 +73,14 @@ describe('sim-loop', () => {
   it('plain KVM: real time, the timer in the kernel', async () => {
     const r = await run('kernel');
     expectCompleted(r);
-    expect(r.sim!.sim_per_wall).toBe(1);
+    // No virtual time to measure: no ratio is reported, rather than a constant 1.
+    expect(r.sim!.sim_per_wall).toBeNull();
+    expect(r.sim!.simulated_s).toBeNull();
+    // Ticks counted where the timer fires and where the guest takes it: two counts that must agree.
     expect(r.sim!.ticks).toBeGreaterThan(300);
+    expect(r.sim!.ticks - r.sim!.ticks_injected).toBeGreaterThanOrEqual(0);
+    expect(r.sim!.ticks - r.sim!.ticks_injected).toBeLessThanOrEqual(1);
+    // 50 µs of work per 1 ms tick: the thread is mostly asleep in the kernel, as a real guest's idle.
+    expect(r.sim!.blocked_share).toBeGreaterThan(0.5);
   });
 });

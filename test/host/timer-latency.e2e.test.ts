@@ -41,8 +41,8 @@ describe('timer-latency on real threads', () => {
       // A sample ends when guest code runs; the run may stop between an injection and that.
       expect(injected - v.wake_latency_ns.count).toBeGreaterThanOrEqual(0);
       expect(injected - v.wake_latency_ns.count).toBeLessThanOrEqual(1);
+      // Never early: a negative sample is recorded as 0 and counted here, so this is the check (not the minimum).
       expect(v.timer_early_count).toBe(0);
-      expect(v.timer_lateness_ns.min).toBeGreaterThanOrEqual(0);
       // A 100 µs re-arm over 1.5 s: thousands of deadlines, even on a loaded 2-core machine.
       expect(injected).toBeGreaterThan(500);
       expect(v.cpu.thread_cpu_s).toBeGreaterThan(0);

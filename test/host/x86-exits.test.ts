@@ -16,7 +16,11 @@ import { armTimer, oneVcpu, timerHandler } from './fixtures/one-vcpu.ts';
 // programs, exact statistic deltas (reference §2.1-2.4).
 
 const { HLT, MWAIT } = KVM_X86_DISABLE_EXITS;
-const LONG_POLL = 1e9; // a halt poll long enough to catch a 200 µs timer without a host thread
+const LONG_POLL = 1e9; // a halt poll long enough to catch the timer without a host thread
+// Far enough ahead that the guest reaches its HLT/MWAIT first even when cold, instrumented and
+// starved of CPU (npm run mutate's dry run, beside its other runner): a deadline already past
+// makes the HLT find an event and not halt.
+const AHEAD_NS = 100_000_000;
 
 /** Wall time per run state of a vCPU so far (its thread's record). */
 const stateNs = (k: KvmVcpu) => readRunStates(k.thread, now());
@@ -45,9 +49,9 @@ describe('KVM_CAP_X86_DISABLE_EXITS ordering (kvm->created_vcpus)', () => {
   });
 });
 
-/** entry: arm a timer 200 µs ahead, STI, HLT, CLI, end; the handler EOIs. */
+/** entry: arm a timer AHEAD_NS ahead, STI, HLT, CLI, end; the handler EOIs. */
 const oneHlt = (a: Parameters<Parameters<typeof oneVcpu>[0]>[0]) => {
-  armTimer(a.label('entry'), 200_000).sti().hlt().cli().jmp('end');
+  armTimer(a.label('entry'), AHEAD_NS).sti().hlt().cli().jmp('end');
   timerHandler(a);
   a.label('end');
 };
@@ -119,7 +123,7 @@ describe('MONITOR/MWAIT', () => {
   it('in guest: a write to another line does not end it; its timer does, as an external interrupt (no preemption timer with mwait_in_guest)', () => {
     const t = oneVcpu(
       (a) => {
-        armTimer(a.label('entry'), 200_000).sti().movi(6, 0).monitor(6).movi(4, 16).st(4, 4).mwait().cli().jmp('end');
+        armTimer(a.label('entry'), AHEAD_NS).sti().movi(6, 0).monitor(6).movi(4, 16).st(4, 4).mwait().cli().jmp('end');
         timerHandler(a);
         a.label('end');
       },
@@ -159,6 +163,13 @@ describe('PROPOSAL: userspace exit on HLT and MWAIT, else yield on MWAIT (2023 R
     expect(KVM_EXIT.MWAIT).toBe(38);
     expect(t.stats().exit_reasons).toMatchObject({ MWAIT_INSTRUCTION: 2, MONITOR_INSTRUCTION: 2 });
     expect(t.stats().model.mwait_yields).toBe(0); // the exit, not the yield
+  });
+
+  it('the cap without mwait_yield and without the MWAIT bit leaves MWAIT a NOP: no exit, no yield', () => {
+    const t = oneVcpu(twoMwaits, { userspaceExits: { bits: 0, mwait_yield: false } });
+    expect(t.runToEnd()).toEqual([KVM_EXIT.SHUTDOWN]);
+    expect(t.stats().model).toMatchObject({ mwait_yields: 0, kvm_exit_mwait: 0 });
+    expect(t.stats().exit_reasons.MWAIT_INSTRUCTION).toBe(2);
   });
 
   it('MWAIT without the bit, with mwait_yield: a yield per MWAIT, no exit to the VMM', () => {

@@ -1,4 +1,3 @@
-import { now } from '../../actors/clock.ts';
 import { futexWait } from '../../actors/futex.ts';
 import { EV, type Tracer } from '../../trace/tracer.ts';
 import type { Scheduler } from '../sched/scheduler.ts';
@@ -8,7 +7,7 @@ import { adjustHaltPollNs, clampHaltPollNs, kvmVcpuMaxHaltPollNs, log2HistBucket
 import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
 import type { VcpuRecords } from './vcpu-records.ts';
 import { RCUWAIT } from './vcpu-state.ts';
-import { readHaltPollCap, readHaltPollParams, type KvmRecord } from './vm-state.ts';
+import { fixedHaltPollWindow, readHaltPollCap, readHaltPollParams, type KvmRecord } from './vm-state.ts';
 
 /**
  * kvm_vcpu_halt() and kvm_vcpu_block() (virt/kvm/kvm_main.c), on the vCPU
@@ -18,6 +17,9 @@ import { readHaltPollCap, readHaltPollParams, type KvmRecord } from './vm-state.
  * (Atomics.wait on the vCPU's kick word).
  */
 
+/** What the halt path asks of the host scheduler (sched/scheduler.ts). */
+export type HaltSched = Pick<Scheduler, 'cpuOf' | 'singleTaskRunning' | 'needResched' | 'release' | 'acquire'>;
+
 /**
  * What the halt path reads of `struct kvm_vcpu` (KvmVcpu has all of it; a
  * test can give less). The scheduler's hooks tell the vCPU when the blocked
@@ -25,7 +27,7 @@ import { readHaltPollCap, readHaltPollParams, type KvmRecord } from './vm-state.
  */
 export interface HaltVcpu extends VcpuRecords {
   readonly task: number;
-  readonly sched: Scheduler;
+  readonly sched: HaltSched;
   readonly host: HostRecord;
   readonly kvm: KvmRecord;
   readonly tracer: Tracer;
@@ -36,6 +38,8 @@ export interface HaltVcpu extends VcpuRecords {
   /** kvm_arch_no_poll(): the guest has turned host polling off for this vCPU. */
   noPoll(): boolean;
   setRunState(state: number, at: number): void;
+  /** ktime_get(): a test passes a fake clock to replay the reference's examples exactly. */
+  clock(): number;
 }
 
 /** kvm_vcpu_max_halt_poll_ns() with the parameters and the cap read now (READ_ONCE, every halt). */
@@ -51,16 +55,16 @@ export function kvmVcpuHalt(vcpu: HaltVcpu): void {
   let max = maxHaltPollNs(vcpu);
   const allowed = !vcpu.noPoll();
   // 2. Clamp at entry: growing does not clamp, only the next halt does. (Linux 4.0: no window, the ceiling.)
-  const fixed = vcpu.kvm.load('halt_poll_fixed') !== 0;
+  const fixed = fixedHaltPollWindow(vcpu.kvm);
   const before = v.get('halt_poll_ns');
   const window = fixed ? max : clampHaltPollNs(before, max);
   if (window !== before) {
     v.set('halt_poll_ns', window);
-    tracer.emit(now(), EV.HALT_POLL_NS, window);
+    tracer.emit(vcpu.clock(), EV.HALT_POLL_NS, window);
   }
   // 3. Poll only if allowed and the window is non-zero.
   const doPoll = allowed && window !== 0;
-  const start = now();
+  const start = vcpu.clock();
   let cur = start;
   let pollEnd = start;
   let waited = false;
@@ -75,14 +79,14 @@ export function kvmVcpuHalt(vcpu: HaltVcpu): void {
         woke = true;
         break;
       }
-      pollEnd = cur = now();
+      pollEnd = cur = vcpu.clock();
       // kvm_vcpu_can_poll: single_task_running() && !need_resched() && now < stop
     } while (sched.singleTaskRunning(cpu) && !sched.needResched(task) && cur < stop);
   }
   if (!woke) {
     // 5. Sleep.
     waited = kvmVcpuBlock(vcpu);
-    cur = now();
+    cur = vcpu.clock();
     if (waited) {
       s.addf('halt_wait_ns', cur - pollEnd);
       histUpdate(vcpu, s.I.halt_wait_hist, cur - pollEnd);
@@ -114,17 +118,17 @@ export function kvmVcpuBlock(vcpu: HaltVcpu): boolean {
   for (;;) {
     Atomics.store(v.i32, v.I.rcuwait, RCUWAIT.INTERRUPTIBLE); // set_current_state(TASK_INTERRUPTIBLE)
     const seen = Atomics.load(v.i32, v.I.kick);
-    if (vcpu.checkBlock(now())) break;
+    if (vcpu.checkBlock(vcpu.clock())) break;
     if (!waited) {
       waited = true;
-      vcpu.setRunState(RUN_STATE.BLOCKED, now());
+      vcpu.setRunState(RUN_STATE.BLOCKED, vcpu.clock());
       sched.release(task); // schedule(): the pCPU goes to the next runnable task, or idles
     }
     futexWait(v.i32, v.I.kick, seen);
   }
   Atomics.store(v.i32, v.I.rcuwait, RCUWAIT.NONE); // finish_rcuwait: running, unregistered
   if (waited) {
-    vcpu.setRunState(RUN_STATE.RUNNABLE, now());
+    vcpu.setRunState(RUN_STATE.RUNNABLE, vcpu.clock());
     sched.acquire(task); // scheduled back in (kvm_sched_in loads it): may queue behind other tasks on an overcommitted host
   }
   switchTimerToVcpu(vcpu);

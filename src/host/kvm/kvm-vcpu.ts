@@ -137,6 +137,11 @@ export class KvmVcpu<A extends KvmVcpuArch = KvmVcpuArch> implements VcpuRecords
     this.sched.setSchedHooks(this.task, { in: (cpu) => kvmSchedIn(this, cpu), out: (preempted) => kvmSchedOut(this, preempted) });
   }
 
+  /** ktime_get(): the host's clock, read through the vCPU so that the halt path can run on a fake one. */
+  clock(): number {
+    return now();
+  }
+
   /** kvm_vcpu_has_events(): an interrupt the guest can take is pending. */
   hasEvents(): boolean {
     return this.guest.interruptsEnabled && Atomics.load(this.block.i32, this.block.I.irr) !== 0;

@@ -103,6 +103,13 @@ export function setHostHardware(rec: KvmRecord, o: { exit_cost_ns: number; apicv
   rec.store('lapic_timer_advance', o.lapic_timer_advance ? 1 : 0);
 }
 
+/** The host kernel polls the whole ceiling on every halt, with no per-vCPU window (Linux 4.0). */
+export function setFixedHaltPollWindow(rec: KvmRecord): void {
+  rec.store('halt_poll_fixed', 1);
+}
+
+export const fixedHaltPollWindow = (rec: KvmRecord): boolean => rec.load('halt_poll_fixed') !== 0;
+
 /** READ_ONCE of the module params, into a reused object (this runs on every halt). */
 export function readHaltPollParams(rec: KvmRecord, into: HaltPollParams): HaltPollParams {
   const f = rec.f64;

@@ -3,6 +3,7 @@ import { now } from '../../actors/clock.ts';
 import { mergeLatency, summarize } from '../../actors/histogram.ts';
 import { supervise, type RunOutcome } from '../../actors/supervisor.ts';
 import { ScenarioError } from '../../scenarios/error.ts';
+import { inertKnobs, inertWarning } from '../../scenarios/inert.ts';
 import type { Cost } from '../../workloads/index.ts';
 import type { BareMetalConfig, BareMetalSnapshot } from '../bare-metal.ts';
 import { haltlabVersion, machineFacts, type RunResult } from '../results.ts';
@@ -73,7 +74,7 @@ export async function runBareMetal(vm: BuiltVm, control: RunControl, opts: RunOp
       started_at: startedAt,
       status: outcome.status,
       failure: outcome.failure ?? null,
-      warnings: present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [],
+      warnings: [...inertKnobs(scenario).map(inertWarning), ...(present.length < threads.length ? [`${threads.length - present.length} bare-metal threads returned no results`] : [])],
       scenario,
       wall_s: wallS,
       phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
@@ -89,6 +90,8 @@ export async function runBareMetal(vm: BuiltVm, control: RunControl, opts: RunOp
         requests_completed: requests,
         requests_per_s: wallS > 0 ? requests / wallS : 0,
         io_latency_ns: summarize(mergeLatency(present.map((s) => s.io_latency))),
+        service_ns: summarize(mergeLatency(present.map((s) => s.service))),
+        service_spin_s: present.reduce((a, s) => a + s.service_spin_ns, 0) / 1e9,
         iothread: null,
       },
     };

@@ -6,7 +6,7 @@ import { actorSlots, type ActorSlots } from '../actor-slots.ts';
 import { kvmCreateIrqchip, kvmCreateVcpu, kvmEnableCapDisableExits, kvmEnableCapUserspaceExits } from '../kvm/caps.ts';
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults } from '../kvm/params.ts';
 import { KVM_X86_DISABLE_EXITS, KVM_X86_USERSPACE_EXIT } from '../kvm/uapi.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, KVM, setHostHardware, writeArch, writeKvmParams, type KvmRecord } from '../kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, enableCapHaltPoll, KVM, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmRecord } from '../kvm/vm-state.ts';
 import { allocateVm } from '../layout.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 
@@ -59,7 +59,7 @@ export function buildVm(scenario: Scenario, opts: VmBuildOptions = {}): BuiltVm 
   const collector = recording ? new TraceCollector(mem, slots.count, undefined, opts.trace ? 0 : opts.flightRecorder) : null;
   const kvm = mem.record(KVM, 0);
   writeKvmParams(kvm, { ...kvmParamDefaults(host.kernel, host.arch), ...host.kvm });
-  if (FIXED_WINDOW_KERNELS.has(host.kernel)) kvm.store('halt_poll_fixed', 1);
+  if (FIXED_WINDOW_KERNELS.has(host.kernel)) setFixedHaltPollWindow(kvm);
   setHostHardware(kvm, { exit_cost_ns: host.exit_cost_ns, apicv: host.apicv, lapic_timer_advance: host.lapic_timer_advance });
   // A simulator's exit on idle is the arm64 request itself; on x86 its analogue is the RFC's HLT exit (setUpVm).
   const exitOnIdle = module.exitOnIdle?.(workload) ?? false;

@@ -3,6 +3,7 @@ import { decodeLatency, logBuckets, mergeLatency, summarize } from '../../actors
 import type { RunOutcome } from '../../actors/supervisor.ts';
 import { workloadModule, type Cost } from '../../workloads/index.ts';
 import { readVcpuStats, VCPU_STAT } from '../kvm/stats.ts';
+import { inertKnobs, inertWarning } from '../../scenarios/inert.ts';
 import { haltlabVersion, machineFacts, type RunResult, type ThreadCpu, type VcpuResult } from '../results.ts';
 import type { HostActorSnapshot } from '../host-actor.ts';
 import type { VcpuThreadSnapshot } from '../vmm/vcpu-thread.ts';
@@ -26,7 +27,8 @@ const threadCpu = (thread: string, s: Cost<unknown>): ThreadCpu => ({ thread, cp
 export function collectResults(vm: BuiltVm, startedAt: string, outcome: RunOutcome, wallS: number, snaps: Snapshots): RunResult {
   const { scenario, mem, collector } = vm;
   const host = snaps.host;
-  const warnings: string[] = [];
+  // Knobs set that nothing in this scenario reads: a comparison would show noise as their effect.
+  const warnings: string[] = inertKnobs(scenario).map(inertWarning);
   const cores = availableParallelism();
   if (scenario.host.pcpus > cores) {
     warnings.push(`the scenario has ${scenario.host.pcpus} pCPUs but this machine has ${cores} cores: wall-clock figures include that contention`);

@@ -2,7 +2,7 @@ import { workerData } from 'node:worker_threads';
 import { SharedMemory } from '../../actors/shared-memory.ts';
 import { AIO, aioComplete } from './aio-context.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
-import { BlockWriter } from './block-writer.ts';
+import { BlockWriter, type BlockService } from './block-writer.ts';
 
 /**
  * One thread of the block backend's pool (QEMU's thread pool for aio=threads):
@@ -36,7 +36,9 @@ process.on('exit', () => writer.close());
 /** Loads this module in a pool thread before the run (piscina's named task). */
 export function warm(): void {}
 
-export default function writeBlock({ queue, offset }: BlockRequest): void {
-  writer.write(offset);
+/** The reply (after the completion is signalled) tells the I/O thread how long the device took. */
+export default function writeBlock({ queue, offset }: BlockRequest): BlockService {
+  const served = writer.write(offset);
   aioComplete(aio, queue);
+  return served;
 }

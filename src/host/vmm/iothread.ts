@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import { now } from '../../actors/clock.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { vcpuRecords } from '../layout.ts';
 import { RUN_STATE } from '../thread-state.ts';
@@ -9,6 +10,7 @@ import { AIO } from './aio-context.ts';
 import { adjustPollingTime, type AioPollParams } from './aio-poll.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
 import type { BlockRequest, BlockWorkerData } from './block-worker.ts';
+import type { BlockService } from './block-writer.ts';
 
 /**
  * A QEMU IOThread running a virtio-blk device with one request queue per vCPU
@@ -42,6 +44,10 @@ export interface IothreadSnapshot {
   requests_completed: number;
   /** aio_poll() calls that found an event while polling, that slept, and that found one at once. */
   aio_poll: { polled: number; blocked: number; ready: number; poll_ns: number; poll_time_ns: number };
+  /** The device's service time per request, as the pool threads measured it (replies taken so far). */
+  service: EncodedLatency;
+  /** Time the pool threads spun to the synthetic device's deadlines (their CPU). */
+  service_spin_ns: number;
 }
 
 serveVmActor<IothreadConfig, IothreadSnapshot>(
@@ -52,6 +58,12 @@ serveVmActor<IothreadConfig, IothreadSnapshot>(
     let failure: Error | undefined;
     const counts = { submitted: 0, completed: 0, polled: 0, blocked: 0, ready: 0, poll_time_ns: 0 };
     let pollNs = 0;
+    const service = new LatencyRecorder();
+    let serviceSpinNs = 0;
+    const served = (r: BlockService) => {
+      service.record(r.service_ns);
+      serviceSpinNs += r.spin_ns;
+    };
     const state = (s: number, at = now()) => thread.enter(s, at);
     return {
       async ready(): Promise<boolean> {
@@ -116,7 +128,7 @@ serveVmActor<IothreadConfig, IothreadSnapshot>(
             for (; taken[q] !== kicks; taken[q]++) {
               const req: BlockRequest = { queue: q, offset: (nextBlock++ % slots) * blockBytes };
               counts.submitted++;
-              pool!.run(req).catch((e: Error) => (failure ??= new Error(`block backend: ${e.message}`)));
+              pool!.run(req).then(served, (e: Error) => (failure ??= new Error(`block backend: ${e.message}`)));
             }
             const finished = Atomics.load(aio.i32, completed + q);
             for (; done[q] !== finished; done[q]++) {
@@ -138,6 +150,8 @@ serveVmActor<IothreadConfig, IothreadSnapshot>(
         requests_submitted: counts.submitted,
         requests_completed: counts.completed,
         aio_poll: { polled: counts.polled, blocked: counts.blocked, ready: counts.ready, poll_ns: pollNs, poll_time_ns: counts.poll_time_ns },
+        service: service.encode(),
+        service_spin_ns: serviceSpinNs,
       }),
     };
   },

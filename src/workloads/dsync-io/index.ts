@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { actorBundle } from '../../actors/bundle.ts';
-import { mergeLatency, summarize } from '../../actors/histogram.ts';
+import { decodeLatency, mergeLatency, summarize } from '../../actors/histogram.ts';
 import { VIRTIO_BLK_NOTIFY_PORT } from '../../guest/kernel/vectors.ts';
 import { dsyncIo } from '../../guest/workloads/dsync-io.ts';
 import { kvmIoeventfd } from '../../host/kvm/ioeventfd.ts';
@@ -67,6 +67,8 @@ export default defineWorkload({
         requests_completed: block.requests_completed,
         requests_per_s: wallS > 0 ? block.requests_completed / wallS : 0,
         io_latency_ns: summarize(mergeLatency(vcpuSnaps.map((s) => s.io_latency))),
+        service_ns: summarize(decodeLatency(block.service)),
+        service_spin_s: block.service_spin_ns / 1e9,
         iothread: {
           ...iothread,
           cpu_pct: block.wall_ns > 0 ? (100 * block.thread_cpu_ns) / block.wall_ns : 0,

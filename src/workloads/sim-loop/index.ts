@@ -35,22 +35,24 @@ export default defineWorkload({
 function simResult(w: SimLoop, snaps: Cost<VcpuThreadSnapshot>[], vcpus: VcpuResult[], wallS: number): SimResult {
   const n = Math.max(1, snaps.length);
   const sum = (f: (s: NonNullable<Cost<VcpuThreadSnapshot>['sim']>) => number) => snaps.reduce((a, s) => a + (s.sim ? f(s.sim) : 0), 0);
-  // Plain KVM runs in real time; what it spends asleep in the kernel is the guest's idle, not waste.
-  const simulated = w.mode === 'kernel' ? wallS : sum((s) => s.simulated_ns) / 1e9 / n;
+  // Plain KVM has no virtual time: it runs in real time by definition, so there is no ratio to
+  // measure (null, not a constant 1); what it spends asleep in the kernel is the guest's idle, not waste.
+  const simulated = w.mode === 'kernel' ? null : sum((s) => s.simulated_ns) / 1e9 / n;
   const wall = w.mode === 'kernel' ? wallS : sum((s) => s.wall_ns) / 1e9 / n;
   const blocked = w.mode === 'kernel' ? vcpus.reduce((a, v) => a + (v.cpu.state_s.blocked ?? 0) + (v.cpu.state_s.polling ?? 0), 0) / n : sum((s) => s.blocked_in_kernel_ns) / 1e9 / n;
   return {
     mode: w.mode,
     simulated_s: simulated,
     wall_s: wall,
-    sim_per_wall: wall > 0 ? simulated / wall : 0,
+    sim_per_wall: simulated === null ? null : wall > 0 ? simulated / wall : 0,
     blocked_in_kernel_s: blocked,
     blocked_share: wall > 0 ? blocked / wall : 0,
     quanta: sum((s) => s.quanta),
     watchdog_kicks: sum((s) => s.watchdog_kicks),
     idle_exits: sum((s) => s.idle_exits),
     skips: sum((s) => s.skips),
-    ticks: w.mode === 'kernel' ? vcpus.reduce((a, v) => a + v.model.timer_interrupts_injected, 0) : sum((s) => s.ticks),
+    // Plain KVM: the guest's own deadline timer, counted where it fires (ticks_injected where it is taken).
+    ticks: w.mode === 'kernel' ? vcpus.reduce((a, v) => a + v.model.timer_fired_in_guest + v.model.timer_fired_by_host + v.model.timer_fired_at_write, 0) : sum((s) => s.ticks),
     ticks_coalesced: sum((s) => s.ticks_coalesced),
     ticks_injected: vcpus.reduce((a, v) => a + (w.mode === 'kernel' ? v.model.timer_interrupts_injected : v.model.device_interrupts_injected), 0),
   };
