@@ -1,6 +1,5 @@
-import { KVM_PARAMS } from '../host/kvm/params.ts';
-import { KVM_INTEL_PLE_PARAMS } from '../host/kvm/ple.ts';
-import { ScenarioError, type ScenarioInput } from './schema.ts';
+import { knobsOf, schemaLeaves, type ScenarioPath } from './knobs.ts';
+import { ScenarioError, ScenarioSchema, type ScenarioInput } from './schema.ts';
 
 /**
  * Scenario overrides written as `knob=value`, as people type them on a
@@ -10,7 +9,7 @@ import { ScenarioError, type ScenarioInput } from './schema.ts';
  * `true`/`false`, or strings.
  */
 
-export type ScenarioPath = readonly string[];
+export type { ScenarioPath };
 
 export interface Override {
   readonly knob: string;
@@ -18,64 +17,10 @@ export interface Override {
   readonly value: unknown;
 }
 
-/** Short knob names and where they live in a scenario. */
-export const KNOBS: Readonly<Record<string, ScenarioPath>> = {
-  ...Object.fromEntries(KVM_PARAMS.map((p) => [p.name, ['host', 'kvm', p.name]])),
-  ...Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, ['host', 'kvm_intel', p.name]])),
-  kvm_cap_halt_poll: ['host', 'kvm_cap_halt_poll'],
-  pcpus: ['host', 'pcpus'],
-  kernel: ['host', 'kernel'],
-  sched_slice_ns: ['host', 'sched_slice_ns'],
-  exit_cost_ns: ['host', 'exit_cost_ns'],
-  apicv: ['host', 'apicv'],
-  lapic_timer_advance: ['host', 'lapic_timer_advance'],
-  arch: ['host', 'arch'],
-  wfi_trap_policy: ['host', 'arm64', 'wfi_trap_policy'],
-  wfe_trap_policy: ['host', 'arm64', 'wfe_trap_policy'],
-  direct_injection: ['host', 'arm64', 'direct_injection'],
-  wfx_rq_threshold: ['host', 'arm64', 'wfx_rq_threshold'],
-  exit_on_wfx: ['host', 'arm64', 'exit_on_wfx'],
-  cpuidle: ['host', 'cpuidle', 'enabled'],
-  shallow_exit_latency_ns: ['host', 'cpuidle', 'shallow_exit_latency_ns'],
-  deep_exit_latency_ns: ['host', 'cpuidle', 'deep_exit_latency_ns'],
-  deep_residency_ns: ['host', 'cpuidle', 'deep_residency_ns'],
-  lazy_tscdeadline: ['host', 'proposals', 'lazy_tscdeadline'],
-  irqchip: ['host', 'irqchip'],
-  disable_exits_hlt: ['host', 'kvm_cap_x86_disable_exits', 'hlt'],
-  disable_exits_mwait: ['host', 'kvm_cap_x86_disable_exits', 'mwait'],
-  disable_exits_pause: ['host', 'kvm_cap_x86_disable_exits', 'pause'],
-  userspace_exit_hlt: ['host', 'proposals', 'userspace_exit', 'hlt'],
-  userspace_exit_mwait: ['host', 'proposals', 'userspace_exit', 'mwait'],
-  mwait_yield: ['host', 'proposals', 'userspace_exit', 'mwait_yield'],
-  vcpus: ['vm', 'vcpus'],
-  idle: ['guest', 'idle'],
-  ...Object.fromEntries(
-    ['guest_halt_poll_ns', 'guest_halt_poll_grow', 'guest_halt_poll_grow_start', 'guest_halt_poll_shrink', 'guest_halt_poll_allow_shrink'].map((k) => [k, ['guest', 'haltpoll', k]]),
-  ),
-  duration_s: ['duration_s'],
-  delta_ns: ['workload', 'delta_ns'],
-  gap_ns: ['workload', 'gap_ns'],
-  jitter: ['workload', 'jitter'],
-  seed: ['workload', 'seed'],
-  backend: ['workload', 'backend'],
-  block_size: ['workload', 'block_size'],
-  synthetic_latency_ns: ['workload', 'synthetic_latency_ns'],
-  hold_ns: ['workload', 'hold_ns'],
-  think_ns: ['workload', 'think_ns'],
-  bare_metal: ['workload', 'bare_metal'],
-  tick_ns: ['workload', 'tick_ns'],
-  mode: ['workload', 'mode'],
-  quantum_ns: ['workload', 'quantum_ns'],
-  work_ns: ['workload', 'work_ns'],
-  ...Object.fromEntries(['busy_ns', 'idle_ns', 'item_ns', 'workers', 'depth_per_worker', 'fallback_ns', 'vcpu_budget_ns'].map((k) => [k, ['workload', k]])),
-  wait: ['workload', 'wait'],
-  poll_max_ns: ['vmm', 'iothread', 'poll_max_ns'],
-  poll_grow: ['vmm', 'iothread', 'poll_grow'],
-  poll_shrink: ['vmm', 'iothread', 'poll_shrink'],
-  event_ns: ['workload', 'event_ns'],
-  timeout_ns: ['workload', 'timeout_ns'],
-  rearms: ['workload', 'rearms'],
-};
+const LEAVES = schemaLeaves(ScenarioSchema);
+
+/** Short knob names and where they live in a scenario: every leaf of the schema (knobs.ts). */
+export const KNOBS: Readonly<Record<string, ScenarioPath>> = knobsOf(LEAVES);
 
 export function knobPath(knob: string): ScenarioPath {
   const short = KNOBS[knob];
@@ -84,8 +29,8 @@ export function knobPath(knob: string): ScenarioPath {
   throw new ScenarioError([`unknown knob "${knob}": expected one of ${Object.keys(KNOBS).join(', ')}, or a dotted path such as host.kvm.halt_poll_ns`], '', 'invalid override');
 }
 
-/** Scenario fields whose values are strings even when they look like numbers (kernel=6.10). */
-const STRING_FIELDS = new Set(['kernel', 'name', 'kind', 'idle', 'irqchip', 'arch', 'wfi_trap_policy', 'wfe_trap_policy', 'wait']);
+/** Scenario fields whose values are strings even when they look like numbers (kernel=6.10): the schema's string and enum leaves. */
+const STRING_FIELDS = new Set(LEAVES.filter((l) => l.string).map((l) => l.path[l.path.length - 1]));
 
 export function parseValue(text: string): unknown {
   const t = text.trim();

@@ -3,6 +3,7 @@ import { ScenarioError } from './error.ts';
 import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
 import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
 import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
+import { UINT_MAX } from '../host/kvm/module-param.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
 import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
@@ -16,8 +17,6 @@ import { WORKLOAD_SCHEMAS } from '../workloads/index.ts';
  */
 
 const nonNegInt = z.int().min(0);
-/** KVM keeps these in `unsigned int` module parameters and fields. */
-const UINT_MAX = 4_294_967_295;
 const uint = nonNegInt.max(UINT_MAX);
 const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, uint.optional().describe(p.doc)])) as Record<
   KvmParamName,
@@ -39,90 +38,78 @@ export { MAX_VCPUS, MAX_PCPUS };
 export const GUEST_IDLE_MODES = ['halt', 'poll', 'haltpoll', 'mwait'] as const;
 
 export const ScenarioSchema = z.strictObject({
-  name: z.string().min(1).default('custom'),
-  duration_s: z.number().positive().max(3600).default(5),
+  name: z.string().min(1).default('custom').describe('the scenario’s name, in results and reports'),
+  duration_s: z.number().positive().max(3600).default(5).describe('how long the VM runs, s'),
   host: z
     .strictObject({
-      pcpus: z.int().min(1).max(MAX_PCPUS).default(2),
-      kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL),
+      pcpus: z.int().min(1).max(MAX_PCPUS).default(2).describe('host pCPUs the vCPU threads are scheduled on (more vCPUs than pCPUs really queue)'),
+      kernel: z.enum(Object.keys(KERNEL_PRESETS) as [keyof typeof KERNEL_PRESETS, ...(keyof typeof KERNEL_PRESETS)[]]).default(DEFAULT_KERNEL).describe('the host kernel whose KVM defaults and halt-polling rules apply (6.11: shrink by 2; older: other defaults; 4.0: a fixed window)'),
       kvm: z.strictObject(kvmParamsShape).prefault({}),
       /** kvm_intel module parameters: PAUSE-loop exiting (reference §2.5); ple_gap=0 turns it off. */
       kvm_intel: z.strictObject(kvmIntelShape).prefault({}),
-      /** KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies. */
-      kvm_cap_halt_poll: uint.nullable().default(null),
-      sched_slice_ns: z.int().min(100_000).default(3_000_000),
-      /** Busy time each VM exit + re-entry costs beyond the model's own code (real hardware: roughly 1 µs). */
-      exit_cost_ns: z.int().min(0).max(100_000).default(0),
-      /** Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd's avic default. */
-      apicv: z.boolean().default(false),
-      /** kvm.lapic_timer_advance (x86, 0444, default on): the deadline timer fires early by an adaptive advance, then waits to the deadline. */
-      lapic_timer_advance: z.boolean().default(true),
-      /** Which KVM: x86 (HLT, VMX exits) or arm64 (WFI/WFE, exits by exception class). */
-      arch: z.enum(['x86', 'arm64']).default('x86'),
+      kvm_cap_halt_poll: uint.nullable().default(null).describe('KVM_ENABLE_CAP(KVM_CAP_HALT_POLL, args[0]); null: not enabled, the global halt_poll_ns applies.'),
+      sched_slice_ns: z.int().min(100_000).default(3_000_000).describe('the host scheduler’s timeslice: a task that ran this long while others wait is preempted at the tick, ns'),
+      exit_cost_ns: z.int().min(0).max(100_000).default(0).describe('Busy time each VM exit + re-entry costs beyond the model’s own code (real hardware: roughly 1 µs).'),
+      apicv: z.boolean().default(false).describe('Posted interrupts into a running vCPU (kvm_intel enable_apicv / kvm_amd avic); off like kvm_amd’s avic default.'),
+      lapic_timer_advance: z.boolean().default(true).describe('kvm.lapic_timer_advance (x86, 0444, default on): the deadline timer fires early by an adaptive advance, then waits to the deadline.'),
+      arch: z.enum(['x86', 'arm64']).default('x86').describe('Which KVM: x86 (HLT, VMX exits) or arm64 (WFI/WFE, exits by exception class).'),
       /** arm64 only: what decides whether WFI/WFE trap (reference §3.2). */
       arm64: z
         .strictObject({
-          /** kvm-arm.wfi_trap_policy / wfe_trap_policy; `default`: the parameter is absent (single-task rule). */
-          wfi_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
-          wfe_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default'),
-          /** The VM's vCPUs use GICv4 direct injection (vLPI/vSGI): the default rule may then untrap WFI. */
-          direct_injection: z.boolean().default(false),
-          /** PROPOSAL (2024, not merged): trap WFx iff nr_running > this; null: mainline. */
-          wfx_rq_threshold: z.int().min(0).max(1024).nullable().default(null),
-          /** PROPOSAL (2023, not merged): KVM_CAP_EXIT_ON_WFX: WFx forced to trap, a WFI that would block returns KVM_EXIT_WFX to the VMM. */
-          exit_on_wfx: z.boolean().default(false),
+          wfi_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default').describe('kvm-arm.wfi_trap_policy / wfe_trap_policy; `default`: the parameter is absent (single-task rule).'),
+          wfe_trap_policy: z.enum(WFX_TRAP_POLICIES).default('default').describe('kvm-arm.wfe_trap_policy; `default`: the parameter is absent (single-task rule)'),
+          direct_injection: z.boolean().default(false).describe('The VM’s vCPUs use GICv4 direct injection (vLPI/vSGI): the default rule may then untrap WFI.'),
+          wfx_rq_threshold: z.int().min(0).max(1024).nullable().default(null).describe('PROPOSAL (2024, not merged): trap WFx iff nr_running > this; null: mainline.'),
+          exit_on_wfx: z.boolean().default(false).describe('PROPOSAL (2023, not merged): KVM_CAP_EXIT_ON_WFX: WFx forced to trap, a WFI that would block returns KVM_EXIT_WFX to the VMM.'),
         })
         .prefault({}),
       /** pCPU idle states (a shallow and a deep one) and their exit latencies. */
       cpuidle: z
         .strictObject({
-          enabled: z.boolean().default(CPUIDLE_DEFAULTS.enabled),
-          shallow_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.shallow_exit_latency_ns),
-          deep_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.deep_exit_latency_ns),
-          deep_residency_ns: z.int().min(0).max(1_000_000_000).default(CPUIDLE_DEFAULTS.deep_residency_ns),
+          enabled: z.boolean().default(CPUIDLE_DEFAULTS.enabled).describe('idle pCPUs enter idle states (a shallow and a deep one) and pay their exit latency when woken'),
+          shallow_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.shallow_exit_latency_ns).describe('exit latency of the shallow idle state, ns'),
+          deep_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.deep_exit_latency_ns).describe('exit latency of the deep idle state, ns'),
+          deep_residency_ns: z.int().min(0).max(1_000_000_000).default(CPUIDLE_DEFAULTS.deep_residency_ns).describe('idle this long and the pCPU is in the deep state, ns (its target residency)'),
         })
         .prefault({}),
-      /** `kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM. */
-      irqchip: z.enum(['kernel', 'userspace']).default('kernel'),
+      irqchip: z.enum(['kernel', 'userspace']).default('kernel').describe('`kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM.'),
       /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */
       kvm_cap_x86_disable_exits: z
         .strictObject({
-          hlt: z.boolean().default(false),
-          mwait: z.boolean().default(false),
-          /** KVM_X86_DISABLE_EXITS_PAUSE: no PAUSE-loop exiting for the VM (kvm_pause_in_guest). */
-          pause: z.boolean().default(false),
+          hlt: z.boolean().default(false).describe('KVM_X86_DISABLE_EXITS_HLT: the guest’s HLT runs in guest mode, no exit'),
+          mwait: z.boolean().default(false).describe('KVM_X86_DISABLE_EXITS_MWAIT: the guest’s MWAIT runs in guest mode, no exit'),
+          pause: z.boolean().default(false).describe('KVM_X86_DISABLE_EXITS_PAUSE: no PAUSE-loop exiting for the VM (kvm_pause_in_guest).'),
         })
         .prefault({}),
       /** Unmerged proposals from the list, each opt-in; mainline KVM has none of them. */
       proposals: z
         .strictObject({
-          /** x86 PV lazy tscdeadline (RFC, Wang Jianchao, July 2023): KVM_FEATURE_LAZY_TSCDEADLINE in the guest's CPUID. */
-          lazy_tscdeadline: z.boolean().default(false),
+          lazy_tscdeadline: z.boolean().default(false).describe('x86 PV lazy tscdeadline (RFC, Wang Jianchao, July 2023): KVM_FEATURE_LAZY_TSCDEADLINE in the guest’s CPUID.'),
           /** The 2023 RFC "KVM: x86: Allow userspace exit on HLT and MWAIT, else yield on MWAIT". */
           userspace_exit: z
             .strictObject({
-              hlt: z.boolean().default(false),
-              mwait: z.boolean().default(false),
-              mwait_yield: z.boolean().default(false),
+              hlt: z.boolean().default(false).describe('the proposal: a HLT that would block returns to the VMM (KVM_EXIT_HLT)'),
+              mwait: z.boolean().default(false).describe('the proposal: an MWAIT that would block returns to the VMM (KVM_EXIT_MWAIT)'),
+              mwait_yield: z.boolean().default(false).describe('the proposal: an MWAIT exit yields the pCPU in KVM instead'),
             })
             .prefault({}),
         })
         .prefault({}),
     })
     .prefault({}),
-  vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2) }).prefault({}),
+  vm: z.strictObject({ vcpus: z.int().min(1).max(MAX_VCPUS).default(2).describe('the VM’s vCPUs, one thread each') }).prefault({}),
   /** The guest kernel: its idle loop (`halt`: default_idle; `poll`: idle=poll; `haltpoll`: cpuidle-haltpoll; `mwait`: intel_idle's MONITOR/MWAIT). */
   guest: z
     .strictObject({
-      idle: z.enum(GUEST_IDLE_MODES).default('halt'),
+      idle: z.enum(GUEST_IDLE_MODES).default('halt').describe('the guest kernel’s idle loop: `halt` (default_idle), `poll` (idle=poll), `haltpoll` (cpuidle-haltpoll), `mwait` (intel_idle)'),
       /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
       haltpoll: z
         .strictObject({
-          guest_halt_poll_ns: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_ns),
-          guest_halt_poll_grow: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow),
-          guest_halt_poll_grow_start: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow_start),
-          guest_halt_poll_shrink: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_shrink),
-          guest_halt_poll_allow_shrink: z.boolean().default(HALTPOLL_DEFAULTS.guest_halt_poll_allow_shrink),
+          guest_halt_poll_ns: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_ns).describe('cpuidle-haltpoll: the ceiling of the guest’s own poll before HLT, ns'),
+          guest_halt_poll_grow: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow).describe('cpuidle-haltpoll: multiplier when the guest’s poll window grows'),
+          guest_halt_poll_grow_start: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow_start).describe('cpuidle-haltpoll: first window when growing from 0, ns'),
+          guest_halt_poll_shrink: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_shrink).describe('cpuidle-haltpoll: divisor when the window shrinks'),
+          guest_halt_poll_allow_shrink: z.boolean().default(HALTPOLL_DEFAULTS.guest_halt_poll_allow_shrink).describe('cpuidle-haltpoll: the window may shrink at all'),
         })
         .prefault({}),
     })
@@ -133,9 +120,9 @@ export const ScenarioSchema = z.strictObject({
       /** `-object iothread` properties (QEMU, reference §5.1): the I/O thread's adaptive polling. */
       iothread: z
         .strictObject({
-          poll_max_ns: z.int().min(0).max(UINT_MAX).default(AIO_POLL_DEFAULTS.poll_max_ns),
-          poll_grow: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_grow),
-          poll_shrink: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_shrink),
+          poll_max_ns: z.int().min(0).max(UINT_MAX).default(AIO_POLL_DEFAULTS.poll_max_ns).describe('QEMU iothread poll-max-ns: the I/O thread’s busy-poll ceiling before it sleeps, ns (0: never poll)'),
+          poll_grow: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_grow).describe('QEMU iothread poll-grow: multiplier when its poll time grows (0: QEMU’s default)'),
+          poll_shrink: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_shrink).describe('QEMU iothread poll-shrink: divisor when its poll time shrinks (0: reset)'),
         })
         .prefault({}),
     })
