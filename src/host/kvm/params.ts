@@ -1,3 +1,5 @@
+import type { ModuleParam } from './module-param.ts';
+
 /**
  * KVM module parameters, declared once: the scenario schema, the CLI's flags,
  * --help and the docs all read this table. Defaults are mainline x86 on
@@ -6,16 +8,12 @@
  * Documentation/virt/kvm/halt-polling.rst (reference §1.1).
  */
 
-export interface KvmParamDef {
-  readonly name: string;
-  readonly default: number;
-  readonly unit: 'ns' | 'factor' | 'divisor';
-  readonly doc: string;
-  readonly source: string;
-}
+/** A kvm module parameter (/sys/module/kvm/parameters). */
+export type KvmParamDef = ModuleParam<'kvm'>;
 
 export const KVM_PARAMS = [
   {
+    module: 'kvm',
     name: 'halt_poll_ns',
     default: 200_000,
     unit: 'ns',
@@ -23,6 +21,7 @@ export const KVM_PARAMS = [
     source: 'KVM_HALT_POLL_NS_DEFAULT, arch/x86/include/asm/kvm_host.h',
   },
   {
+    module: 'kvm',
     name: 'halt_poll_ns_grow',
     default: 2,
     unit: 'factor',
@@ -30,6 +29,7 @@ export const KVM_PARAMS = [
     source: 'virt/kvm/kvm_main.c',
   },
   {
+    module: 'kvm',
     name: 'halt_poll_ns_grow_start',
     default: 10_000,
     unit: 'ns',
@@ -37,6 +37,7 @@ export const KVM_PARAMS = [
     source: 'virt/kvm/kvm_main.c',
   },
   {
+    module: 'kvm',
     name: 'halt_poll_ns_shrink',
     default: 2,
     unit: 'divisor',

@@ -1,3 +1,5 @@
+import { UINT_MAX, type ModuleParam } from './module-param.ts';
+
 /**
  * PAUSE-loop exiting (VMX), reference §2.5: kvm_intel's module parameters and
  * the per-vCPU window arithmetic of __grow_ple_window / __shrink_ple_window
@@ -9,19 +11,14 @@
  * spinning. The gap is the exception: see PauseLoopDetector.
  */
 
-export interface KvmIntelParamDef {
-  readonly name: string;
-  readonly default: number;
-  readonly unit: 'cycles' | 'factor' | 'divisor';
-  readonly doc: string;
-  readonly source: string;
-}
+/** A kvm_intel module parameter (/sys/module/kvm_intel/parameters). */
+export type KvmIntelParamDef = ModuleParam<'kvm_intel'>;
 
-const UINT_MAX = 4_294_967_295;
 
 /** /sys/module/kvm_intel/parameters/ple_*: 0444, so read once when the VM is created. */
 export const KVM_INTEL_PLE_PARAMS = [
   {
+    module: 'kvm_intel',
     name: 'ple_gap',
     default: 128,
     unit: 'cycles',
@@ -29,6 +26,7 @@ export const KVM_INTEL_PLE_PARAMS = [
     source: 'KVM_DEFAULT_PLE_GAP, arch/x86/kvm/vmx/vmx.c',
   },
   {
+    module: 'kvm_intel',
     name: 'ple_window',
     default: 4096,
     unit: 'cycles',
@@ -36,6 +34,7 @@ export const KVM_INTEL_PLE_PARAMS = [
     source: 'KVM_VMX_DEFAULT_PLE_WINDOW, arch/x86/kvm/vmx/vmx.c',
   },
   {
+    module: 'kvm_intel',
     name: 'ple_window_grow',
     default: 2,
     unit: 'factor',
@@ -43,6 +42,7 @@ export const KVM_INTEL_PLE_PARAMS = [
     source: 'KVM_DEFAULT_PLE_WINDOW_GROW, arch/x86/kvm/x86.h',
   },
   {
+    module: 'kvm_intel',
     name: 'ple_window_shrink',
     default: 0,
     unit: 'divisor',
@@ -50,6 +50,7 @@ export const KVM_INTEL_PLE_PARAMS = [
     source: 'KVM_DEFAULT_PLE_WINDOW_SHRINK, arch/x86/kvm/x86.h',
   },
   {
+    module: 'kvm_intel',
     name: 'ple_window_max',
     default: UINT_MAX,
     unit: 'cycles',
