@@ -21,8 +21,12 @@ export interface ExitRow<A extends KvmVcpuArch> {
   handle(vcpu: KvmVcpu<A>, exit: GuestExit, at: number): KvmExit | 0;
 }
 
-/** An architecture's exit table: one row per exit reason, by the reason's name. */
-export type ExitTable<A extends KvmVcpuArch> = Readonly<Record<string, ExitRow<A>>>;
+/**
+ * An architecture's exit table: one row per exit reason, by the reason's name, for exactly the
+ * reasons its statistics list (stats.ts): a reason without a row, or a row without a reason,
+ * does not compile.
+ */
+export type ExitTable<A extends KvmVcpuArch, R extends string = string> = Readonly<Record<R, ExitRow<A>>>;
 
 /** A guest exit as this vCPU's hardware reports it: the statistic counted, the code traced, the handler. */
 export interface ExitEntry {

@@ -1,5 +1,6 @@
 import { GUEST_EXIT } from '../../../guest/interpreter.ts';
 import type { ExitTable } from '../arch.ts';
+import type { X86_EXIT_REASONS } from '../stats.ts';
 import { KVM_EXIT, KVM_X86_USERSPACE_EXIT, type KvmExit } from '../uapi.ts';
 import { KvmError } from '../errors.ts';
 import { kvmVcpuOnSpin } from '../directed-yield.ts';
@@ -61,7 +62,7 @@ export const VMX_EXIT_HANDLERS = {
       return 0;
     },
   },
-} as const satisfies ExitTable<X86Vcpu>;
+} as const satisfies ExitTable<X86Vcpu, (typeof X86_EXIT_REASONS)[number]>;
 
 /** The 2023 proposal's kvm_run->userspace_exits bit for this KVM_RUN. */
 function userspaceExit(vcpu: KvmVcpu, bit: number): boolean {
