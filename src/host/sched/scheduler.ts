@@ -4,6 +4,7 @@ import type { SharedMemory } from '../../actors/shared-memory.ts';
 import { HOST, NO_TASK, PCPU, TASK, type HostRecord, type PcpuRecord, type TaskRecord } from './task-state.ts';
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { peltAdvance } from './pelt.ts';
+import { rqPush, rqRemove, rqShift } from './runqueue.ts';
 import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
 
 /**
@@ -64,7 +65,6 @@ export class Scheduler {
       deep_residency_ns: this.host.get('cpuidle_deep_residency_ns'),
     };
   }
-
 
   /** Called once by the creator, before any thread runs (before init()). */
   static setCpuidle(mem: SharedMemory, p: CpuidleParams): void {
@@ -368,34 +368,19 @@ export class Scheduler {
   }
 
   private enqueue(cpu: number, task: number): void {
-    const p = this.pcpus[cpu].i32;
-    const len = p[this.P.rq_len];
-    p[this.P.rq + ((p[this.P.rq_head] + len) % this.rqCap)] = task;
-    p[this.P.rq_len] = len + 1;
+    rqPush(this.pcpus[cpu], this.rqCap, task);
     Atomics.store(this.tasks[task].i32, this.T.queued_on, cpu);
   }
 
   private dequeue(cpu: number): number | undefined {
-    const p = this.pcpus[cpu].i32;
-    if (p[this.P.rq_len] === 0) return undefined;
-    const task = p[this.P.rq + p[this.P.rq_head]];
-    p[this.P.rq_head] = (p[this.P.rq_head] + 1) % this.rqCap;
-    p[this.P.rq_len]--;
-    Atomics.store(this.tasks[task].i32, this.T.queued_on, -1);
+    const task = rqShift(this.pcpus[cpu], this.rqCap);
+    if (task !== undefined) Atomics.store(this.tasks[task].i32, this.T.queued_on, -1);
     return task;
   }
 
   /** Take `task` out of the middle of pCPU `cpu`'s FIFO, keeping the others' order. */
   private remove(cpu: number, task: number): void {
-    const p = this.pcpus[cpu].i32;
-    const len = p[this.P.rq_len];
-    const head = p[this.P.rq_head];
-    const at = (i: number) => this.P.rq + ((head + i) % this.rqCap);
-    let k = 0;
-    while (k < len && p[at(k)] !== task) k++;
-    if (k === len) throw new Error(`task ${task} is not queued on pCPU ${cpu}`);
-    for (let i = k; i < len - 1; i++) p[at(i)] = p[at(i + 1)];
-    p[this.P.rq_len] = len - 1;
+    if (!rqRemove(this.pcpus[cpu], this.rqCap, task)) throw new Error(`task ${task} is not queued on pCPU ${cpu}`);
     Atomics.store(this.tasks[task].i32, this.T.queued_on, -1);
   }
 
