@@ -1,4 +1,6 @@
+import { kvmParamDefaults } from '../host/kvm/params.ts';
 import type { AnyRunResult } from '../host/results.ts';
+import type { Scenario } from '../scenarios/schema.ts';
 import type { Config, Measured } from './run.ts';
 
 /**
@@ -61,3 +63,6 @@ export function table(head: string[], rows: (string | number)[][]): string {
 
 /** A finding, with its figure type checked against its own verdict. */
 export const finding = <F>(f: Finding<F>): Finding<F> => f;
+
+/** The halt-polling ceiling the run's vCPUs had: KVM_CAP_HALT_POLL if set, else the module parameter (defaults by kernel and arch). */
+export const haltPollCeilingNs = (s: Scenario) => s.host.kvm_cap_halt_poll ?? s.host.kvm.halt_poll_ns ?? kvmParamDefaults(s.host.kernel, s.host.arch).halt_poll_ns;

@@ -1,15 +1,14 @@
 import type { LatencySummary } from '../actors/histogram.ts';
-import { kvmParamDefaults } from '../host/kvm/params.ts';
 import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../host/results.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { barChart, distributionChart } from './charts.ts';
 import type { Config, Measured } from './run.ts';
-import { dur, finding, n0, pct, ratio, table, times, us, type AnyFinding, type Chart } from './finding.ts';
+import { dur, finding, haltPollCeilingNs, n0, pct, ratio, table, times, us, type AnyFinding, type Chart } from './finding.ts';
 import { analyse, pointOf, type SweepPoint, type SweepResult } from '../cli/sweep.ts';
 import { sweepSvg } from '../cli/sweep-svg.ts';
 import { REAL_KVM } from './real-kvm.ts';
 
-export { dur, us, type AnyFinding, type Chart, type Finding } from './finding.ts';
+export { dur, haltPollCeilingNs, us, type AnyFinding, type Chart, type Finding } from './finding.ts';
 const by = (m: Measured[], label: string): RunResult => {
   const r = m.find((x) => x.config.label === label)?.result;
   if (!r) throw new Error(`no measurement "${label}"`);
@@ -23,8 +22,6 @@ const lat = (l: LatencySummary) => `${us(l.p50)} / ${us(l.p90)} / ${us(l.p99)}`;
 const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
 /** Mean over the vCPUs. */
 const meanVcpu = (r: RunResult, f: (v: RunResult['vcpus'][number]) => number) => r.vcpus.reduce((a, v) => a + f(v), 0) / Math.max(1, r.vcpus.length);
-/** The halt-polling ceiling the run's vCPUs had: KVM_CAP_HALT_POLL if set, else the module parameter (defaults by kernel and arch). */
-export const haltPollCeilingNs = (s: Scenario) => s.host.kvm_cap_halt_poll ?? s.host.kvm.halt_poll_ns ?? kvmParamDefaults(s.host.kernel, s.host.arch).halt_poll_ns;
 /** Mean time a halt that slept waited (halt_wait_ns over the waits in halt_wait_hist), over all vCPUs. */
 const meanWaitNs = (r: RunResult) => {
   const waits = r.vcpus.reduce((a, v) => a + (v.stats.halt_wait_hist as number[]).reduce((x, y) => x + y, 0), 0);

@@ -1,7 +1,7 @@
 import type { LatencySummary } from '../actors/histogram.ts';
 import type { AnyRunResult, AnyVcpuResult } from '../host/results.ts';
 import { barChart } from './charts.ts';
-import { dur, finding, pct, ratio, table, times, us } from './finding.ts';
+import { dur, finding, haltPollCeilingNs, pct, ratio, table, times, us } from './finding.ts';
 import type { Config, Measured } from './run.ts';
 
 /**
@@ -60,11 +60,13 @@ export interface RealKvmFigures {
   gap_ns: number;
   jitter: number;
   tick_ns: number;
-  /** halt_poll_ns of `poll` and `poll-1ms` (on real KVM, set per VM with KVM_CAP_HALT_POLL). */
+  /** The model's halt-polling ceiling under `poll` and `poll-1ms` (real KVM: KVM_CAP_HALT_POLL where the policy sets halt_poll_ns). */
   ceiling_ns: { poll: number; 'poll-1ms': number };
   host: {
     vendor_module: string | null;
     kernel: string;
+    /** /sys/module/kvm/parameters/halt_poll_ns as read: real KVM's ceiling where the policy leaves it to the module (null: not read). */
+    module_halt_poll_ns: number | null;
     /** The whole machine's busy share, the highest over the real-KVM runs (/proc/stat). */
     machine_busy_pct: number;
     /** The guest's interrupt handler, entry to EOI, p50 of the real-KVM runs' p50s (RDTSC in the guest). */
@@ -139,8 +141,14 @@ function cpuReason(p: KvmPair): string {
   const gap = p.kvm.cpu_pct - p.model.cpu_pct;
   const pollGap = p.kvm.polling_pct - p.model.polling_pct;
   const parts = [`the vCPU polled ${pct(p.kvm.polling_pct)} of the wall time on real KVM and ${pct(p.model.polling_pct)} in the model`];
-  // The rest of real KVM's extra CPU is time inside KVM_RUN outside halts: guest code and in-kernel exits.
-  if (gap > 0 && Math.abs(pollGap) < gap / 2) parts.push(`and spent ${pct(p.kvm.guest_pct)} in KVM_RUN outside halts (guest code, exits handled in the kernel) against ${pct(p.model.guest_pct)}`);
+  // Where polling does not account for the gap, the rest is named by which side spent more.
+  if (Math.abs(pollGap) < Math.abs(gap) / 2) {
+    parts.push(
+      gap > 0
+        ? `and spent ${pct(p.kvm.guest_pct)} in KVM_RUN outside halts (guest code, exits handled in the kernel) against ${pct(p.model.guest_pct)}`
+        : `and the model's vCPU thread spent ${pct(Math.max(0, p.model.cpu_pct - p.model.polling_pct))} of a core outside polling (its guest interpreter and its wait and wake plumbing) against ${pct(Math.max(0, p.kvm.cpu_pct - p.kvm.polling_pct))} on real KVM`,
+    );
+  }
   return parts.join(' ');
 }
 
@@ -169,6 +177,7 @@ export function judge(f: RealKvmFigures, claim: KvmClaim, policy: string): Recor
   };
 }
 
+const pollsShare = (s: SideFigures, who: string) => (s.attempted ? `${pct(successShare(s))} of ${who}'s ${s.attempted} polls caught their wake` : `${who} never polled (its window stayed at 0)`);
 const pollsText = (s: SideFigures) => (s.attempted ? `${s.successful} / ${s.attempted} (${pct(successShare(s))})` : `0 / 0`);
 
 export const REAL_KVM = finding<RealKvmFigures>({
@@ -194,8 +203,8 @@ export const REAL_KVM = finding<RealKvmFigures>({
       if (x.kind !== kind) throw new Error(`${l} ran ${x.kind}, not ${kind}`);
       return x as Extract<typeof x, { kind: K }>;
     };
-    const ceiling = (l: string) => run(l).scenario.host.kvm_cap_halt_poll ?? run(l).scenario.host.kvm.halt_poll_ns ?? 0;
     const k = kvmRuns[0];
+    const moduleHaltPoll = k?.backend === 'kvm' ? Number(k.machine.kvm?.module_params.halt_poll_ns ?? Number.NaN) : Number.NaN;
     return {
       timer: pairs('timer', 'timer_lateness_ns'),
       irq: pairs('irq', 'wake_latency_ns'),
@@ -204,10 +213,11 @@ export const REAL_KVM = finding<RealKvmFigures>({
       gap_ns: w(label('irq', 'poll', 'model'), 'irq-wake').gap_ns,
       jitter: w(label('irq', 'poll', 'model'), 'irq-wake').jitter,
       tick_ns: w(label('idle', 'poll', 'model'), 'idle-tick').tick_ns,
-      ceiling_ns: { poll: ceiling(label('irq', 'poll', 'kvm')), 'poll-1ms': ceiling(label('irq', 'poll-1ms', 'kvm')) },
+      ceiling_ns: { poll: haltPollCeilingNs(run(label('irq', 'poll', 'model')).scenario), 'poll-1ms': haltPollCeilingNs(run(label('irq', 'poll-1ms', 'model')).scenario) },
       host: {
         vendor_module: k?.backend === 'kvm' ? (k.machine.kvm?.vendor_module ?? null) : null,
         kernel: k?.backend === 'kvm' ? (k.machine.kvm?.kernel ?? '?') : '?',
+        module_halt_poll_ns: Number.isFinite(moduleHaltPoll) ? moduleHaltPoll : null,
         machine_busy_pct: Math.max(0, ...kvmRuns.map((r) => (r.backend === 'kvm' ? r.kvm.machine_busy_pct : 0))),
         guest_handler_p50_ns: median(kvmRuns.map((r) => (r.backend === 'kvm' ? r.kvm.guest_handler_ns.p50 : 0))),
       },
@@ -227,7 +237,7 @@ export const REAL_KVM = finding<RealKvmFigures>({
         return [
           [what[claim], policy, 'latency p50', us(p.model.p50), us(p.kvm.p50), times(j.p50.ratio), cell(j.p50)],
           [what[claim], policy, 'latency p99', us(p.model.p99), us(p.kvm.p99), times(j.p99.ratio), cell(j.p99)],
-          [what[claim], policy, 'successful / attempted polls', pollsText(p.model), pollsText(p.kvm), times(j.polls.ratio), cell(j.polls)],
+          [what[claim], policy, 'successful / attempted polls', pollsText(p.model), pollsText(p.kvm), p.model.attempted && p.kvm.attempted ? times(j.polls.ratio) : '–', cell(j.polls)],
           [what[claim], policy, 'CPU per vCPU thread', pct(p.model.cpu_pct), pct(p.kvm.cpu_pct), times(j.cpu.ratio), cell(j.cpu)],
         ];
       }),
@@ -264,7 +274,7 @@ export const REAL_KVM = finding<RealKvmFigures>({
     const w = f.irq.poll;
     return (
       `On the timer's lateness, ${dir('timer', 'poll', 'no-poll')}; on a device interrupt's wake, ${dir('irq', 'poll-1ms', 'no-poll')}. ` +
-      `KVM's default window (${dur(f.ceiling_ns.poll)}) on gaps of ${dur(f.gap_ns)} ± ${Math.round(100 * f.jitter)}%: ${pct(successShare(w.model))} of the model's polls caught their wake, ${pct(successShare(w.kvm))} of real KVM's. ` +
+      `KVM's adaptive window under \`poll\` (ceiling ${dur(f.ceiling_ns.poll)} in the model${f.host.module_halt_poll_ns === null ? '' : `, the module's halt_poll_ns ${dur(f.host.module_halt_poll_ns)} on real KVM`}) on gaps of ${dur(f.gap_ns)} ± ${Math.round(100 * f.jitter)}%: ${pollsShare(w.model, 'the model')}, ${pollsShare(w.kvm, 'real KVM')}. ` +
       `An idle vCPU on a ${dur(f.tick_ns)} tick cost ${pct(f.idle.poll.model.cpu_pct)} of a core in the model and ${pct(f.idle.poll.kvm.cpu_pct)} on real KVM with polling, ${pct(f.idle['no-poll'].model.cpu_pct)} and ${pct(f.idle['no-poll'].kvm.cpu_pct)} without. ` +
       `${total - disagreements.length} of ${total} figures agree (bands: a latency or CPU within ${KVM_BAND.latency[0]}-${KVM_BAND.latency[1]}× of the model's, CPU also within ${KVM_BAND.cpu_points} points, successful polls within ${KVM_BAND.polls_points} points)` +
       (disagreements.length ? `; where they differ, the measured reason: ${disagreements.join('; ')}.` : '.')

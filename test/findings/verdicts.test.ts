@@ -287,7 +287,7 @@ describe('every finding’s verdict follows its figures', () => {
       jitter: 0.5,
       tick_ns: 10_000_000,
       ceiling_ns: { poll: 200_000, 'poll-1ms': 1_000_000 },
-      host: { vendor_module: 'kvm_pvm', kernel: '6.18.44', machine_busy_pct: 5, guest_handler_p50_ns: 4_000 },
+      host: { vendor_module: 'kvm_pvm', kernel: '6.18.44', module_halt_poll_ns: 200_000, machine_busy_pct: 5, guest_handler_p50_ns: 4_000 },
     };
     const v = (f: RealKvmFigures) => REAL_KVM.verdict(f);
 
@@ -295,7 +295,9 @@ describe('every finding’s verdict follows its figures', () => {
       const t = v(base);
       expect(t).toContain("On the timer's lateness, `poll` against `no-poll` cuts it on both (model 30.0 µs → 8.00 µs, real KVM 27.0 µs → 12.0 µs at p50)");
       expect(t).toContain("on a device interrupt's wake, `poll-1ms` against `no-poll` cuts it on both");
-      expect(t).toContain("KVM's default window (200 µs) on gaps of 200 µs ± 50%: 15% of the model's polls caught their wake, 14% of real KVM's");
+      expect(t).toContain("KVM's adaptive window under `poll` (ceiling 200 µs in the model, the module's halt_poll_ns 200 µs on real KVM) on gaps of 200 µs ± 50%: 15% of the model's 1000 polls caught their wake, 14% of real KVM's 1000 polls caught their wake");
+      const never = v({ ...base, irq: { ...base.irq, poll: pair(base.irq.poll.model, side(33_000, { attempted: 0, successful: 0 })) } });
+      expect(never).toContain('real KVM never polled (its window stayed at 0)');
       expect(t).toContain('28 of 28 figures agree');
       const flipped = v({ ...base, timer: { ...base.timer, poll: pair(side(8_000), side(40_000)) } });
       expect(flipped).toContain('cuts it on the model only');
@@ -330,6 +332,8 @@ describe('every finding’s verdict follows its figures', () => {
       const j = judge({ ...base, timer: { ...base.timer, poll: pair(side(8_000), side(12_000, { cpu_pct: 90, polling_pct: 30, guest_pct: 55 })) } }, 'timer', 'poll');
       expect(j.cpu.agrees).toBe(false);
       expect(j.cpu.why).toBe('the vCPU polled 30% of the wall time on real KVM and 25% in the model and spent 55% in KVM_RUN outside halts (guest code, exits handled in the kernel) against 1.0%');
+      const model = judge({ ...base, idle: { ...base.idle, poll: pair(side(50_000, { cpu_pct: 32, polling_pct: 0 }), side(60_000, { cpu_pct: 6, polling_pct: 0 })) } }, 'idle', 'poll');
+      expect(model.cpu.why).toBe("the vCPU polled 0.0% of the wall time on real KVM and 0.0% in the model and the model's vCPU thread spent 32% of a core outside polling (its guest interpreter and its wait and wake plumbing) against 6.0% on real KVM");
       // Within 5 points, a low figure agrees whatever the ratio.
       expect(judge(base, 'idle', 'poll').cpu.agrees).toBe(true);
     });
