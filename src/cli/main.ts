@@ -442,7 +442,7 @@ Examples:
     .description('re-measure each seed message’s claim and write the report (docs/findings.md and its charts); a few minutes, run it alone')
     .option('--out <file>', 'the report', 'docs/findings.md')
     .option('--quick', 'every run 15% as long (a smoke test of the report, not its figures)')
-    .option('--only <ids>', 'only these findings, comma-separated (dsync-io, timer-latency, idle-cost, mwait, deferred-work, sim-loop, wfx-trap, lazy-tscdeadline)')
+    .option('--only <ids>', 'only these findings, comma-separated (dsync-io, timer-latency, idle-cost, mwait, deferred-work, sim-loop, wfx-trap, lazy-tscdeadline, real-kvm: the model beside /dev/kvm, where this machine has it)')
     .addHelpText('after', '\nExample:\n  npm run findings')
     .action(async (flags: { out: string; quick?: boolean; only?: string }) => {
       const { writeFindings, checkReportPaths } = await import('../findings/report.ts');
@@ -460,6 +460,7 @@ Examples:
         });
         if (tty) progressLine('');
         if (r.failed) process.stderr.write(`haltlab: ${r.failed} findings could not be measured (see the report)\n`);
+        if (r.skipped) process.stderr.write(`haltlab: ${r.skipped} findings need what this machine lacks (real KVM); the report says so in their place\n`);
         process.stderr.write(`haltlab: ${r.findings} findings from ${r.runs} runs in ${r.seconds.toFixed(0)} s written to ${flags.out}${r.status === 'interrupted' ? ' (interrupted: partial)' : ''}\n`);
         process.exitCode = r.status === 'interrupted' ? EXIT.interrupted : r.failed ? EXIT.failed : EXIT.ok;
       } finally {

@@ -1,62 +1,18 @@
 import type { LatencySummary } from '../actors/histogram.ts';
-import { kvmParamDefaults } from '../host/kvm/params.ts';
 import { allThreadsCpuPct, perSecond, sumVcpuStat, type RunResult } from '../host/results.ts';
 import type { Scenario } from '../scenarios/schema.ts';
 import { barChart, distributionChart } from './charts.ts';
 import type { Config, Measured } from './run.ts';
+import { dur, finding, haltPollCeilingNs, n0, pct, ratio, table, times, us, type AnyFinding, type Chart } from './finding.ts';
 import { analyse, pointOf, type SweepPoint, type SweepResult } from '../sweep/analysis.ts';
 import { sweepSvg } from '../sweep/svg.ts';
+import { REAL_KVM } from './real-kvm.ts';
 
-/**
- * Each seed's claim, the configurations that measure it, and how the report
- * reads the measurements. A finding reads its runs into figures (`figures`),
- * and its verdict is a pure function of those figures (`verdict`): every
- * number, direction ("cut", "below") and agreement in it is chosen by them,
- * every scenario parameter it names comes from the scenario as run, and each
- * agreement states the band it was judged by. test/findings/verdicts.test.ts
- * feeds each verdict figures that flip it.
- */
-
-export interface Chart {
-  file: string;
-  svg: string;
-  alt: string;
-}
-
-export interface Finding<F = unknown> {
-  id: string;
-  title: string;
-  seed: string;
-  claim: string;
-  /** Groups of configurations; each group is one `haltlab compare` command. */
-  groups: Config[][];
-  duration_s: number;
-  /**
-   * For figures that vary from run to run on this machine: each configuration
-   * runs this many times and the run in the middle by `by` is reported whole.
-   */
-  repeat?: { runs: number; by: (r: RunResult) => number; what: string };
-  /** The figures the text is made of, read from the runs. */
-  figures(m: Measured[]): F;
-  /** The table of what was measured, and the charts. */
-  table(m: Measured[], f: F): { measured: string; charts: Chart[] };
-  /** The verdict, from the figures alone. */
-  verdict(f: F): string;
-}
-
-/** A finding's figure type is its own; the list holds them all. */
-export type AnyFinding = Finding<any>;
-
-export const us = (ns: number) => (ns >= 1e5 ? `${(ns / 1e3).toFixed(0)} µs` : ns >= 1e4 ? `${(ns / 1e3).toFixed(1)} µs` : `${(ns / 1e3).toFixed(2)} µs`);
-/** A duration set in a scenario (a tick, a timeout, a ceiling), in the unit that reads best. */
-export const dur = (ns: number) => (ns >= 1e9 && ns % 1e8 === 0 ? `${ns / 1e9} s` : ns >= 1e6 && ns % 1e5 === 0 ? `${ns / 1e6} ms` : ns >= 1e3 && ns % 100 === 0 ? `${ns / 1e3} µs` : `${ns} ns`);
-const pct = (x: number) => `${x.toFixed(x < 10 ? 1 : 0)}%`;
-const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
-const times = (x: number) => `${x.toFixed(2)}×`;
-const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+export { dur, haltPollCeilingNs, us, type AnyFinding, type Chart, type Finding } from './finding.ts';
 const by = (m: Measured[], label: string): RunResult => {
   const r = m.find((x) => x.config.label === label)?.result;
   if (!r) throw new Error(`no measurement "${label}"`);
+  if (r.backend !== 'model') throw new Error(`measurement "${label}" ran on ${r.backend}, not the model`);
   return r;
 };
 const exitsPerS = (r: RunResult, reason?: string) =>
@@ -66,8 +22,6 @@ const lat = (l: LatencySummary) => `${us(l.p50)} / ${us(l.p90)} / ${us(l.p99)}`;
 const sumModel = (r: RunResult, k: keyof RunResult['vcpus'][number]['model']) => r.vcpus.reduce((a, v) => a + v.model[k], 0);
 /** Mean over the vCPUs. */
 const meanVcpu = (r: RunResult, f: (v: RunResult['vcpus'][number]) => number) => r.vcpus.reduce((a, v) => a + f(v), 0) / Math.max(1, r.vcpus.length);
-/** The halt-polling ceiling the run's vCPUs had: KVM_CAP_HALT_POLL if set, else the module parameter (defaults by kernel and arch). */
-export const haltPollCeilingNs = (s: Scenario) => s.host.kvm_cap_halt_poll ?? s.host.kvm.halt_poll_ns ?? kvmParamDefaults(s.host.kernel, s.host.arch).halt_poll_ns;
 /** Mean time a halt that slept waited (halt_wait_ns over the waits in halt_wait_hist), over all vCPUs. */
 const meanWaitNs = (r: RunResult) => {
   const waits = r.vcpus.reduce((a, v) => a + (v.stats.halt_wait_hist as number[]).reduce((x, y) => x + y, 0), 0);
@@ -75,14 +29,7 @@ const meanWaitNs = (r: RunResult) => {
 };
 const within = (x: number, [lo, hi]: readonly [number, number]) => x >= lo && x <= hi;
 
-function table(head: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
 const cfg = (label: string, scenario: string, policy: string, set?: string): Config => ({ label, scenario, policy, set });
-/** A finding, with its figure type checked against its own verdict. */
-const finding = <F>(f: Finding<F>): Finding<F> => f;
 
 // --- 1. dsync-io --------------------------------------------------------------------------------
 
@@ -824,4 +771,4 @@ export const LAZY_TSCDEADLINE = finding<LazyFigures>({
   },
 });
 
-export const FINDINGS: AnyFinding[] = [DSYNC_IO, TIMER_LATENCY, IDLE_COST, MWAIT, DEFERRED_WORK, SIM_LOOP, WFX_TRAP, LAZY_TSCDEADLINE];
+export const FINDINGS: AnyFinding[] = [DSYNC_IO, TIMER_LATENCY, IDLE_COST, MWAIT, DEFERRED_WORK, SIM_LOOP, WFX_TRAP, LAZY_TSCDEADLINE, REAL_KVM];

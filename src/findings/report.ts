@@ -27,6 +27,8 @@ export interface ReportOutcome {
   findings: number;
   /** Findings that could not be measured (their section says why). */
   failed: number;
+  /** Findings this machine cannot measure (real KVM without a usable /dev/kvm): their section says why. */
+  skipped: number;
   runs: number;
   seconds: number;
 }
@@ -40,6 +42,7 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   const sections: string[] = [];
   let runs = 0;
   let failed = 0;
+  let skipped = 0;
   /** Every completed run's invariants, across all findings: runs checked, and the broken ones. */
   const checkedAll = { runs: 0, broken: 0 };
   let status: ReportOutcome['status'] = 'completed';
@@ -47,6 +50,12 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
   const total = chosen.reduce((a, f) => a + f.groups.flat().length * (f.repeat?.runs ?? 1), 0);
   for (const [i, f] of chosen.entries()) {
     const duration = Math.max(0.3, +(f.duration_s * o.scale).toFixed(2));
+    const missing = f.needs === 'kvm' ? await kvmMissing() : null;
+    if (missing) {
+      sections.push(`## ${i + 1}. ${f.title}\n\n**Claim** (seeds/${f.seed}): ${f.claim}\n\n**Not measured in this run**: ${missing}. It is measured with:\n\n${f.groups.map((g) => `    ${commandOf(g, duration)}`).join('\n')}\n`);
+      skipped++;
+      continue;
+    }
     const measured: Measured[] = [];
     const checked: Measured[] = [];
     let failure: string | null = null;
@@ -92,7 +101,14 @@ export async function writeFindings(o: ReportOptions): Promise<ReportOutcome> {
     status === 'interrupted' ? '\n**This run was interrupted: the findings below are the ones it completed.**' : '',
   ];
   writeFileSync(o.out, `${[...head, ...sections].join('\n')}\n`);
-  return { status, findings: sections.length - failed, failed, runs, seconds: (Date.now() - t0) / 1000 };
+  return { status, findings: sections.length - failed - skipped, failed, skipped, runs, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Why this machine cannot run the real-KVM findings, or null when /dev/kvm is usable. */
+async function kvmMissing(): Promise<string | null> {
+  const { probeHostKvm, verdict } = await import('../real-kvm/host-kvm.ts');
+  const host = probeHostKvm();
+  return host.usable ? null : `this machine has no usable real KVM (${verdict(host)}; \`haltlab kvm\` says more)`;
 }
 
 /**

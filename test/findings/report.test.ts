@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { invariantsLine, writeFindings } from '../../src/findings/report.ts';
 import type { Measured } from '../../src/findings/run.ts';
+import { probeHostKvm, verdict } from '../../src/real-kvm/host-kvm.ts';
 
 // The findings report end to end on two short findings: it regenerates the file and its charts
 // from its own runs, each section with its claim, command, table and verdict.
@@ -32,6 +33,26 @@ describe('npm run findings', () => {
     expect(md).not.toContain('Not measured');
     expect(readdirSync(join(dir, 'findings')).sort()).toEqual(['lazy-tscdeadline.svg', 'sim-loop.svg']);
     expect(readFileSync(join(dir, 'findings', 'sim-loop.svg'), 'utf8')).toMatch(/^<svg /);
+  });
+
+  it('puts real KVM beside the model where /dev/kvm is usable, and elsewhere says why in its place', async () => {
+    const out = join(dir, 'real-kvm.md');
+    const host = probeHostKvm();
+    const r = await writeFindings({ out, scale: 0.15, signal: new AbortController().signal, only: ['real-kvm'] });
+    const md = readFileSync(out, 'utf8');
+    expect(md).toContain('## 1. The model beside real KVM');
+    expect(md).toContain('haltlab compare poll-1ms poll no-poll --scenario irq-wake --set vcpus=1 --backend model,kvm --duration 0.45');
+    if (host.usable) {
+      expect(r).toMatchObject({ status: 'completed', findings: 1, failed: 0, skipped: 0, runs: 14 });
+      expect(md).toContain('| scenario, 1 vCPU | policy | figure | model | real KVM | real KVM / model | band |');
+      expect(md).toMatch(/\d+ of 28 figures agree/);
+      expect(md).toContain('checked on each of the 14 runs');
+    } else {
+      // This machine: the report is still written, the finding names what is missing.
+      expect(r).toMatchObject({ status: 'completed', findings: 0, failed: 0, skipped: 1, runs: 0 });
+      expect(md).toContain(`**Not measured in this run**: this machine has no usable real KVM (${verdict(host)}`);
+      expect(md).not.toContain('**Verdict.**');
+    }
   });
 
   it('lists each broken invariant with its run, vCPU and figures', () => {

@@ -22,6 +22,7 @@ import {
   type WfxFigures,
   type WfxPolicy,
 } from '../../src/findings/findings.ts';
+import { judge, REAL_KVM, type KvmPair, type RealKvmFigures, type SideFigures } from '../../src/findings/real-kvm.ts';
 
 // Each finding's verdict is a function of its figures: feed it figures on either side of each
 // judgement and the words must follow (the figures printed, the direction, the agreement).
@@ -30,7 +31,7 @@ const lat = (p50: number, p90 = p50 * 2, p99 = p50 * 4): LatencySummary => ({ p5
 
 describe('every finding’s verdict follows its figures', () => {
   it('covers every finding', () => {
-    expect(FINDINGS.map((f) => f.id)).toEqual(['dsync-io', 'timer-latency', 'idle-cost', 'mwait', 'deferred-work', 'sim-loop', 'wfx-trap', 'lazy-tscdeadline']);
+    expect(FINDINGS.map((f) => f.id)).toEqual(['dsync-io', 'timer-latency', 'idle-cost', 'mwait', 'deferred-work', 'sim-loop', 'wfx-trap', 'lazy-tscdeadline', 'real-kvm']);
   });
 
   describe('dsync-io', () => {
@@ -272,4 +273,70 @@ describe('every finding’s verdict follows its figures', () => {
       expect(flipped).toContain('3 interrupts were early and 2 invariants were broken');
     });
   });
+
+  describe('real-kvm', () => {
+    const side = (p50: number, over: Partial<SideFigures> = {}): SideFigures => ({ p50, p99: p50 * 3, halts: 1000, attempted: 1000, successful: 900, cpu_pct: 30, polling_pct: 25, guest_pct: 1, mean_wait_ns: 150_000, ...over });
+    const pair = (model: SideFigures, kvm: SideFigures): KvmPair => ({ model, kvm });
+    const slept = { attempted: 0, successful: 0, cpu_pct: 3, polling_pct: 0 };
+    const base: RealKvmFigures = {
+      timer: { poll: pair(side(8_000), side(12_000)), 'no-poll': pair(side(30_000, slept), side(27_000, slept)) },
+      irq: { 'poll-1ms': pair(side(2_000), side(2_900)), poll: pair(side(20_000, { successful: 150 }), side(33_000, { successful: 140 })), 'no-poll': pair(side(20_000, slept), side(33_000, slept)) },
+      idle: { poll: pair(side(50_000, { cpu_pct: 4, successful: 0 }), side(60_000, { cpu_pct: 5, successful: 0 })), 'no-poll': pair(side(50_000, slept), side(60_000, slept)) },
+      timer_delta_ns: 100_000,
+      gap_ns: 200_000,
+      jitter: 0.5,
+      tick_ns: 10_000_000,
+      ceiling_ns: { poll: 200_000, 'poll-1ms': 1_000_000 },
+      host: { vendor_module: 'kvm_pvm', kernel: '6.18.44', module_halt_poll_ns: 200_000, machine_busy_pct: 5, guest_handler_p50_ns: 4_000 },
+    };
+    const v = (f: RealKvmFigures) => REAL_KVM.verdict(f);
+
+    it('says where polling cuts the latency, on each backend, from the figures', () => {
+      const t = v(base);
+      expect(t).toContain("On the timer's lateness, `poll` against `no-poll` cuts it on both (model 30.0 µs → 8.00 µs, real KVM 27.0 µs → 12.0 µs at p50)");
+      expect(t).toContain("on a device interrupt's wake, `poll-1ms` against `no-poll` cuts it on both");
+      expect(t).toContain("KVM's adaptive window under `poll` (ceiling 200 µs in the model, the module's halt_poll_ns 200 µs on real KVM) on gaps of 200 µs ± 50%: 15% of the model's 1000 polls caught their wake, 14% of real KVM's 1000 polls caught their wake");
+      const never = v({ ...base, irq: { ...base.irq, poll: pair(base.irq.poll.model, side(33_000, { attempted: 0, successful: 0 })) } });
+      expect(never).toContain('real KVM never polled (its window stayed at 0)');
+      expect(t).toContain('28 of 28 figures agree');
+      const flipped = v({ ...base, timer: { ...base.timer, poll: pair(side(8_000), side(40_000)) } });
+      expect(flipped).toContain('cuts it on the model only');
+      expect(flipped).not.toContain('28 of 28 figures agree');
+    });
+
+    it('states each disagreement with its ratio and a reason chosen by the measured figures', () => {
+      // A polled wake slower on real KVM: the guest's own path, with its handler's cost.
+      const polled = v({ ...base, irq: { ...base.irq, 'poll-1ms': pair(side(2_000), side(9_000)) } });
+      expect(polled).toContain('irq-wake poll-1ms, latency p50 (4.50×): most of these wakes were caught by KVM\'s poll, so the gap is the guest\'s own path: its handler takes 4.00 µs at p50');
+      expect(polled).toContain('kvm_pvm emulates every guest instruction');
+      // A slept wake slower on real KVM: the host's wake of the thread, measured on both.
+      const slow = v({ ...base, irq: { ...base.irq, 'no-poll': pair(side(10_000, slept), side(33_000, slept)) } });
+      expect(slow).toContain('irq-wake no-poll, latency p50 (3.30×): a halt that slept ends with the host waking the vCPU thread, which costs 30.1 µs more than a polled wake on real KVM here');
+      expect(slow).toContain('and 8.00 µs in the model; this KVM runs nested');
+      expect(v({ ...base, host: { ...base.host, vendor_module: 'kvm_intel' }, irq: { ...base.irq, 'no-poll': pair(side(10_000, slept), side(33_000, slept)) } })).not.toContain('nested');
+      // A sleeping timer slower in the model: its two thread wake-ups.
+      const model = v({ ...base, timer: { ...base.timer, 'no-poll': pair(side(90_000, slept), side(27_000, slept)) } });
+      expect(model).toContain('timer-latency no-poll, latency p50 (0.30×): the model fires a sleeping vCPU’s timer through two thread wake-ups');
+    });
+
+    it('explains the window by the machine’s load or the halts’ lengths, whichever the figures show', () => {
+      const fewer = { ...base, irq: { ...base.irq, poll: pair(side(20_000, { successful: 600 }), side(33_000, { successful: 140 })) } };
+      expect(v(fewer)).toContain('irq-wake poll, successful polls');
+      expect(v(fewer)).toContain('the two windows grew and shrank differently');
+      expect(v({ ...fewer, host: { ...fewer.host, machine_busy_pct: 40 } })).toContain('single_task_running()), and the machine was up to 40% busy');
+      const longer = { ...fewer, irq: { ...fewer.irq, poll: pair(fewer.irq.poll.model, side(33_000, { successful: 140, mean_wait_ns: 400_000 })) } };
+      expect(v(longer)).toContain('halts that slept lasted longer on real KVM (mean wait 400 µs against 150 µs)');
+    });
+
+    it('explains a CPU gap by the time polling, and by guest time when polling does not account for it', () => {
+      const j = judge({ ...base, timer: { ...base.timer, poll: pair(side(8_000), side(12_000, { cpu_pct: 90, polling_pct: 30, guest_pct: 55 })) } }, 'timer', 'poll');
+      expect(j.cpu.agrees).toBe(false);
+      expect(j.cpu.why).toBe('the vCPU polled 30% of the wall time on real KVM and 25% in the model and spent 55% in KVM_RUN outside halts (guest code, exits handled in the kernel) against 1.0%');
+      const model = judge({ ...base, idle: { ...base.idle, poll: pair(side(50_000, { cpu_pct: 32, polling_pct: 0 }), side(60_000, { cpu_pct: 6, polling_pct: 0 })) } }, 'idle', 'poll');
+      expect(model.cpu.why).toBe("the vCPU polled 0.0% of the wall time on real KVM and 0.0% in the model and the model's vCPU thread spent 32% of a core outside polling (its guest interpreter and its wait and wake plumbing) against 6.0% on real KVM");
+      // Within 5 points, a low figure agrees whatever the ratio.
+      expect(judge(base, 'idle', 'poll').cpu.agrees).toBe(true);
+    });
+  });
 });
+
