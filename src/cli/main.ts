@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { BACKENDS, haltlabVersion, type AnyRunResult, type Backend } from '../host/results.ts';
 import { BUILTIN_SCENARIOS } from '../scenarios/builtin.ts';
 import { loadScenario, resolveScenario, scenarioAsYaml, scenarioInFull } from '../scenarios/file.ts';
-import { applyOverrides, knobPath, type Override } from '../scenarios/overrides.ts';
+import { applyOverrides, KNOB_DOCS, knobPath, type Override } from '../scenarios/overrides.ts';
 import { parsePolicy, POLICIES } from '../scenarios/policies.ts';
 import { parseScenario, ScenarioError, type Scenario } from '../scenarios/schema.ts';
 import { policyScenarios, renderCompare, runCompare } from './compare.ts';
@@ -223,6 +223,16 @@ validation error, nothing run; 130 stopped by Ctrl-C (the shell's 128 + SIGINT),
       for (const [name, w] of Object.entries(BUILTIN_SCENARIOS)) process.stdout.write(`  ${name.padEnd(width)}  ${w.summary}\n`);
       process.stdout.write('policies (haltlab compare NAME NAME...):\n');
       for (const [name, p] of Object.entries(POLICIES)) process.stdout.write(`  ${name.padEnd(width)}  ${p.summary}\n`);
+    });
+
+  program
+    .command('knobs')
+    .description('list every scenario knob (--set knob=value, compare and sweep take them), its field and what it does, from the scenario schema')
+    .addHelpText('after', '\nExample:\n  haltlab knobs')
+    .action(() => {
+      if (validateOnly) return;
+      const width = Math.max(...KNOB_DOCS.map((k) => k.knob.length));
+      for (const k of KNOB_DOCS) process.stdout.write(`  ${k.knob.padEnd(width)}  ${k.doc}${k.path === k.knob ? '' : ` (${k.path})`}\n`);
     });
 
   program

@@ -22,6 +22,13 @@ const LEAVES = schemaLeaves(ScenarioSchema);
 /** Short knob names and where they live in a scenario: every leaf of the schema (knobs.ts). */
 export const KNOBS: Readonly<Record<string, ScenarioPath>> = knobsOf(LEAVES);
 
+/** Every knob with its path and its schema description, in the schema's order: `haltlab knobs` prints these. */
+export const KNOB_DOCS: readonly { knob: string; path: string; doc: string }[] = Object.entries(KNOBS).map(([knob, path]) => ({
+  knob,
+  path: path.join('.'),
+  doc: LEAVES.find((l) => l.path.join('.') === path.join('.'))?.description ?? '',
+}));
+
 export function knobPath(knob: string): ScenarioPath {
   const short = KNOBS[knob];
   if (short) return short;
