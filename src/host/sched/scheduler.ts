@@ -5,6 +5,7 @@ import { HOST, NO_TASK, PCPU, TASK, type HostRecord, type PcpuRecord, type TaskR
 import { EV, NO_TRACE, type Tracer } from '../../trace/tracer.ts';
 import { peltAdvance } from './pelt.ts';
 import { rqPush, rqRemove, rqShift } from './runqueue.ts';
+import type { SchedHooks } from './sched-hooks.ts';
 import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
 
 /**
@@ -22,13 +23,6 @@ import { IDLE_STATE, idlePeriod, type CpuidleParams } from './idle-states.ts';
  * when the task gets a pCPU and when it loses one.
  */
 
-/** A task's preempt notifier: called on the task's own thread, never under the runqueue lock. */
-export interface SchedHooks {
-  /** The task was given pCPU `cpu` (sched_in). */
-  in(cpu: number): void;
-  /** The task left its pCPU (sched_out): `preempted` if still runnable (a yield, the tick), not if it blocked. */
-  out(preempted: boolean): void;
-}
 export class Scheduler {
   readonly pcpus: PcpuRecord[];
   readonly tasks: TaskRecord[];
