@@ -142,8 +142,11 @@ export class GuestCpu {
   run(host: GuestHost): GuestExit {
     const code = this.code;
     const r = this.regs;
+    // Blocking by STI: the instruction after an STI that set IF runs before any interrupt, a kick's exit included.
+    let stiShadow = false;
     for (;;) {
-      if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
+      if (stiShadow) stiShadow = false;
+      else if (host.kicked()) return GUEST_EXIT.EXTERNAL_INTERRUPT;
       const i = code[this.pc];
       if (i === undefined) return GUEST_EXIT.SHUTDOWN;
       this.retired++;
@@ -246,18 +249,21 @@ export class GuestCpu {
           host.store((i.ra === undefined ? 0 : r[i.ra]) + i.addr, r[i.rs] | 0);
           this.pc++;
           break;
-        case 'sti':
+        case 'sti': {
           this.interruptsEnabled = true;
           this.pc++;
-          // STI's interrupt shadow covers the next instruction: `sti; hlt` (safe_halt) halts before
-          // any interrupt is taken, and one already pending then ends the halt at once.
-          if (code[this.pc]?.op === 'hlt') {
-            if (host.hltInGuest) break; // the HLT runs in guest mode next; a pending interrupt ends it there
-            this.pc++;
-            return GUEST_EXIT.HLT;
+          // STI's interrupt shadow covers the next instruction: `sti; hlt` (safe_halt) and `sti; mwait`
+          // (__sti_mwait) enter the idle state before any interrupt is taken, and one already pending
+          // then ends it at once (KVM's halt path, or the wait in guest mode, sees it): no wakeup is lost
+          // between a check made with interrupts off and the idle instruction.
+          const next = code[this.pc]?.op;
+          if (next === 'hlt' || next === 'mwait') {
+            stiShadow = true;
+            break;
           }
           if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
           break;
+        }
         case 'cli':
           this.interruptsEnabled = false;
           this.pc++;
@@ -345,7 +351,10 @@ export class GuestCpu {
   /**
    * One step of cpuidle_idle_call() with the haltpoll governor. Returns an exit
    * to leave guest mode (the instruction resumes where it was), or 0 when the
-   * idle period is over and the idle loop goes on.
+   * idle period is over and the idle loop goes on, with interrupts enabled.
+   * It may be entered with interrupts off, as Linux's idle loop enters it after
+   * checking need_resched (idle.ts waitUntilSet): both states then enable them
+   * so that an interrupt already pending ends the idle period at once.
    */
   private cpuidle(host: GuestHost): GuestExit | 0 {
     const g = this.haltpoll;
@@ -354,7 +363,9 @@ export class GuestCpu {
       g.enteredAt = now();
       if (haltpollSelect(g.dev) === CPUIDLE_STATE.HALT) {
         if (host.hltInGuest) throw new Error(`guest ${this.program.name}: cpuidle-haltpoll with HLT exits disabled is not modelled`);
-        // default_idle: STI; HLT. Resumed here once woken (the handler has run): then reflect.
+        // default_idle: STI; HLT (the shadow: a pending interrupt ends the HLT in KVM's halt path).
+        // Resumed here once woken (the handler has run): then reflect.
+        this.interruptsEnabled = true;
         g.phase = 'halted';
         g.counts.halts++;
         return GUEST_EXIT.HLT;
@@ -362,6 +373,11 @@ export class GuestCpu {
       g.phase = 'polling';
       g.counts.polls++;
       g.interruptsAtStart = this.interrupts;
+      // poll_idle(): local_irq_enable(), then spin; an interrupt already pending is taken now.
+      if (!this.interruptsEnabled) {
+        this.interruptsEnabled = true;
+        if (host.interruptWindowRequested()) return GUEST_EXIT.INTERRUPT_WINDOW;
+      }
     }
     if (g.phase === 'halted') {
       haltpollReflect(g.dev, CPUIDLE_STATE.HALT, now() - g.enteredAt, g.params);

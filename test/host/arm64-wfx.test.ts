@@ -10,7 +10,9 @@ import { kvmVcpuRun } from '../../src/host/kvm/vcpu.ts';
 import { readVcpuStats, VCPU_STAT } from '../../src/host/kvm/stats.ts';
 import { KVM, writeArch, writeKvmParams, type Arm64VmConfig } from '../../src/host/kvm/vm-state.ts';
 import { kvmParamDefaults } from '../../src/host/kvm/params.ts';
-import { IDLE_WAIT } from '../../src/host/kvm/vcpu-state.ts';
+import { IDLE_WAIT, LINE } from '../../src/host/kvm/vcpu-state.ts';
+import { kvmSetIrqPending } from '../../src/host/kvm/kick.ts';
+import { now } from '../../src/actors/clock.ts';
 import { runStatesByName } from '../../src/host/thread-state.ts';
 import { allocateVm, vcpuRecords } from '../../src/host/layout.ts';
 import { Scheduler } from '../../src/host/sched/scheduler.ts';
@@ -20,9 +22,12 @@ import { Scheduler } from '../../src/host/sched/scheduler.ts';
 // stat deltas for each trap setting. A trapped WFI goes through kvm_vcpu_halt(): the window is
 // preset to 1 s so the halt polls and the vCPU's own timer ends the poll (no host thread needed).
 
-function wfxGuest(op: 'wfi' | 'wfe') {
+function wfxGuest(op: 'wfi' | 'wfe', masked = false) {
   const a = new Assembler();
-  a.label('entry').rdtsc(1).addi(1, 1, 1_000_000).wrmsr(MSR_IA32_TSC_DEADLINE, 1).sti();
+  // Masked: the timer is 50 ms ahead, a backstop far beyond what the pending device interrupt should take.
+  a.label('entry').rdtsc(1).addi(1, 1, masked ? 50_000_000 : 1_000_000).wrmsr(MSR_IA32_TSC_DEADLINE, 1);
+  if (masked) a.cli();
+  else a.sti();
   if (op === 'wfi') a.wfi();
   else a.wfe();
   a.jmp('end');
@@ -31,7 +36,7 @@ function wfxGuest(op: 'wfi' | 'wfe') {
   return a.assemble(`one-${op}`);
 }
 
-function runOne(op: 'wfi' | 'wfe', arm64: Partial<Arm64VmConfig>) {
+function runOne(op: 'wfi' | 'wfe', arm64: Partial<Arm64VmConfig>, masked = false) {
   const mem = allocateVm({ vcpus: 1, pcpus: 1, actors: 2 });
   const kvm = mem.record(KVM, 0);
   writeKvmParams(kvm, { ...kvmParamDefaults('6.11', 'arm64'), halt_poll_ns: 1_000_000_000 });
@@ -40,8 +45,9 @@ function runOne(op: 'wfi' | 'wfe', arm64: Partial<Arm64VmConfig>) {
   const shared = vcpuRecords(mem, 0);
   shared.block.set('halt_poll_ns', 1_000_000_000);
   const injected: number[] = [];
-  const vcpu = new KvmVcpu({ mem, id: 0, sched, guest: new GuestCpu(wfxGuest(op)), observer: { injected: (line: number) => injected.push(line), sample: () => {} } });
+  const vcpu = new KvmVcpu({ mem, id: 0, sched, guest: new GuestCpu(wfxGuest(op, masked)), observer: { injected: (line: number) => injected.push(line), sample: () => {} } });
   sched.acquire(0);
+  if (masked) kvmSetIrqPending(shared, LINE.DEVICE0, now()); // a device interrupt the masked guest cannot take
   const exit = kvmVcpuRun(vcpu);
   sched.release(0);
   const { stats, exit_reasons, model } = readVcpuStats(mem.record(VCPU_STAT, 0));
@@ -49,6 +55,15 @@ function runOne(op: 'wfi' | 'wfe', arm64: Partial<Arm64VmConfig>) {
 }
 
 describe('arm64 WFI/WFE on one vCPU (exact stat deltas)', () => {
+  it('a trapped WFI with PSTATE.I masked ends on a pending device interrupt (kvm_vcpu_has_pending_irqs ignores the mask), which stays pending', () => {
+    const r = runOne('wfi', {}, true);
+    expect(r.exit).toBe(KVM_EXIT.SHUTDOWN); // the guest went on past its WFI and ran off its end
+    expect(r.stats).toMatchObject({ wfi_exit_stat: 1, halt_attempted_poll: 1, halt_successful_poll: 1 });
+    // Ended by the device interrupt at the poll's first checks, not by the 50 ms timer.
+    expect(r.stats.halt_poll_success_ns as number).toBeLessThan(25_000_000);
+    expect(r.injected).toEqual([]); // masked: never taken
+  });
+
   it('a trapped WFI (default policy, no direct injection) is one wfi_exit_stat and one halt through kvm_vcpu_halt', () => {
     const r = runOne('wfi', {});
     expect(r.exit).toBe(KVM_EXIT.SHUTDOWN);

@@ -161,10 +161,10 @@ describe('kvmSetIrqPending', () => {
 });
 
 describe('the VMM’s signal (pthread_kill SIG_IPI)', () => {
-  it('marks the signal pending and immediate_exit, and kicks: a sleeper is woken, a vCPU in guest mode exits', () => {
+  it('marks the signal pending and immediate_exit, and wakes as signal_wake_up() does: a sleeper is woken without a halt_wakeup, a vCPU in guest mode exits', () => {
     const sleeping = vcpu({ rcuwait: RCUWAIT.INTERRUPTIBLE });
     vmmSignalVcpu(sleeping.shared);
-    expect(sleeping.words()).toMatchObject({ halt_wakeup: 1, kick: 1 });
+    expect(sleeping.words()).toMatchObject({ halt_wakeup: 0, kick: 1, rcuwait: RCUWAIT.RUNNING });
     expect([sleeping.shared.block.load('signal_pending'), sleeping.shared.block.load('immediate_exit')]).toEqual([1, 1]);
     const running = vcpu({ mode: MODE.IN_GUEST_MODE });
     vmmSignalVcpu(running.shared);

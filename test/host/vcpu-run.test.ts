@@ -53,12 +53,14 @@ async function withActor(t: OneVcpu, config: Omit<IrqRaiseConfig, 'vcpu'>) {
 }
 
 describe('signals and immediate_exit (fact 15)', () => {
-  it('immediate_exit set before KVM_RUN returns KVM_EXIT_INTR without entering the guest, and is cleared', () => {
+  it('immediate_exit set before KVM_RUN returns KVM_EXIT_INTR without entering the guest, and counts no signal_exits', () => {
     const t = oneVcpu((a) => a.label('entry').movi(1, 1).wrmsr(MSR_IA32_TSC_DEADLINE, 1));
     t.shared.block.store('immediate_exit', 1);
     expect(kvmVcpuRun(t.vcpu)).toBe(KVM_EXIT.INTR);
     expect(t.shared.block.load('immediate_exit')).toBe(0);
-    expect(t.stats().stats).toMatchObject({ signal_exits: 1, exits: 0 });
+    // kvm_arch_vcpu_ioctl_run: `if (!vcpu->wants_to_run) { r = -EINTR; goto out; }`, before vcpu_run
+    // and its kvm_handle_signal_exit(), the only place signal_exits is counted.
+    expect(t.stats().stats).toMatchObject({ signal_exits: 0, exits: 0 });
     expect(t.stats().model.vcpu_loads).toBe(0); // never entered
   });
 
@@ -79,7 +81,8 @@ describe('signals and immediate_exit (fact 15)', () => {
       expect(kvmVcpuRun(t.vcpu)).toBe(KVM_EXIT.INTR);
       await signalled;
       expect(t.shared.block.load('mp_state')).toBe(MP_STATE.HALTED);
-      expect(t.stats().stats).toMatchObject({ signal_exits: 1, halt_exits: 1, halt_wakeup: 1 });
+      // signal_wake_up() woke the sleeper, not kvm_vcpu_wake_up(): no halt_wakeup.
+      expect(t.stats().stats).toMatchObject({ signal_exits: 1, halt_exits: 1, halt_wakeup: 0 });
     } finally {
       await actor.terminate();
     }
@@ -93,7 +96,50 @@ describe('signals and immediate_exit (fact 15)', () => {
   });
 });
 
+describe('kvm_vcpu_check_block() and a pending LAPIC timer', () => {
+  it('with IF=0, a timer that expires while the vCPU polls ends the poll; it is injected into the IRR and the vCPU halts again', async () => {
+    // cli; arm the deadline 20 ms ahead (a cold guest reaches its HLT first); hlt. The poll (300 ms
+    // window) sees the timer fire on its own pCPU: no host thread is needed.
+    const t = oneVcpu((a) => {
+      a.label('entry').cli().rdtsc(1).addi(1, 1, 20_000_000).wrmsr(MSR_IA32_TSC_DEADLINE, 1).hlt().jmp('end');
+      a.label('end');
+    }, { pollNs: 300_000_000 });
+    const actor = spawnActor<{ run(): void; snapshot(): { sawWaiting: boolean } }>(new URL('./fixtures/irq-raise-actor.ts', import.meta.url), {
+      name: 'signaller',
+      sab: t.mem.sab,
+      layout: t.mem.layout,
+      config: { vcpu: 0, when: 'blocked', action: 'signal' },
+    });
+    try {
+      const signalled = actor.call(Promise.resolve(actor.api.run()));
+      // The second halt polls its 300 ms and sleeps (nothing it can take with IF=0); the signal ends KVM_RUN.
+      expect(kvmVcpuRun(t.vcpu)).toBe(KVM_EXIT.INTR);
+      await signalled;
+    } finally {
+      await actor.terminate();
+    }
+    const s = t.stats();
+    expect(s.stats).toMatchObject({ halt_exits: 1, halt_successful_poll: 1, halt_attempted_poll: 2, halt_wakeup: 0, signal_exits: 1 });
+    expect(s.model).toMatchObject({ halt_calls: 2, timer_fired_in_guest: 1 });
+    expect(t.shared.block.load('mp_state')).toBe(MP_STATE.HALTED);
+    expect(t.shared.block.load('irr') & (1 << LINE.LAPIC_TIMER)).not.toBe(0); // pending in the IRR, not taken
+    expect(t.shared.block.load('timer_pending')).toBe(0); // kvm_inject_pending_timer_irqs() consumed it
+  });
+});
+
 describe('MSR_KVM_POLL_CONTROL through KVM_RUN (fact 13)', () => {
+  it('a write with a reserved bit set is a #GP (kvm_set_msr_common: only the enable bit exists)', () => {
+    const t = oneVcpu((a) => a.label('entry').movi(1, 3).wrmsr(MSR_KVM_POLL_CONTROL, 1));
+    expect(() => t.runToEnd()).toThrow(/#GP: MSR_KVM_POLL_CONTROL written with reserved bits set \(3\)/);
+    expect(t.shared.block.load('poll_control')).toBe(1);
+  });
+
+  it('a write when KVM_FEATURE_POLL_CONTROL is not advertised is a #GP', () => {
+    const t = oneVcpu((a) => a.label('entry').movi(1, 0).wrmsr(MSR_KVM_POLL_CONTROL, 1), { pvPollControl: false });
+    expect(() => t.runToEnd()).toThrow(/#GP: MSR_KVM_POLL_CONTROL written but KVM_FEATURE_POLL_CONTROL is not advertised/);
+    expect(t.shared.block.load('poll_control')).toBe(1);
+  });
+
   it('after the guest writes 0, its halts do not poll and do not adapt the window', async () => {
     const t = oneVcpu((a) => {
       a.label('entry').movi(1, 0).wrmsr(MSR_KVM_POLL_CONTROL, 1).sti().hlt().cli().jmp('end');

@@ -31,6 +31,11 @@ describe('arm64 scenarios', () => {
     expect(kvmParamDefaults('6.10', 'arm64')).toMatchObject({ halt_poll_ns: 500_000, halt_poll_ns_shrink: 0 });
   });
 
+  it('has halt_poll_ns default to 0 on Linux 4.0, on either architecture (the RFC merged with polling off)', () => {
+    expect(kvmParamDefaults('4.0', 'x86').halt_poll_ns).toBe(0);
+    expect(kvmParamDefaults('4.0', 'arm64').halt_poll_ns).toBe(0);
+  });
+
   it.each([
     [{ host: { arm64: { wfi_trap_policy: 'notrap' } } }, 'host.arm64.wfi_trap_policy'],
     [{ host: { arm64: { wfx_rq_threshold: 1 } } }, 'host.arm64.wfx_rq_threshold'],

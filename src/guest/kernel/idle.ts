@@ -1,5 +1,5 @@
 import type { Assembler } from '../assembler.ts';
-import { MSR_KVM_POLL_CONTROL, type GuestProgram } from '../isa.ts';
+import { MSR_KVM_POLL_CONTROL, type GuestProgram, type Reg } from '../isa.ts';
 import type { HaltpollParams } from './haltpoll.ts';
 import { GUEST_LINE_WORDS, GUEST_RAM_WORDS } from '../memory.ts';
 
@@ -52,6 +52,41 @@ export function idleStep(a: Assembler, idle: GuestIdle = 'halt', arch: GuestKern
   if (idle === 'poll') return a.pause();
   if (idle === 'haltpoll') return a.cpuidle();
   return arch === 'arm64' ? a.wfi() : a.hlt(); // arm64's cpu_do_idle(): WFI
+}
+
+/**
+ * wait_for_completion() / wait_event(): idle until an interrupt handler has set
+ * register `flag`, then fall through with interrupts enabled. Race-free the way
+ * Linux's idle entry is: the flag is checked with interrupts off, and the idle
+ * instruction is entered so that an interrupt arriving after the check still
+ * ends it. With interrupts on, a handler run between the check and the idle
+ * instruction (the vCPU kicked out of guest mode, the interrupt injected at
+ * re-entry, its handler returning to the HLT) would leave the guest halted with
+ * nothing pending: a lost wakeup. `wait` names the loop's label (`<wait>_done`: its exit).
+ *
+ * - halt (x86): `cli; check; sti; hlt` (safe_halt: STI's interrupt shadow makes
+ *   STI+HLT atomic; a pending interrupt ends the HLT at once).
+ * - halt (arm64): `cli; check; wfi; sti`: cpu_do_idle() runs with IRQs masked;
+ *   a pending IRQ still ends WFI (and makes the vCPU runnable: kvm_arch_vcpu_runnable
+ *   ignores PSTATE.I), and it is taken when the guest unmasks: the vGIC holds it
+ *   in a list register, no exit (VcpuGuestHost.interruptWindowRequested).
+ * - mwait: `cli; check; monitor; sti; mwait` (mwait_idle()'s __sti_mwait: the
+ *   STI shadow covers MWAIT, in guest mode or intercepted).
+ * - haltpoll: `cli; check; cpuidle`: cpuidle_idle_call() is entered with IRQs off;
+ *   the cpuidle op enables them as poll_idle() does, or halts by STI; HLT.
+ * - poll: idle=poll spins with interrupts on (cpu_idle_poll): it never blocks,
+ *   so the next pass of the check sees the flag; no cli needed.
+ */
+export function waitUntilSet(a: Assembler, flag: Reg, idle: GuestIdle = 'halt', arch: GuestKernel['arch'] = 'x86', wait = 'wait'): Assembler {
+  const done = `${wait}_done`;
+  a.label(wait);
+  if (idle === 'poll') return a.jnz(flag, done).pause().jmp(wait).label(done);
+  a.cli().jnz(flag, done);
+  if (idle === 'mwait') a.monitor(6).sti().mwait();
+  else if (idle === 'haltpoll') a.cpuidle();
+  else if (arch === 'arm64') a.wfi().sti();
+  else a.sti().hlt();
+  return a.jmp(wait).label(done).sti();
 }
 
 /** What a program carries about its guest kernel. */

@@ -1,7 +1,7 @@
 import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
 import { VIRTIO_BLK_NOTIFY_PORT, VIRTIO_BLK_VECTOR } from '../kernel/vectors.ts';
-import { idleSetup, idleStep, kernelOf, type GuestKernel } from '../kernel/idle.ts';
+import { idleSetup, kernelOf, waitUntilSet, type GuestKernel } from '../kernel/idle.ts';
 
 /**
  * Latency-bound synchronous writes, the halt-polling RFC's benchmark (seeds/002:
@@ -20,9 +20,8 @@ export function dsyncIo({ kernel }: { kernel?: GuestKernel } = {}): GuestProgram
   idleSetup(a, kernel?.idle);
   a.sti();
   a.label('submit').movi(5, 0).rdtsc(1).out(VIRTIO_BLK_NOTIFY_PORT, 0);
-  // wait_for_completion(): idle until the handler has run.
-  a.label('wait').jnz(5, 'done');
-  idleStep(a, kernel?.idle, kernel?.arch).jmp('wait');
+  // wait_for_completion(): idle until the handler has run (checked with interrupts off: no lost wakeup).
+  waitUntilSet(a, 5, kernel?.idle, kernel?.arch);
   a.label('done').rdtsc(2).sub(3, 2, 1).sample('io_latency', 3).jmp('submit');
   a.label('virtio_blk_isr').movi(5, 1).eoi().iret();
   a.handler(VIRTIO_BLK_VECTOR, 'virtio_blk_isr');

@@ -1,6 +1,6 @@
 import { Assembler } from '../assembler.ts';
 import type { GuestProgram } from '../isa.ts';
-import { idleSetup, idleStep, kernelOf, type GuestKernel } from '../kernel/idle.ts';
+import { idleSetup, kernelOf, waitUntilSet, type GuestKernel } from '../kernel/idle.ts';
 import { armTscDeadline, tscDeadlineIsr } from './timer-latency.ts';
 import { LAPIC_TIMER_VECTOR } from '../kernel/vectors.ts';
 
@@ -20,10 +20,9 @@ export function overcommit({ delta_ns, busy_ns, wait, kernel }: { delta_ns: numb
   armTscDeadline(a, delta_ns);
   idleSetup(a, kernel?.idle);
   a.label('work').movi(5, 0).compute(busy_ns);
-  a.label('wait').jnz(5, 'work');
-  if (wait === 'wfe') a.wfe();
-  else idleStep(a, kernel?.idle, kernel?.arch);
-  a.jmp('wait');
+  // smp_cond_load_acquire(): WFE only pauses the spin (the event stream bounds it), so interrupts stay on.
+  if (wait === 'wfe') a.label('wait').jnz(5, 'work').wfe().jmp('wait');
+  else waitUntilSet(a, 5, kernel?.idle, kernel?.arch).jmp('work'); // checked with interrupts off: no lost tick
   // The tick: the timer-latency handler (lateness sample, re-arm delta ahead), plus the flag.
   a.label('tick').movi(5, 1).jmp('tsc_deadline_isr');
   tscDeadlineIsr(a, delta_ns);

@@ -57,6 +57,12 @@ export interface KvmVcpuArch {
    * injection. (x86's posted interrupts reach it through the descriptor's ON bit instead.)
    */
   readonly directInjection: boolean;
+  /**
+   * Whether a pending interrupt makes the vCPU runnable only when the guest can take it now: x86
+   * (kvm_vcpu_has_events asks kvm_arch_interrupt_allowed, RFLAGS.IF), not arm64
+   * (kvm_arch_vcpu_runnable -> kvm_vcpu_has_pending_irqs ignores PSTATE.I: WFI wakes on a masked IRQ).
+   */
+  readonly wakeNeedsUnmasked: boolean;
 }
 
 /** Build a vCPU's exit entries from its architecture's table. */

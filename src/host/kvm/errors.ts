@@ -10,6 +10,8 @@ export type KvmErrorKind =
   | 'no-io-device'
   /** An MSR the VM's CPUID does not advertise. */
   | 'msr-not-advertised'
+  /** A write KVM answers with #GP (reserved bits set): the model's guest kernel has no #GP handler. */
+  | 'general-protection'
   /** An interrupt line the LAPIC does not have. */
   | 'bad-line'
   /** An instruction of the other architecture. */

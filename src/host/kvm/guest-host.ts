@@ -1,7 +1,8 @@
 import type { GuestExit, GuestHost } from '../../guest/interpreter.ts';
 import type { SampleChannel } from '../../guest/isa.ts';
 import type { KvmVcpu } from './kvm-vcpu.ts';
-import { kvmLapicEoi } from './lapic.ts';
+import { now } from '../../actors/clock.ts';
+import { kvmGuestRuns, kvmInjectPending, kvmLapicEoi } from './lapic.ts';
 import { timerDueOnVcpu } from './lapic-timer.ts';
 import { kvmIdleInGuest, kvmVcpuKicked, type NativeIdle } from './native-idle.ts';
 
@@ -25,8 +26,21 @@ export class VcpuGuestHost implements GuestHost {
   timerDue(at: number): boolean {
     return timerDueOnVcpu(this.vcpu.block, at);
   }
+  /**
+   * The guest just enabled interrupts (STI, IRET) with one pending. x86: KVM set interrupt-window
+   * exiting (enable_irq_window) when it could not inject it, so the guest exits and the next entry
+   * injects it. arm64 has no interrupt window: the vGIC put the pending IRQ in a list register at
+   * entry whatever PSTATE.I (or GICv4 delivered it directly), so the CPU takes it as soon as the
+   * guest unmasks, in guest mode: delivered here, no exit (the masked WFI of an idle loop, then
+   * local_irq_enable()).
+   */
   interruptWindowRequested(): boolean {
-    return Atomics.load(this.vcpu.block.i32, this.vcpu.block.I.irr) !== 0;
+    const vcpu = this.vcpu;
+    if (Atomics.load(vcpu.block.i32, vcpu.block.I.irr) === 0) return false;
+    if (vcpu.arch.name !== 'arm64') return true;
+    kvmInjectPending(vcpu, vcpu.arch.directInjection);
+    kvmGuestRuns(vcpu, now());
+    return false;
   }
   eoi(): void {
     kvmLapicEoi(this.vcpu);

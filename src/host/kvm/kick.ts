@@ -107,9 +107,27 @@ export function kvmSetIrqPending(vcpu: VcpuRecords, line: number, at: number): b
   return (Atomics.or(v.i32, v.I.irr, bit) & bit) === 0;
 }
 
+/**
+ * signal_wake_up() (kernel/signal.c): a signal wakes its task directly (wake_up_state on
+ * TASK_INTERRUPTIBLE) or, if the task runs, IPIs its CPU (kick_process). It never goes through
+ * kvm_vcpu_wake_up(), so a halt that only a signal ends counts no halt_wakeup.
+ */
+export function signalWakeUp(vcpu: VcpuRecords): void {
+  const v = vcpu.block;
+  if (Atomics.compareExchange(v.i32, v.I.rcuwait, RCUWAIT.INTERRUPTIBLE, RCUWAIT.RUNNING) === RCUWAIT.INTERRUPTIBLE) {
+    futexBumpAndWake(v.i32, v.I.kick);
+    return;
+  }
+  if (Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
+    Atomics.compareExchange(v.i32, v.I.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
+  }
+  wakeIdleWaiter(v); // a guest halted in guest mode takes the IPI and exits; the VMM's own halt wait wakes too
+}
+
 /** Signal the vCPU thread as a VMM does (pthread_kill SIG_IPI): KVM_RUN returns KVM_EXIT_INTR. */
 export function vmmSignalVcpu(vcpu: VcpuRecords): void {
   vcpu.block.store('signal_pending', 1);
   vcpu.block.store('immediate_exit', 1); // the SIG_IPI handler's only job (QEMU kvm_ipi_signal)
-  kvmVcpuKick(vcpu); // also wakes the VMM's own halt wait (qemu_cpu_kick broadcasts halt_cond first)
+  // qemu_cpu_kick broadcasts halt_cond (the VMM's own halt wait) and sends the signal.
+  signalWakeUp(vcpu);
 }

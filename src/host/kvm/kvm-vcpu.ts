@@ -142,16 +142,20 @@ export class KvmVcpu<A extends KvmVcpuArch = KvmVcpuArch> implements VcpuRecords
     return now();
   }
 
-  /** kvm_vcpu_has_events(): an interrupt the guest can take is pending. */
+  /** kvm_arch_vcpu_runnable()'s interrupt half: an interrupt is pending that wakes this vCPU (x86: one it can take now). */
   hasEvents(): boolean {
-    return this.guest.interruptsEnabled && Atomics.load(this.block.i32, this.block.I.irr) !== 0;
+    return (!this.arch.wakeNeedsUnmasked || this.guest.interruptsEnabled) && Atomics.load(this.block.i32, this.block.I.irr) !== 0;
   }
 
-  /** kvm_vcpu_check_block() < 0: runnable (an event, a due timer, landing on this polling pCPU), or a pending signal. */
+  /**
+   * kvm_vcpu_check_block() < 0: runnable (an event it can take), a pending LAPIC timer even with
+   * interrupts masked (kvm_cpu_has_pending_timer: vcpu_run then injects it into the IRR and the
+   * vCPU halts again), or a pending signal. A due timer lands on this polling pCPU first.
+   */
   checkBlock(at: number): boolean {
     const v = this.block;
     if (timerDueOnVcpu(v, at)) this.fireOwnTimer(at);
-    return this.hasEvents() || Atomics.load(v.i32, v.I.signal_pending) !== 0;
+    return this.hasEvents() || Atomics.load(v.i32, v.I.timer_pending) !== 0 || Atomics.load(v.i32, v.I.signal_pending) !== 0;
   }
 
   /** kvm_arch_no_poll(): the guest turned host halt polling off (MSR_KVM_POLL_CONTROL = 0). */

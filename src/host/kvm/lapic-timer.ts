@@ -18,6 +18,15 @@ import { LINE, TIMER, type VcpuRecord } from './vcpu-state.ts';
 /** When the armed deadline timer expires: timer_advance_ns before the deadline (the hrtimer or preemption timer is armed that early). */
 export const timerExpiry = (v: VcpuRecord): number => v.f64[v.F.tsc_deadline] - v.f64[v.F.timer_advance_ns];
 
+/**
+ * apic_timer_expired(): lapic_timer.pending, then the interrupt line. `timer_pending` ends a poll
+ * or a sleep whatever the guest's IF (kvm_vcpu_check_block); vcpu_run clears it once injected.
+ */
+function lapicTimerExpired(vcpu: VcpuRecords, at: number): void {
+  vcpu.block.store('timer_pending', 1);
+  kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
+}
+
 /** A guest write of MSR_IA32_TSC_DEADLINE, handled on the vCPU thread. */
 export function writeTscDeadline(vcpu: VcpuRecords, value: number, at: number): void {
   const v = vcpu.block;
@@ -31,7 +40,7 @@ export function writeTscDeadline(vcpu: VcpuRecords, value: number, at: number): 
     v.set('expired_tscdeadline', value);
     vcpu.stats.add('timer_fired_at_write', 1);
     kvmLazyTscdeadlineClear(v);
-    kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
+    lapicTimerExpired(vcpu, at);
     return;
   }
   v.set('tsc_deadline', value);
@@ -59,7 +68,7 @@ export function fireTimerOnVcpu(vcpu: VcpuRecords, at: number): boolean {
   }
   vcpu.stats.add('timer_fired_in_guest', 1);
   v.set('expired_tscdeadline', v.get('tsc_deadline'));
-  kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
+  lapicTimerExpired(vcpu, at);
   return true;
 }
 
@@ -117,7 +126,7 @@ export function hostTimerExpire(vcpu: VcpuRecords, at: number, onFire: (lateNs: 
   vcpu.stats.add('timer_fired_by_host', 1);
   onFire(at - (armed - advance)); // the hrtimer's own lateness, from when it was armed to fire
   v.set('expired_tscdeadline', armed);
-  kvmSetIrqPending(vcpu, LINE.LAPIC_TIMER, at);
+  lapicTimerExpired(vcpu, at);
   v.store('timer_mode', TIMER.DISARMED);
   kvmVcpuKickForInterrupt(vcpu);
   return Infinity;

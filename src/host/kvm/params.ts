@@ -53,9 +53,11 @@ export type KvmParams = Record<KvmParamName, number>;
 export const KERNEL_PRESETS = {
   '6.11': {},
   '6.10': { halt_poll_ns_shrink: 0 },
-  // Linux 4.0 (the 2015 RFC, seeds/002, as merged): every halt polls the whole halt_poll_ns; the
-  // grow/shrink parameters did not exist yet, and the window does not adapt (FIXED_WINDOW_KERNELS).
-  '4.0': {},
+  // Linux 4.0 (the 2015 RFC, seeds/002, as merged, commit f7819512): every halt polls the whole
+  // halt_poll_ns; the grow/shrink parameters did not exist yet, and the window does not adapt
+  // (FIXED_WINDOW_KERNELS). halt_poll_ns defaulted to 0, as the RFC's halt_poll did: polling was
+  // off unless the administrator set it (a non-zero default came in a later release).
+  '4.0': { halt_poll_ns: 0 },
 } as const satisfies Record<string, Partial<KvmParams>>;
 export type KernelPreset = keyof typeof KERNEL_PRESETS;
 

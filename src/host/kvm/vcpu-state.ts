@@ -56,6 +56,7 @@ export const VCPU_BLOCK = struct(
     'signal_pending', // the VMM's kick signal (SIG_IPI / SIGRTMIN) is pending on the vCPU thread
     'immediate_exit', // kvm_run->immediate_exit
     'timer_mode', // TIMER.*
+    'timer_pending', // apic->lapic_timer.pending: the timer fired and is not yet in the IRR (kvm_cpu_has_pending_timer)
     'mp_state', // MP_STATE.*
     'resample', // bumped (and notified) when the guest EOIs a line with an irqfd resampler
     'poll_control', // MSR_KVM_POLL_CONTROL bit 0: host halt polling allowed (kvm_arch_no_poll when 0)

@@ -23,8 +23,12 @@ import { LINE, MODE, MP_STATE } from './vcpu-state.ts';
 /** KVM_RUN. The caller (the VMM's vCPU loop) holds a pCPU for this thread. */
 export function kvmVcpuRun(vcpu: KvmVcpu): KvmExit {
   const v = vcpu.block;
-  // immediate_exit is polled once when KVM_RUN starts (api.rst).
-  if (v.load('immediate_exit')) return exitIntr(vcpu);
+  // immediate_exit is polled once when KVM_RUN starts (api.rst): -EINTR before vcpu_run, so no
+  // signal_exits (kvm_arch_vcpu_ioctl_run's `if (!vcpu->wants_to_run)`); the VMM clears it after.
+  if (v.load('immediate_exit')) {
+    v.store('immediate_exit', 0);
+    return KVM_EXIT.INTR;
+  }
   vcpuLoad(vcpu);
   try {
     return vcpuRun(vcpu);
@@ -40,6 +44,8 @@ function vcpuRun(vcpu: KvmVcpu): KvmExit {
   for (;;) {
     const r = v.load('mp_state') === MP_STATE.RUNNABLE ? vcpuEnterGuest(vcpu) : vcpuBlock(vcpu);
     if (r !== 0) return r;
+    // kvm_inject_pending_timer_irqs(): a pending LAPIC timer is now in the IRR.
+    v.store('timer_pending', 0);
     if (v.load('signal_pending')) return exitIntr(vcpu);
     if (sched.needResched(task)) sched.yield(task); // cond_resched(): preempted at the tick
   }
@@ -86,6 +92,7 @@ function vcpuBlock(vcpu: KvmVcpu): 0 {
   return 0;
 }
 
+/** kvm_handle_signal_exit(): a signal pending in vcpu_run is KVM_EXIT_INTR, counted in signal_exits. */
 function exitIntr(vcpu: KvmVcpu): KvmExit {
   vcpu.block.store('immediate_exit', 0);
   vcpu.stats.add('signal_exits', 1);

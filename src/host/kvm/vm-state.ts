@@ -29,6 +29,7 @@ const KVM_VM = struct(
     'ioeventfd_aio',
     'ioeventfd_queues',
     'pv_lazy_tscdeadline', // proposal: KVM_FEATURE_LAZY_TSCDEADLINE advertised
+    'pv_poll_control', // KVM_FEATURE_POLL_CONTROL in the guest's CPUID (MSR_KVM_POLL_CONTROL exists)
     'halt_poll_fixed', // a kernel without the adaptive window (FIXED_WINDOW_KERNELS): poll halt_poll_ns every halt
     'apicv', // posted interrupts (kvm_intel enable_apicv / kvm_amd avic)
     'lapic_timer_advance', // kvm.lapic_timer_advance: the adaptive LAPIC timer advance is on
@@ -132,6 +133,14 @@ export function readHaltPollCap(rec: KvmRecord, into: HaltPollCap): HaltPollCap 
  */
 export function enableIrqfdResample(rec: KvmRecord, line: number): void {
   rec.or('resample_lines', 1 << line);
+}
+
+/**
+ * KVM_FEATURE_POLL_CONTROL in the guest's CPUID (QEMU's kvm-poll-control), so MSR_KVM_POLL_CONTROL
+ * exists: the VMM of every x86 scenario advertises it, as cpuidle-haltpoll needs it.
+ */
+export function advertisePollControl(rec: KvmRecord): void {
+  rec.store('pv_poll_control', 1);
 }
 
 /** Proposal: KVM_FEATURE_LAZY_TSCDEADLINE is in the guest's CPUID, so MSR_KVM_LAZY_TSCDEADLINE exists (guest_pv_has). */

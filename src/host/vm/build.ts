@@ -6,7 +6,7 @@ import { actorSlots, type ActorSlots } from '../actor-slots.ts';
 import { kvmCreateIrqchip, kvmCreateVcpu, kvmEnableCapDisableExits, kvmEnableCapUserspaceExits } from '../kvm/caps.ts';
 import { FIXED_WINDOW_KERNELS, kvmParamDefaults } from '../kvm/params.ts';
 import { KVM_X86_DISABLE_EXITS, KVM_X86_USERSPACE_EXIT } from '../kvm/uapi.ts';
-import { advertiseLazyTscdeadline, enableCapHaltPoll, KVM, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmRecord } from '../kvm/vm-state.ts';
+import { advertiseLazyTscdeadline, advertisePollControl, enableCapHaltPoll, KVM, setFixedHaltPollWindow, setHostHardware, writeArch, writeKvmParams, type KvmRecord } from '../kvm/vm-state.ts';
 import { allocateVm } from '../layout.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 
@@ -66,6 +66,7 @@ export function buildVm(scenario: Scenario, opts: VmBuildOptions = {}): BuiltVm 
   writeArch(kvm, host.arch, { ...host.arm64, exit_on_wfx: host.arm64.exit_on_wfx || (host.arch === 'arm64' && exitOnIdle) });
   Scheduler.setCpuidle(mem, host.cpuidle);
   if (host.kvm_cap_halt_poll !== null) enableCapHaltPoll(kvm, host.kvm_cap_halt_poll);
+  if (host.arch === 'x86') advertisePollControl(kvm);
   if (host.proposals.lazy_tscdeadline) advertiseLazyTscdeadline(kvm);
   module.setUpVm?.(kvm, workload, vm.vcpus);
   const userspaceExits = setUpVm(kvm, scenario, host.arch === 'x86' && exitOnIdle);

@@ -17,6 +17,7 @@ export class Arm64Vcpu implements KvmVcpuArch {
   readonly mwaitInGuest = false;
   /** The vCPUs use GICv4 direct injection, so an interrupt reaches a vCPU in an untrapped WFI without an exit. */
   readonly directInjection: boolean;
+  readonly wakeNeedsUnmasked = false; // PSTATE.I does not matter
   /** PROPOSAL: KVM_CAP_EXIT_ON_WFX (arm64, 2023). */
   readonly exitOnWfx: boolean;
   private twi = true;

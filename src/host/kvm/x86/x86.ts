@@ -19,6 +19,7 @@ export class X86Vcpu implements KvmVcpuArch {
   readonly hltInGuest: boolean;
   readonly mwaitInGuest: boolean;
   readonly directInjection = false;
+  readonly wakeNeedsUnmasked = true; // RFLAGS.IF
   /** kvm->arch.pause_in_guest: ple_gap=0, or KVM_X86_DISABLE_EXITS_PAUSE enabled on the VM. */
   readonly pauseInGuest: boolean;
   /**
