@@ -1,4 +1,4 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import { serveActor, type ActorStart } from '../../actors/actor.ts';
 import { now } from '../../actors/clock.ts';
@@ -13,8 +13,8 @@ import { ThreadAccounting, type ThreadCost } from '../thread-state.ts';
 import { A, AF, AIO_REGION } from './aio-context.ts';
 import { adjustPollingTime, type AioPollParams } from './aio-poll.ts';
 import type { BlockBackendConfig } from './block-backend.ts';
-import type { BlockRequest, BlockWorkerData } from './block-worker.ts';
-import type { BlockService } from './block-writer.ts';
+import { allocateBlockPoolRings, BlockPoolHeader, CLOSE_QUEUE, POOL_RING_CAPACITY, poolRings, type BlockServeTask } from './block-pool.ts';
+import type { BlockWorkerData } from './block-worker.ts';
 
 /**
  * A QEMU IOThread running a virtio-blk device with one request queue per vCPU
@@ -22,12 +22,15 @@ import type { BlockService } from './block-writer.ts';
  * loop is aio_poll(): busy-poll the queues' ioeventfds and the thread pool's
  * completions for up to poll.ns (adaptive, aio-poll.ts), else sleep until one
  * is signalled; then take each new request to the block backend's thread pool
- * (piscina) and complete each finished one by raising its queue's interrupt
- * (an irqfd: make the line pending, kvm_vcpu_kick).
+ * and complete each finished one by raising its queue's interrupt (an irqfd:
+ * make the line pending, kvm_vcpu_kick).
  *
- * The loop is async so that piscina's own messages (a pool thread reporting
- * itself free) are taken while it sleeps; the wake-ups that matter never go
- * through messages.
+ * The pool is piscina's, but a request reaches a pool thread through that
+ * thread's shared ring and comes back through its completion ring plus the
+ * AioContext's completion word (block-pool.ts): each pool thread runs one
+ * long-lived piscina task, started before the run. So the loop sleeps in a
+ * plain Atomics.wait, one futex-class wakeup per hop as QEMU pays; it turns
+ * its event loop only when a sleep times out (to notice a pool thread that died).
  */
 
 export interface IothreadConfig {
@@ -71,15 +74,22 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
   const name = start.name;
   let pool: Piscina | undefined;
   let failure: Error | undefined;
+  const rings = allocateBlockPoolRings(cfg.pool_threads);
+  const header = new BlockPoolHeader(rings);
+  const pairs = Array.from({ length: cfg.pool_threads }, (_, i) => poolRings(rings, i));
+  let serving: Promise<unknown>[] = [];
   const counts = { submitted: 0, completed: 0, polled: 0, blocked: 0, ready: 0, poll_time_ns: 0 };
   let pollNs = 0;
   const service = new LatencyRecorder();
   let serviceSpinNs = 0;
-  const served = (r: BlockService) => {
-    service.record(r.service_ns);
-    serviceSpinNs += r.spin_ns;
-  };
   const stopping = () => Atomics.load(vmm.i32, VM_I.stop) !== 0;
+  /** End every serve task (a close record on its ring; a full ring's thread sees the stop word), then the pool. */
+  const closePool = async () => {
+    const close = new Float64Array([CLOSE_QUEUE, 0]);
+    for (const p of pairs) p.requests.tryPush(close);
+    await Promise.race([Promise.allSettled(serving), sleep(2 * STOP_CHECK_MS)]);
+    await pool?.destroy();
+  };
   const state = (s: number, at = now()) => thread.enter(s, at);
 
   return {
@@ -90,8 +100,16 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
       if (!Pool) throw new Error(`no Piscina class in ${cfg.piscina_url}`);
       const workerData: BlockWorkerData = { sab: start.sab, layout: start.layout, aio: cfg.aio, backend: cfg.backend };
       pool = new Pool({ filename: cfg.worker_url, minThreads: cfg.pool_threads, maxThreads: cfg.pool_threads, idleTimeout: Number.MAX_SAFE_INTEGER, workerData });
-      // The pool's threads up and loaded before the run starts.
+      // The pool's threads up and loaded, then each in its serve task, before the run starts.
       await Promise.all(Array.from({ length: cfg.pool_threads }, () => pool!.run(null, { name: 'warm' })));
+      serving = pairs.map((_, index) =>
+        pool!.run({ ...rings, index } satisfies BlockServeTask, { name: 'serve' }).catch((e: Error) => {
+          failure ??= new Error(`block backend: ${e.message}`);
+        }),
+      );
+      await header.waitStarted(cfg.pool_threads, 30_000);
+      if (failure) throw failure;
+      if (header.started < cfg.pool_threads) throw new Error(`block backend: ${header.started} of ${cfg.pool_threads} pool threads started serving within 30 s`);
       return true;
     },
 
@@ -100,6 +118,9 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
       thread.start(RUN_STATE.VMM);
       const taken = new Int32Array(cfg.queues); // ioeventfd counts consumed (requests taken)
       const done = new Int32Array(cfg.queues); // completions handled
+      const inFlight = new Int32Array(cfg.pool_threads); // per pool thread: pushed, completion not yet drained
+      const backlog: number[] = []; // queues of requests waiting for room on a pool thread's ring
+      const req = new Float64Array(2);
       const blockBytes = cfg.backend.block_size;
       const slots = Math.floor(cfg.backend.file_bytes / blockBytes);
       let nextBlock = 0;
@@ -109,13 +130,34 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
         }
         return false;
       };
+      // thread_pool_submit(): the least-loaded pool thread's ring (an idle one while there is one).
+      const submit = (): boolean => {
+        let best = 0;
+        for (let i = 1; i < inFlight.length; i++) if (inFlight[i] < inFlight[best]) best = i;
+        if (inFlight[best] >= POOL_RING_CAPACITY) return false;
+        req[0] = backlog.shift()!;
+        req[1] = (nextBlock++ % slots) * blockBytes;
+        pairs[best].requests.tryPush(req);
+        inFlight[best]++;
+        return true;
+      };
+      const record = (c: Float64Array) => {
+        service.record(c[1]);
+        serviceSpinNs += c[2];
+      };
       try {
         while (!stopping()) {
           if (failure) throw failure;
+          if (header.failed) {
+            // The failing task rejects right after it set the flag: wait for its message.
+            for (let t = 0; !failure && t < 1000; t++) await sleep(1);
+            throw failure ?? new Error('block backend: a pool thread failed');
+          }
           checkFault(fault, name, 'in aio_poll');
           // aio_poll(blocking = true)
           const begin = now();
           const seen = Atomics.load(aio.i32, A.notify);
+          let timedOut = false;
           if (eventsPending()) counts.ready++;
           else {
             let found = false;
@@ -131,8 +173,7 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
             else {
               counts.blocked++;
               state(RUN_STATE.BLOCKED);
-              const w = Atomics.waitAsync(aio.i32, A.notify, seen, STOP_CHECK_MS);
-              if (w.async) await w.value;
+              timedOut = Atomics.wait(aio.i32, A.notify, seen, STOP_CHECK_MS) === 'timed-out';
             }
           }
           const blockNs = now() - begin;
@@ -141,14 +182,17 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
             aio.f64[AF.poll_ns] = pollNs;
           }
           state(RUN_STATE.VMM);
-          // Dispatch: new requests to the pool, finished ones back to their vCPU.
+          // Completions first (their records free ring room), then new requests to the pool, then interrupts.
+          for (let i = 0; i < pairs.length; i++) inFlight[i] -= pairs[i].completions.drain(record);
           for (let q = 0; q < cfg.queues; q++) {
             const kicks = Atomics.load(aio.i32, A.eventfd + q);
             for (; taken[q] !== kicks; taken[q]++) {
-              const req: BlockRequest = { queue: q, offset: (nextBlock++ % slots) * blockBytes };
               counts.submitted++;
-              pool!.run(req).then(served, (e: Error) => (failure ??= new Error(`block backend: ${e.message}`)));
+              backlog.push(q);
             }
+          }
+          while (backlog.length > 0 && submit());
+          for (let q = 0; q < cfg.queues; q++) {
             const completed = Atomics.load(aio.i32, A.completed + q);
             for (; done[q] !== completed; done[q]++) {
               counts.completed++;
@@ -156,12 +200,12 @@ function makeIothread(start: ActorStart<IothreadConfig>) {
               kvmVcpuKickForInterrupt(vcpus[q]); // irqfd: posted when the vCPU runs guest code with APICv
             }
           }
-          // Requests piscina had to queue wait for a pool thread's "free" message: let it in.
-          if (pool!.queueSize > 0) await yieldToEventLoop();
+          // An idle stretch: let piscina report a pool thread that died (its task's rejection is a message).
+          if (timedOut) await yieldToEventLoop();
         }
       } finally {
         thread.stop();
-        await pool?.destroy();
+        await closePool();
       }
     },
 
