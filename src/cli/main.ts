@@ -470,11 +470,14 @@ Examples:
 
   program
     .command('bench')
-    .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')
+    .description(
+      "haltlab's own plumbing against floors measured in the same run: wake latency (blocked, polling, traced) against raw Atomics and spin, a sleeping vCPU's timer against a bare timed wait, a dsync-io request against bare metal, the exit rate; each target printed as a ratio",
+    )
     .option('--json', 'print one JSON object')
-    .option('--samples <n>', 'wakeups per measurement (default 5000)', number('--samples'))
+    .option('--samples <n>', 'wakeups (and timer expiries) per measurement (default 5000)', number('--samples'))
     .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', number('--rounds'))
-    .option('--trace', 'also measure haltlab with trace recording on, and print what tracing costs')
+    .option('--trace', 'measure the rows with trace recording on, what tracing costs (the default)')
+    .option('--no-trace', 'skip the rows with trace recording on')
     .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --json --rounds 3')
     .action(async (flags: { json?: boolean; samples?: number; rounds?: number; trace?: boolean }) => {
       if (validateOnly) return;
