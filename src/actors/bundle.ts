@@ -1,5 +1,6 @@
-import { buildSync } from 'esbuild';
+import type { buildSync as BuildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,9 @@ export function actorBundle(module: URL): URL {
   const key = module.href;
   const cached = built.get(key);
   if (cached) return cached;
+  // Loaded here, not at the top: every actor bundle includes this module (through actor.ts), and a
+  // static import put esbuild's JavaScript API (~100 KB) into each one, parsed by every thread.
+  const { buildSync } = createRequire(import.meta.url)('esbuild') as { buildSync: typeof BuildSync };
   const out = buildSync({
     entryPoints: [fileURLToPath(module)],
     bundle: true,

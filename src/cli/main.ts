@@ -344,6 +344,7 @@ validation error, nothing run; 130 stopped by Ctrl-C (the shell's 128 + SIGINT),
     .option('--json [file]', 'print the report as JSON (or write it to file and print the summary)')
     .option('--quiet', 'no progress line')
     .option('--backend <name>', 'model (the default) or kvm (this machine’s /dev/kvm; 8 vCPUs by default)')
+    .option('--no-baseline', 'skip the floor: as many bare ES-module workers as the run has threads, started first the same way (model backend)')
     .addHelpText(
       'after',
       `
@@ -356,7 +357,7 @@ Examples:
   haltlab stress --vcpus 256 --duration 60 --json stress.json
   haltlab stress --vcpus 16 --duration 5 --fault hang:vcpu3@2`,
     )
-    .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[]; backend?: string }) => {
+    .action(async (flags: ScenarioFlags & OutputFlags & { watchdogMs: number; fault?: string[]; backend?: string; baseline: boolean }) => {
       const [backend] = parseBackends(flags.backend, false);
       const { scenario } = scenarioFrom('mixed', flags, stressDefaults(backend));
       const faults = (flags.fault ?? []).map(parseFault);
@@ -368,7 +369,7 @@ Examples:
       const toStdout = flags.json === true;
       if (!toStdout && !flags.quiet) process.stderr.write(`haltlab: stress, ${scenario.vm.vcpus} vCPUs on ${scenario.host.pcpus} pCPUs for ${scenario.duration_s} s…\n`);
       try {
-        const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout, backend });
+        const report = await runStress(scenario, { signal: session.signal, boundMs: flags.watchdogMs, faults, quiet: flags.quiet || toStdout, backend, baseline: flags.baseline });
         deliver({ json: flags.json, value: report, render: () => renderStress(report), status: report.result.status, what: `stress report (${report.verdict})` });
         process.exitCode = report.result.status === 'interrupted' && !report.watchdog.findings.length ? EXIT.interrupted : report.verdict === 'pass' ? EXIT.ok : EXIT.failed;
       } finally {
@@ -480,11 +481,14 @@ Examples:
 
   program
     .command('bench')
-    .description('wake latency of haltlab against raw Atomics and spin baselines, measured in the same run')
+    .description(
+      "haltlab's own plumbing against floors measured in the same run: wake latency (blocked, polling, traced) against raw Atomics and spin, a sleeping vCPU's timer against a bare timed wait, a dsync-io request against bare metal, the exit rate; each target printed as a ratio",
+    )
     .option('--json', 'print one JSON object')
-    .option('--samples <n>', 'wakeups per measurement (default 5000)', number('--samples'))
+    .option('--samples <n>', 'wakeups (and timer expiries) per measurement (default 5000)', number('--samples'))
     .option('--rounds <n>', 'rounds; each figure is the median over rounds (default 5)', number('--rounds'))
-    .option('--trace', 'also measure haltlab with trace recording on, and print what tracing costs')
+    .option('--trace', 'measure the rows with trace recording on, what tracing costs (the default)')
+    .option('--no-trace', 'skip the rows with trace recording on')
     .addHelpText('after', '\nExamples:\n  npm run bench\n  npm run bench -- --json --rounds 3')
     .action(async (flags: { json?: boolean; samples?: number; rounds?: number; trace?: boolean }) => {
       if (validateOnly) return;

@@ -5,6 +5,9 @@ import { runViolations, type Violation } from '../host/invariants.ts';
 import { Watchdog, type WatchdogFinding } from '../host/watchdog.ts';
 import type { FaultSpec } from '../host/faults.ts';
 import type { Scenario } from '../scenarios/schema.ts';
+import { iothreadsOf } from '../workloads/index.ts';
+import { actorSlots } from '../host/actor-slots.ts';
+import { bareWorkersBaseline, type BareWorkersBaseline } from '../actors/bare-workers.ts';
 import pc from 'picocolors';
 import { progressLine, progressWanted } from './execute.ts';
 
@@ -35,7 +38,12 @@ export interface StressReport {
     device_delivered: number;
     device_eois: number;
   };
-  memory: { rss_peak_bytes: number; /** null: no sample was taken a third into the run, so growth was not checked. */ rss_at_third_bytes: number | null; rss_end_bytes: number; heap_per_thread_median_bytes: number; heap_per_thread_max_bytes: number };
+  /**
+   * As many bare ES-module workers as the run's threads, started the same way just before it in this
+   * process (actors/bare-workers.ts), and the run's start-up and peak RSS over theirs (null: not asked for).
+   */
+  baseline: null | (BareWorkersBaseline & { start_ratio: number; rss_peak_ratio: number; rss_rise_ratio: number });
+  memory: { rss_before_bytes: number; rss_peak_bytes: number; /** null: no sample was taken a third into the run, so growth was not checked. */ rss_at_third_bytes: number | null; rss_end_bytes: number; heap_per_thread_median_bytes: number; heap_per_thread_max_bytes: number };
   result: AnyRunResult;
 }
 
@@ -45,6 +53,8 @@ export interface StressOptions {
   faults?: FaultSpec[];
   quiet?: boolean;
   backend?: Backend;
+  /** Start as many bare workers as the run has threads first, as its floor (the model backend only). */
+  baseline?: boolean;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -69,6 +79,7 @@ async function watched<R extends AnyRunResult>(scenario: Scenario, opts: StressO
   let rssPeak = memoryUsage.rss();
   let rssThird = 0;
   let rssLast = rssPeak;
+  const rssBefore = rssPeak;
   const showProgress = progressWanted(opts.quiet);
   const tick = setInterval(() => {
     const elapsed = w.elapsedS();
@@ -100,6 +111,7 @@ async function watched<R extends AnyRunResult>(scenario: Scenario, opts: StressO
   // The last sample while the threads were alive (they are gone now, and their memory with them).
   const heaps = result.threads.map((t) => t.heap_bytes);
   const memory = {
+    rss_before_bytes: rssBefore,
     rss_peak_bytes: rssPeak,
     rss_at_third_bytes: rssThird || null,
     rss_end_bytes: rssLast,
@@ -109,7 +121,7 @@ async function watched<R extends AnyRunResult>(scenario: Scenario, opts: StressO
   return { result, findings, memory };
 }
 
-function verdict(base: Omit<StressReport, 'verdict' | 'reasons'>): StressReport {
+function verdict(base: Omit<StressReport, 'verdict' | 'reasons' | 'baseline'>, floor: BareWorkersBaseline | null = null): StressReport {
   const { result, watchdog, invariants, memory } = base;
   const reasons: string[] = [];
   if (result.status === 'failed') reasons.push(`the run failed: ${result.failure?.message}`);
@@ -122,7 +134,13 @@ function verdict(base: Omit<StressReport, 'verdict' | 'reasons'>): StressReport 
   if (third !== null && memory.rss_end_bytes - third > Math.max(64 * 2 ** 20, 0.25 * third)) {
     reasons.push(`memory kept growing: RSS ${(third / 2 ** 20).toFixed(0)} MB at a third of the run, ${(memory.rss_end_bytes / 2 ** 20).toFixed(0)} MB at the end`);
   }
-  return { verdict: reasons.length ? 'fail' : 'pass', reasons, ...base };
+  const baseline = floor && {
+    ...floor,
+    start_ratio: base.result.phases.startup_s / floor.start_s,
+    rss_peak_ratio: memory.rss_peak_bytes / floor.rss_peak_bytes,
+    rss_rise_ratio: (memory.rss_peak_bytes - memory.rss_before_bytes) / Math.max(1, floor.rss_peak_bytes - floor.rss_before_bytes),
+  };
+  return { verdict: reasons.length ? 'fail' : 'pass', reasons, ...base, baseline };
 }
 
 export async function runStress(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
@@ -130,6 +148,13 @@ export async function runStress(scenario: Scenario, opts: StressOptions): Promis
 }
 
 async function stressOnModel(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
+  let floor: BareWorkersBaseline | null = null;
+  if (opts.baseline) {
+    const threads = actorSlots(scenario.vm.vcpus, iothreadsOf(scenario.workload)).count;
+    if (progressWanted(opts.quiet)) progressLine(`stress · baseline: starting ${threads} bare workers…`);
+    floor = await bareWorkersBaseline(threads);
+    if (progressWanted(opts.quiet)) progressLine('');
+  }
   const vm = createVm(scenario, { flightRecorder: 32 });
   const watchdog = new Watchdog(vm, opts.boundMs * 1e6);
   const { result, findings, memory } = await watched<RunResult>(scenario, opts, {
@@ -156,7 +181,7 @@ async function stressOnModel(scenario: Scenario, opts: StressOptions): Promise<S
     },
     memory,
     result,
-  });
+  }, floor);
 }
 
 async function stressOnKvm(scenario: Scenario, opts: StressOptions): Promise<StressReport> {
@@ -222,6 +247,12 @@ export function renderStress(r: StressReport): string {
     `invariants: ${r.invariants.violations.length ? `${r.invariants.violations.length} broken` : 'all hold (statistics add up; every interrupt delivered once; none early)'}`,
     `memory: RSS peak ${mb(r.memory.rss_peak_bytes)} (${r.memory.rss_at_third_bytes === null ? 'no sample at a third of the run: growth not checked' : `${mb(r.memory.rss_at_third_bytes)} at a third of the run`}, ${mb(r.memory.rss_end_bytes)} at the end); ` +
       `V8 heap per thread: median ${mb(r.memory.heap_per_thread_median_bytes)}, max ${mb(r.memory.heap_per_thread_max_bytes)}`,
+    ...(r.baseline
+      ? [
+          `baseline: ${r.baseline.threads} bare ES-module workers started the same way in this process: in ${r.baseline.start_s.toFixed(1)} s, RSS peak ${mb(r.baseline.rss_peak_bytes)}, gone in ${r.baseline.teardown_s.toFixed(1)} s; ` +
+            `the run's threads: start ${r.baseline.start_ratio.toFixed(2)}x (target <= 1.2x), RSS peak ${r.baseline.rss_peak_ratio.toFixed(2)}x (target <= 1.3x; rise over the process's RSS before ${r.baseline.rss_rise_ratio.toFixed(2)}x), teardown ${r.result.phases.teardown_s.toFixed(1)} s (target <= 2 s)`,
+        ]
+      : []),
     '',
     `verdict: ${r.verdict === 'pass' ? pc.green('PASS') : pc.bold(pc.red('FAIL'))}`,
     ...r.reasons.map((x) => `  - ${x}`),

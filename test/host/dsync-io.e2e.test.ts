@@ -7,7 +7,7 @@ import { parseScenario, type ScenarioInput } from '../../src/scenarios/schema.ts
 import { expectCompleted } from './invariants.ts';
 
 // dsync-io on real threads: vCPUs notify a virtio-blk queue (an ioeventfd, no exit to the VMM), an
-// I/O thread hands each request to the block backend's piscina pool and raises the completion
+// I/O thread hands each request to the block backend's piscina pool through a shared ring and raises the completion
 // interrupt. Requests and interrupts must all add up; the backend's temporary file must go.
 
 const blkDirs = () => new Set(readdirSync(tmpdir()).filter((d) => d.startsWith('haltlab-blk-')));
@@ -35,7 +35,8 @@ describe('dsync-io', () => {
       expect(r.block!.requests_completed, idle).toBeGreaterThan(50);
       // The device serves each request for its setting, never less (HdrHistogram keeps 3 digits).
       expect(r.block!.service_ns.min, idle).toBeGreaterThanOrEqual(20_000 * 0.999);
-      expect(r.block!.service_ns.count, idle).toBeGreaterThanOrEqual(r.block!.requests_completed - 2);
+      // Each completion's service time comes back on the completion ring ahead of it.
+      expect(r.block!.service_ns.count, idle).toBeGreaterThanOrEqual(r.block!.requests_completed);
       // idle=poll never halts; the others halt between requests.
       const halts = r.vcpus.reduce((a, v) => a + v.exit_reasons.HLT, 0);
       if (idle === 'poll') expect(halts).toBe(0);

@@ -24,6 +24,9 @@ describe('haltlab stress', () => {
     expect(i.device_raised - i.device_delivered).toBeLessThanOrEqual(1);
     expect(report.result.vcpus).toHaveLength(64);
     expect(report.watchdog.checks).toBeGreaterThan(5);
+    // Its floor, in the same run: as many bare ES-module workers as its threads (host, 64 vCPUs, the I/O thread).
+    expect(report.baseline).toMatchObject({ threads: 66, start_s: expect.any(Number), rss_peak_bytes: expect.any(Number), start_ratio: expect.any(Number), rss_peak_ratio: expect.any(Number) });
+    expect(r.stdout).toMatch(/baseline: 66 bare ES-module workers .* start [\d.]+x \(target <= 1.2x\), RSS peak [\d.]+x \(target <= 1.3x/);
   });
 });
 
