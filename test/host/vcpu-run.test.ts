@@ -52,6 +52,24 @@ async function withActor(t: OneVcpu, config: Omit<IrqRaiseConfig, 'vcpu'>) {
   }
 }
 
+/** One KVM_RUN while a worker sends the VMM's signal once the vCPU sleeps in kvm_vcpu_block. */
+async function runUntilSignalled(t: OneVcpu) {
+  const actor = spawnActor<{ run(): void; snapshot(): { sawWaiting: boolean } }>(new URL('./fixtures/irq-raise-actor.ts', import.meta.url), {
+    name: 'signaller',
+    sab: t.mem.sab,
+    layout: t.mem.layout,
+    config: { vcpu: 0, when: 'blocked', action: 'signal' },
+  });
+  try {
+    const signalled = actor.call(Promise.resolve(actor.api.run()));
+    const exit = kvmVcpuRun(t.vcpu);
+    await signalled;
+    return exit;
+  } finally {
+    await actor.terminate();
+  }
+}
+
 describe('signals and immediate_exit (fact 15)', () => {
   it('immediate_exit set before KVM_RUN returns KVM_EXIT_INTR without entering the guest, and counts no signal_exits', () => {
     const t = oneVcpu((a) => a.label('entry').movi(1, 1).wrmsr(MSR_IA32_TSC_DEADLINE, 1));
@@ -70,22 +88,10 @@ describe('signals and immediate_exit (fact 15)', () => {
       a.label('dev').eoi().iret().handler(DEVICE_VECTOR, 'dev');
       a.label('end');
     }, { pollNs: 1 });
-    const actor = spawnActor<{ run(): void; snapshot(): { sawWaiting: boolean } }>(new URL('./fixtures/irq-raise-actor.ts', import.meta.url), {
-      name: 'signaller',
-      sab: t.mem.sab,
-      layout: t.mem.layout,
-      config: { vcpu: 0, when: 'blocked', action: 'signal' },
-    });
-    try {
-      const signalled = actor.call(Promise.resolve(actor.api.run()));
-      expect(kvmVcpuRun(t.vcpu)).toBe(KVM_EXIT.INTR);
-      await signalled;
-      expect(t.shared.block.load('mp_state')).toBe(MP_STATE.HALTED);
-      // signal_wake_up() woke the sleeper, not kvm_vcpu_wake_up(): no halt_wakeup.
-      expect(t.stats().stats).toMatchObject({ signal_exits: 1, halt_exits: 1, halt_wakeup: 0 });
-    } finally {
-      await actor.terminate();
-    }
+    expect(await runUntilSignalled(t)).toBe(KVM_EXIT.INTR);
+    expect(t.shared.block.load('mp_state')).toBe(MP_STATE.HALTED);
+    // signal_wake_up() woke the sleeper, not kvm_vcpu_wake_up(): no halt_wakeup.
+    expect(t.stats().stats).toMatchObject({ signal_exits: 1, halt_exits: 1, halt_wakeup: 0 });
     // The VMM handled its signal; the device then raises its interrupt while the vCPU is blocked again.
     t.shared.block.store('signal_pending', 0);
     const r = await withActor(t, { when: 'blocked' });
@@ -104,20 +110,8 @@ describe('kvm_vcpu_check_block() and a pending LAPIC timer', () => {
       a.label('entry').cli().rdtsc(1).addi(1, 1, 20_000_000).wrmsr(MSR_IA32_TSC_DEADLINE, 1).hlt().jmp('end');
       a.label('end');
     }, { pollNs: 300_000_000 });
-    const actor = spawnActor<{ run(): void; snapshot(): { sawWaiting: boolean } }>(new URL('./fixtures/irq-raise-actor.ts', import.meta.url), {
-      name: 'signaller',
-      sab: t.mem.sab,
-      layout: t.mem.layout,
-      config: { vcpu: 0, when: 'blocked', action: 'signal' },
-    });
-    try {
-      const signalled = actor.call(Promise.resolve(actor.api.run()));
-      // The second halt polls its 300 ms and sleeps (nothing it can take with IF=0); the signal ends KVM_RUN.
-      expect(kvmVcpuRun(t.vcpu)).toBe(KVM_EXIT.INTR);
-      await signalled;
-    } finally {
-      await actor.terminate();
-    }
+    // The second halt polls its 300 ms and sleeps (nothing it can take with IF=0); the signal ends KVM_RUN.
+    expect(await runUntilSignalled(t)).toBe(KVM_EXIT.INTR);
     const s = t.stats();
     expect(s.stats).toMatchObject({ halt_exits: 1, halt_successful_poll: 1, halt_attempted_poll: 2, halt_wakeup: 0, signal_exits: 1 });
     expect(s.model).toMatchObject({ halt_calls: 2, timer_fired_in_guest: 1 });
