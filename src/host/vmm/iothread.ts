@@ -177,6 +177,9 @@ serveVmActor<IothreadConfig, IothreadSnapshot>(
           // An idle stretch: let piscina report a pool thread that died (its task's rejection is a message).
           if (timedOut) await yieldToEventLoop();
         }
+        // A completion counted in the last pass may have pushed its record after that pass drained
+        // the rings (the pool thread pushes, then signals): take those service times too.
+        for (const p of pairs) p.completions.drain(record);
       },
 
       /** End every serve task (a close record on its ring; a full ring's thread sees the stop word), then the pool. */
