@@ -53,7 +53,7 @@ describe('npm run findings', () => {
       expect(md).toContain(`**Not measured in this run**: this machine has no usable real KVM (${verdict(host)}`);
       expect(md).not.toContain('**Verdict.**');
     }
-  });
+  }, 180_000); // 14 runs where /dev/kvm is usable: VMs and threads started one after another
 
   it('lists each broken invariant with its run, vCPU and figures', () => {
     const m = (label: string, violations: Measured['violations']) => ({ config: { label, scenario: 'x', policy: 'p' }, result: {} as Measured['result'], violations });
