@@ -36,12 +36,20 @@ export function kvmVcpuWakeUp(vcpu: VcpuRecords): boolean {
  */
 export function kvmVcpuKick(vcpu: VcpuRecords): boolean {
   if (kvmVcpuWakeUp(vcpu)) return true;
-  const v = vcpu.block;
+  kickRunning(vcpu.block);
+  return false;
+}
+
+/**
+ * The IPI half of a kick for a vCPU that is not asleep in kvm_vcpu_block(): in guest mode it
+ * exits (IN_GUEST_MODE -> EXITING_GUEST_MODE); a guest halted in guest mode, or the VMM's own
+ * halt wait, is woken.
+ */
+function kickRunning(v: VcpuRecord): void {
   if (Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
     Atomics.compareExchange(v.i32, v.I.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
   }
-  wakeIdleWaiter(v); // a guest halted in guest mode takes the IPI too, and exits
-  return false;
+  wakeIdleWaiter(v);
 }
 
 /**
@@ -118,10 +126,7 @@ export function signalWakeUp(vcpu: VcpuRecords): void {
     futexBumpAndWake(v.i32, v.I.kick);
     return;
   }
-  if (Atomics.load(v.i32, v.I.mode) === MODE.IN_GUEST_MODE) {
-    Atomics.compareExchange(v.i32, v.I.mode, MODE.IN_GUEST_MODE, MODE.EXITING_GUEST_MODE);
-  }
-  wakeIdleWaiter(v); // a guest halted in guest mode takes the IPI and exits; the VMM's own halt wait wakes too
+  kickRunning(v);
 }
 
 /** Signal the vCPU thread as a VMM does (pthread_kill SIG_IPI): KVM_RUN returns KVM_EXIT_INTR. */

@@ -44,8 +44,8 @@ function vcpuRun(vcpu: KvmVcpu): KvmExit {
   for (;;) {
     const r = v.load('mp_state') === MP_STATE.RUNNABLE ? vcpuEnterGuest(vcpu) : vcpuBlock(vcpu);
     if (r !== 0) return r;
-    // kvm_inject_pending_timer_irqs(): a pending LAPIC timer is now in the IRR.
-    v.store('timer_pending', 0);
+    // if (kvm_cpu_has_pending_timer()) kvm_inject_pending_timer_irqs(): the pending timer is now in the IRR.
+    if (v.load('timer_pending')) v.store('timer_pending', 0);
     if (v.load('signal_pending')) return exitIntr(vcpu);
     if (sched.needResched(task)) sched.yield(task); // cond_resched(): preempted at the tick
   }

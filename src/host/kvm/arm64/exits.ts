@@ -3,10 +3,9 @@ import { GUEST_EXIT } from '../../../guest/interpreter.ts';
 import { RUN_STATE } from '../../thread-state.ts';
 import type { ExitTable } from '../arch.ts';
 import type { ARM64_EXIT_REASONS } from '../stats.ts';
-import { KvmError } from '../errors.ts';
 import { kvmVcpuHalt } from '../halt.ts';
 import type { KvmVcpu } from '../kvm-vcpu.ts';
-import { kvmSetMsr } from '../msr.ts';
+import { handleIoOut, handleMsrWrite } from '../shared-exits.ts';
 import { KVM_EXIT, type KvmExit } from '../uapi.ts';
 import type { Arm64Vcpu } from './arm64.ts';
 
@@ -25,22 +24,8 @@ export const ARM64_EXIT_HANDLERS = {
     on: [GUEST_EXIT.WFI, GUEST_EXIT.WFE],
     handle: (vcpu, exit, at) => (exit === GUEST_EXIT.WFI ? kvmVcpuWfi(vcpu, at) : kvmHandleWfe(vcpu)),
   },
-  ESR_ELx_EC_SYS64: {
-    on: [GUEST_EXIT.MSR_WRITE],
-    handle(vcpu, _exit, at) {
-      kvmSetMsr(vcpu, vcpu.guest.exitMsr, vcpu.guest.exitValue, at);
-      return 0;
-    },
-  },
-  ESR_ELx_EC_DABT_LOW: {
-    on: [GUEST_EXIT.IO_INSTRUCTION],
-    handle(vcpu) {
-      vcpu.stats.add('io_exits', 1);
-      const { exitPort, exitValue } = vcpu.guest;
-      if (!vcpu.ioBus?.(exitPort, exitValue)) throw new KvmError('no-io-device', vcpu.id, `OUT to port 0x${exitPort.toString(16)}, which no device claims`);
-      return 0;
-    },
-  },
+  ESR_ELx_EC_SYS64: { on: [GUEST_EXIT.MSR_WRITE], handle: handleMsrWrite },
+  ESR_ELx_EC_DABT_LOW: { on: [GUEST_EXIT.IO_INSTRUCTION], handle: handleIoOut },
   IRQ: {
     on: [GUEST_EXIT.EXTERNAL_INTERRUPT, GUEST_EXIT.PREEMPTION_TIMER],
     handle(vcpu, exit, at) {

@@ -2,10 +2,9 @@ import { GUEST_EXIT } from '../../../guest/interpreter.ts';
 import type { ExitTable } from '../arch.ts';
 import type { X86_EXIT_REASONS } from '../stats.ts';
 import { KVM_EXIT, KVM_X86_USERSPACE_EXIT, type KvmExit } from '../uapi.ts';
-import { KvmError } from '../errors.ts';
 import { kvmVcpuOnSpin } from '../directed-yield.ts';
 import type { KvmVcpu } from '../kvm-vcpu.ts';
-import { kvmSetMsr } from '../msr.ts';
+import { handleIoOut, handleMsrWrite } from '../shared-exits.ts';
 import { growPleWindow } from '../ple.ts';
 import { MP_STATE } from '../vcpu-state.ts';
 import type { X86Vcpu } from './x86.ts';
@@ -28,13 +27,7 @@ export const VMX_EXIT_HANDLERS = {
     },
   },
   HLT: { on: [GUEST_EXIT.HLT], handle: (vcpu) => emulateHalt(vcpu) },
-  MSR_WRITE: {
-    on: [GUEST_EXIT.MSR_WRITE],
-    handle(vcpu, _exit, at) {
-      kvmSetMsr(vcpu, vcpu.guest.exitMsr, vcpu.guest.exitValue, at);
-      return 0;
-    },
-  },
+  MSR_WRITE: { on: [GUEST_EXIT.MSR_WRITE], handle: handleMsrWrite },
   PREEMPTION_TIMER: {
     on: [GUEST_EXIT.PREEMPTION_TIMER],
     handle(vcpu, _exit, at) {
@@ -43,16 +36,7 @@ export const VMX_EXIT_HANDLERS = {
     },
   },
   INTERRUPT_WINDOW: { on: [GUEST_EXIT.INTERRUPT_WINDOW], handle: () => 0 }, // the next entry injects
-  IO_INSTRUCTION: {
-    on: [GUEST_EXIT.IO_INSTRUCTION],
-    handle(vcpu) {
-      vcpu.stats.add('io_exits', 1);
-      const { exitPort, exitValue } = vcpu.guest;
-      // Without an ioeventfd this would be KVM_EXIT_IO to the VMM, which no modelled device needs.
-      if (!vcpu.ioBus?.(exitPort, exitValue)) throw new KvmError('no-io-device', vcpu.id, `OUT to port 0x${exitPort.toString(16)}, which no device claims`);
-      return 0;
-    },
-  },
+  IO_INSTRUCTION: { on: [GUEST_EXIT.IO_INSTRUCTION], handle: handleIoOut },
   MWAIT_INSTRUCTION: { on: [GUEST_EXIT.MWAIT_INSTRUCTION], handle: (vcpu) => emulateMwait(vcpu) },
   MONITOR_INSTRUCTION: { on: [GUEST_EXIT.MONITOR_INSTRUCTION], handle: () => 0 }, // kvm_emulate_monitor: skipped, nothing armed
   PAUSE_INSTRUCTION: {
