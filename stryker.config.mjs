@@ -11,10 +11,10 @@
  * few beside them). Each is a mutant Stryker reports as survived or no coverage; none changes
  * what a thread can observe, for the reason given. Located by file and the code they change.
  *
- * halt.ts (HaltPath)
- *  - `params = { ... }` and `cap = { ... }` initialisers emptied, `override_halt_poll_ns: false`
- *    made true: scratch objects that readHaltPollParams/readHaltPollCap fill completely before
- *    every use (they exist so that a halt allocates nothing).
+ * halt.ts (kvmVcpuHalt, kvmVcpuBlock) and its scratch objects in kvm-vcpu.ts
+ *  - the `haltPollParams = { ... }` and `haltPollCap = { ... }` initialisers emptied,
+ *    `override_halt_poll_ns: false` made true: scratch objects that readHaltPollParams/
+ *    readHaltPollCap fill completely before every use (they exist so that a halt allocates nothing).
  *  - `cur < stop` -> `cur <= stop` (the poll loop): one more check at exactly the deadline. An
  *    event pending then is seen by kvm_vcpu_block's first check anyway, as a successful poll that
  *    never scheduled out (reference §1.5's last variant); the poll's length differs by one clock
@@ -37,7 +37,7 @@
  *  - the compare-and-swap's failure branch (`return false` -> `true`, no coverage): reached only
  *    when another waker wins the race between that load and the swap; a single-threaded test
  *    cannot get there, and no test hopes two threads collide.
- *  - kvm_vcpu_kick's `if (mode === IN_GUEST_MODE)` -> `if (true)`: the compare-and-swap inside
+ *  - kickRunning's `if (mode === IN_GUEST_MODE)` (kvm_vcpu_kick's IPI half) -> `if (true)`: the compare-and-swap inside
  *    makes the same check (IN_GUEST_MODE -> EXITING_GUEST_MODE, or nothing).
  *
  * lapic-timer.ts (the host's hrtimer, apic_timer_fn)
