@@ -256,7 +256,7 @@ export const TIMER_LATENCY = finding<TimerFigures>({
         ? `Polling gives both the smaller latency and the smaller spread, as claimed (band: polling's p50 at most 1/${TIMER_BAND.p50_ratio} of no polling's, the claim's 2-15×, and a smaller p90 − p50). `
         : `This run does not show both effects (band: polling's p50 at most 1/${TIMER_BAND.p50_ratio} of no polling's, and a smaller p90 − p50): the latency is ${smaller ? '' : 'not '}that much smaller and the spread is ${steadier ? '' : 'not '}smaller. `) +
       `With polling the model is ${pollVsRfc}: its VM exits cost ${f.exit_cost_ns === 0 ? 'no time (exit_cost_ns=0)' : `${dur(f.exit_cost_ns)} each (exit_cost_ns)`}${f.lapic_timer_advance ? `, and KVM’s LAPIC timer advance, which came after 2015, fires the timer early (${n0(f.advance_ns)} ns at the end) and waits out the rest` : ''}. ` +
-      `Without polling it is ${noPollVsRfc}: the sleeping vCPU's timer is fired by a thread in a timed wait, ${us(f.hrtimer_no_poll.p50)} late at p50 (host.hrtimer_lateness_ns), where a real hrtimer fires from the interrupt itself. ` +
+      `Without polling it is ${noPollVsRfc}: the sleeping vCPU's own timed wait stands for its hrtimer, and this machine wakes a thread from a timed wait ${us(f.hrtimer_no_poll.p50)} late at p50 (host.hrtimer_lateness_ns), where a real hrtimer interrupt is a few µs late. ` +
       `The p99s, ${us(f.poll.p99)} and ${us(f.no_poll.p99)}, are this ${f.cores}-core machine's: the host, I/O and vCPU threads share its cores.`
     );
   },

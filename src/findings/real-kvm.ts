@@ -122,7 +122,7 @@ function latencyReason(f: RealKvmFigures, claim: KvmClaim, p: KvmPair, which: 'p
     );
   }
   if (claim !== 'irq' && p.model.successful < p.model.halts / 2) {
-    return 'the model fires a sleeping vCPU’s timer through two thread wake-ups (the host thread’s timed wait, then the vCPU thread), real KVM through one hrtimer interrupt (docs/model.md)';
+    return 'the model fires a sleeping vCPU’s timer when its thread’s timed wait ends, as late as this machine wakes a timed waiter (host.hrtimer_lateness_ns), real KVM from an hrtimer interrupt (docs/model.md)';
   }
   return 'the model’s wake between Node threads (Atomics.notify to Atomics.wait) is slower here than the kernel’s';
 }

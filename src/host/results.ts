@@ -152,6 +152,8 @@ export interface RunResult extends RunResultCommon {
   host: {
     hrtimer_lateness_ns: LatencySummary;
     timers_fired: number;
+    /** Times the host actor's thread woke: the model's own plumbing (no KVM counterpart). */
+    actor_wakeups: number;
     preemptions: number;
     pcpu_busy_pct: number[];
     /** Per pCPU: time in each idle state (the power proxy), wakeups from each, exit latency paid. */

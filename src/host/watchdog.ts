@@ -62,8 +62,10 @@ export class Watchdog {
       const ms = (t - v.f64[v.F.pending_since + line]) / 1e6;
       if (ms * 1e6 > this.boundNs) return `${where} for ${ms.toFixed(0)} ms with interrupt line ${line} pending: a lost wakeup`;
     }
-    // Asleep, the host owns the timer; idle in guest mode, the vCPU still owns it (its pCPU's timer).
-    if (Atomics.load(v.i32, v.I.timer_mode) === (state === RUN_STATE.NATIVE_IDLE ? TIMER.ON_VCPU : TIMER.ON_HOST)) {
+    // Asleep, the hrtimer owns the timer (run by the host actor or by the sleeping thread itself);
+    // idle in guest mode, the vCPU still owns it (its pCPU's timer).
+    const mode = Atomics.load(v.i32, v.I.timer_mode);
+    if (state === RUN_STATE.NATIVE_IDLE ? mode === TIMER.ON_VCPU : mode === TIMER.ON_HOST || mode === TIMER.ON_SLEEPER) {
       const late = (t - v.f64[v.F.tsc_deadline]) / 1e6;
       if (late * 1e6 > this.boundNs) return `${where}, its deadline ${late.toFixed(0)} ms past and not fired: a lost timer`;
     }

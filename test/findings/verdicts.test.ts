@@ -314,9 +314,9 @@ describe('every finding’s verdict follows its figures', () => {
       expect(slow).toContain('irq-wake no-poll, latency p50 (3.30×): a halt that slept ends with the host waking the vCPU thread, which costs 30.1 µs more than a polled wake on real KVM here');
       expect(slow).toContain('and 8.00 µs in the model; this KVM runs nested');
       expect(v({ ...base, host: { ...base.host, vendor_module: 'kvm_intel' }, irq: { ...base.irq, 'no-poll': pair(side(10_000, slept), side(33_000, slept)) } })).not.toContain('nested');
-      // A sleeping timer slower in the model: its two thread wake-ups.
+      // A sleeping timer slower in the model: its thread's timed wait is as late as the machine's timer wakeups.
       const model = v({ ...base, timer: { ...base.timer, 'no-poll': pair(side(90_000, slept), side(27_000, slept)) } });
-      expect(model).toContain('timer-latency no-poll, latency p50 (0.30×): the model fires a sleeping vCPU’s timer through two thread wake-ups');
+      expect(model).toContain('timer-latency no-poll, latency p50 (0.30×): the model fires a sleeping vCPU’s timer when its thread’s timed wait ends');
     });
 
     it('explains the window by the machine’s load or the halts’ lengths, whichever the figures show', () => {

@@ -337,7 +337,7 @@ describe('HaltPath against the reference’s checkable facts', () => {
   });
 });
 
-describe('HaltPath and the LAPIC timer (reference §2.1: the sleeping vCPU’s timer moves to the host hrtimer)', () => {
+describe('HaltPath and the LAPIC timer (reference §2.1: the sleeping vCPU’s timer moves to the hrtimer)', () => {
   it('a deadline inside the window fires on the polling vCPU itself: a successful poll, no host timer, no halt_wakeup', () => {
     const h = haltHarness({ params: V611 });
     h.setWindow(80_000);
@@ -356,19 +356,43 @@ describe('HaltPath and the LAPIC timer (reference §2.1: the sleeping vCPU’s t
     expect(r.delta.halt_successful_poll).toBe(1);
     expect(h.vcpu.block.load('timer_mode')).toBe(TIMER.ON_VCPU);
     expect(h.host.load('doorbell')).toBe(0);
-    // A vCPU that sleeps hands it over, ringing the host whose next expiry is later.
+    // A vCPU that sleeps arms the hrtimer pinned to its own pCPU: still nothing for the host actor.
     h.halt(200_000);
-    expect(h.host.load('doorbell')).toBe(1);
+    expect(h.vcpu.block.load('timer_mode')).toBe(TIMER.ON_VCPU);
+    expect(h.host.load('doorbell')).toBe(0);
   });
 
-  it('a deadline past the window is handed to the host when the vCPU sleeps; the host fires it and wakes the vCPU once', () => {
+  it('a deadline past the window moves to the sleeping vCPU’s own hrtimer, which fires it and wakes the vCPU once', () => {
     const h = haltHarness({ params: V611 });
+    h.host.set('next_expiry', Infinity);
     h.setWindow(20_000);
     h.armTimer(300_000);
+    let modeAsleep = -1;
+    h.onSchedule(() => (modeAsleep = h.vcpu.block.load('timer_mode')));
     const r = h.halt(Infinity);
+    expect(modeAsleep).toBe(TIMER.ON_SLEEPER);
     expect(measured(r, expected('F', 20_000, 300_000))).toEqual(expected('F', 20_000, 300_000));
-    expect(r.delta).toMatchObject({ timer_fired_in_guest: 0, timer_fired_by_host: 1 });
+    expect(r.delta).toMatchObject({ timer_fired_in_guest: 0, timer_fired_by_host: 1, halt_wakeup: 1 });
+    expect(h.hrtimerFired()).toEqual([0]);
     expect(h.vcpu.block.load('timer_mode')).toBe(TIMER.DISARMED);
+    expect(h.host.load('doorbell')).toBe(0); // the host actor is never woken for it
+  });
+
+  it('with the lazy proposal and a later deadline pending, the expiry re-arms: the host actor takes the timer, so the re-arm wakes no vCPU', () => {
+    const h = haltHarness({ params: V611 });
+    h.host.set('next_expiry', Infinity);
+    h.vcpu.block.store('lazy_tscdeadline', 1); // the guest registered its page
+    h.armTimer(300_000); // armed = this deadline
+    h.vcpu.block.set('lazy_pending', h.now() + 500_000); // the guest's clockevent asked for a later one, without an exit
+    let modeAsleep = -1;
+    h.onSchedule(() => (modeAsleep = h.vcpu.block.load('timer_mode')));
+    const r = h.halt(Infinity);
+    expect(modeAsleep).toBe(TIMER.ON_HOST);
+    expect(h.host.load('doorbell')).toBe(1); // the host planned to sleep forever: told to re-plan
+    expect(r.delta).toMatchObject({ timer_fired_by_host: 1, halt_wakeup: 1 });
+    expect(h.vcpu.stats.load('lazy_tscdeadline_rearms')).toBe(1);
+    expect(near(r.delta.halt_wait_ns, 500_000)).toBe(500_000); // woken at the re-armed deadline, not at the first
+    expect(h.hrtimerFired()).toEqual([]);
   });
 
   it('a deadline still armed when another event wakes the sleeper goes back to the vCPU (switch to the hv timer)', () => {

@@ -34,11 +34,16 @@ describe('the stress watchdog', () => {
     expect(f.state).toContain('blocked');
   });
 
-  it('reports a sleeping vCPU whose deadline passed unfired: a lost timer', () => {
+  it.each([
+    ['the host thread', TIMER.ON_HOST],
+    ['its own sleeping thread', TIMER.ON_SLEEPER],
+  ])('reports a sleeping vCPU whose deadline passed unfired by %s: a lost timer', (_who, mode) => {
     const { vm, dog } = setup();
     const { block: v, thread: t } = vcpuRecords(vm.mem, 2);
     enterRunState(t, RUN_STATE.BLOCKED, now());
-    v.store('timer_mode', TIMER.ON_HOST);
+    v.store('timer_mode', mode);
+    v.set('tsc_deadline', now() + 1e9);
+    expect(dog.check()).toEqual([]);
     v.set('tsc_deadline', now() - 300e6);
     expect(dog.check()[0]).toMatchObject({ vcpu: 2, problem: expect.stringContaining('a lost timer') });
   });

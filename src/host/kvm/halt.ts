@@ -4,7 +4,7 @@ import type { Scheduler } from '../sched/scheduler.ts';
 import type { HostRecord } from '../sched/task-state.ts';
 import { RUN_STATE } from '../thread-state.ts';
 import { adjustHaltPollNs, clampHaltPollNs, kvmVcpuMaxHaltPollNs, log2HistBucket, type HaltPollCap, type HaltPollParams } from './halt-poll.ts';
-import { switchTimerToHost, switchTimerToVcpu } from './lapic-timer.ts';
+import { sleeperTimeoutNs, sleeperTimerExpire, switchTimerToSleeper, switchTimerToVcpu } from './lapic-timer.ts';
 import type { VcpuRecords } from './vcpu-records.ts';
 import { RCUWAIT } from './vcpu-state.ts';
 import { fixedHaltPollWindow, readHaltPollCap, readHaltPollParams, type KvmRecord } from './vm-state.ts';
@@ -40,6 +40,8 @@ export interface HaltVcpu extends VcpuRecords {
   setRunState(state: number, at: number): void;
   /** ktime_get(): a test passes a fake clock to replay the reference's examples exactly. */
   clock(): number;
+  /** The hrtimer of this sleeping vCPU fired its deadline `lateNs` late (statistics and trace). */
+  hrtimerFired(at: number, lateNs: number): void;
 }
 
 /** kvm_vcpu_max_halt_poll_ns() with the parameters and the cap read now (READ_ONCE, every halt). */
@@ -112,7 +114,7 @@ export function kvmVcpuBlock(vcpu: HaltVcpu): boolean {
   const { sched, task } = vcpu;
   const v = vcpu.block;
   vcpu.stats.store('blocking', 1);
-  switchTimerToHost(vcpu, vcpu.host); // kvm_arch_vcpu_blocking: the hrtimer must wake a sleeper
+  switchTimerToSleeper(vcpu, vcpu.host); // kvm_arch_vcpu_blocking: the hrtimer must wake a sleeper
   Atomics.store(v.i32, v.I.rcuwait, RCUWAIT.RUNNING); // prepare_to_rcuwait
   let waited = false;
   for (;;) {
@@ -124,7 +126,12 @@ export function kvmVcpuBlock(vcpu: HaltVcpu): boolean {
       vcpu.setRunState(RUN_STATE.BLOCKED, vcpu.clock());
       sched.release(task); // schedule(): the pCPU goes to the next runnable task, or idles
     }
-    futexWait(v.i32, v.I.kick, seen);
+    // schedule(): until a kick, or until this vCPU's own hrtimer expires; then its callback runs here.
+    if (futexWait(v.i32, v.I.kick, seen, sleeperTimeoutNs(v, vcpu.clock())) === 'timed-out') {
+      const at = vcpu.clock();
+      const late = sleeperTimerExpire(vcpu, at);
+      if (late >= 0) vcpu.hrtimerFired(at, late);
+    }
   }
   Atomics.store(v.i32, v.I.rcuwait, RCUWAIT.NONE); // finish_rcuwait: running, unregistered
   if (waited) {

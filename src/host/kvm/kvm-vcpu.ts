@@ -1,4 +1,5 @@
 import { now } from '../../actors/clock.ts';
+import { LatencyRecorder } from '../../actors/histogram.ts';
 import type { SharedMemory } from '../../actors/shared-memory.ts';
 import type { GuestCpu } from '../../guest/interpreter.ts';
 import type { SampleChannel } from '../../guest/isa.ts';
@@ -99,6 +100,8 @@ export class KvmVcpu<A extends KvmVcpuArch = KvmVcpuArch> implements VcpuRecords
   /** The module parameters and the VM's cap, re-read on every halt into these. */
   readonly haltPollParams: HaltPollParams = { halt_poll_ns: 0, halt_poll_ns_grow: 0, halt_poll_ns_grow_start: 0, halt_poll_ns_shrink: 0 };
   readonly haltPollCap: HaltPollCap = { override_halt_poll_ns: false, max_halt_poll_ns: 0 };
+  /** Lateness of the hrtimer expiries this thread ran for itself while asleep (the host actor keeps its own). */
+  readonly hrtimerLateness = new LatencyRecorder();
 
   constructor(o: KvmVcpuOptions) {
     const { mem, id } = o;
@@ -167,6 +170,12 @@ export class KvmVcpu<A extends KvmVcpuArch = KvmVcpuArch> implements VcpuRecords
   fireOwnTimer(at: number): void {
     const deadline = this.block.get('tsc_deadline');
     if (fireTimerOnVcpu(this, at)) this.tracer.emit(at, EV.TIMER, this.id, at - deadline);
+  }
+
+  /** Its hrtimer fired while it slept (kvmVcpuBlock ran the callback on this thread). */
+  hrtimerFired(at: number, lateNs: number): void {
+    this.hrtimerLateness.record(lateNs);
+    this.tracer.emit(at, EV.TIMER, this.id, lateNs);
   }
 
   /** Publish the run state, and add the time spent in the previous one to its thread's record. */

@@ -1,6 +1,6 @@
 import type { HostRecord } from '../sched/task-state.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from './kick.ts';
-import { kvmLazyTscdeadlineClear, kvmLazyTscdeadlineKick, kvmLazyTscdeadlineUpdate } from './lazy-tscdeadline.ts';
+import { kvmLazyTscdeadlineClear, kvmLazyTscdeadlineKick, kvmLazyTscdeadlineUpdate, kvmLazyTscdeadlineWillRearm } from './lazy-tscdeadline.ts';
 import type { VcpuRecords } from './vcpu-records.ts';
 import { LINE, TIMER, type VcpuRecord } from './vcpu-state.ts';
 
@@ -8,8 +8,10 @@ import { LINE, TIMER, type VcpuRecord } from './vcpu-state.ts';
  * The LAPIC's TSC-deadline timer (arch/x86/kvm/lapic.c), reduced to who fires
  * it. While the vCPU thread holds its pCPU (guest mode: the VMX preemption
  * timer; halt polling: the hrtimer interrupt lands on the polling pCPU) the
- * vCPU fires it itself. Once it sleeps, the host actor (the hrtimer interrupt
- * of an otherwise idle pCPU) fires it and kicks. Firing is a compare-and-swap
+ * vCPU fires it itself. Once it sleeps, the hrtimer fires it and kicks: the
+ * sleeping thread's own timed wait (ON_SLEEPER, one OS wakeup, as the pinned
+ * hrtimer's interrupt wakes the task directly), or the host actor (ON_HOST)
+ * where an expiry must not wake the task. Firing is a compare-and-swap
  * on timer_mode, so each armed deadline fires exactly once. With the lazy
  * tscdeadline proposal, an expiry may instead re-arm at the guest's later
  * pending deadline (lazy-tscdeadline.ts), in whichever context it expired.
@@ -85,12 +87,53 @@ export function switchTimerToHost(vcpu: VcpuRecords, host: HostRecord): void {
 }
 
 /**
- * kvm_lapic_switch_to_hv_timer, once scheduled back in; a no-op if the host
+ * kvm_lapic_switch_to_sw_timer in kvm_vcpu_block(): the hrtimer is pinned to
+ * the pCPU the vCPU sleeps on (HRTIMER_MODE_ABS_HARD), so its interrupt wakes
+ * the task itself, one wakeup. The sleeping thread stands for that hrtimer: it
+ * waits with the expiry as its timeout (sleeperTimeoutNs) and runs the
+ * callback when it times out (sleeperTimerExpire). Only an expiry that the
+ * lazy proposal will turn into a re-arm goes to the host actor instead: a
+ * thread woken to re-arm would be a wakeup the kernel does not have.
+ */
+export function switchTimerToSleeper(vcpu: VcpuRecords, host: HostRecord): void {
+  if (kvmLazyTscdeadlineWillRearm(vcpu.block)) return switchTimerToHost(vcpu, host);
+  vcpu.block.cas('timer_mode', TIMER.ON_VCPU, TIMER.ON_SLEEPER);
+}
+
+/** How long the sleeping vCPU thread may wait before its own hrtimer expires (undefined: none armed on it). */
+export function sleeperTimeoutNs(v: VcpuRecord, at: number): number | undefined {
+  return Atomics.load(v.i32, v.I.timer_mode) === TIMER.ON_SLEEPER ? Math.max(0, timerExpiry(v) - at) : undefined;
+}
+
+/**
+ * apic_timer_fn() on the sleeping vCPU's own pCPU, run by its thread once its
+ * timed wait ends: fire if due, then kvm_vcpu_kick() the task (still
+ * TASK_INTERRUPTIBLE: a halt_wakeup, as in the kernel). Only this thread
+ * touches an ON_SLEEPER timer, so no compare-and-swap race. Returns the
+ * hrtimer's lateness, or -1 if it was not due (the wait ended for another reason).
+ */
+export function sleeperTimerExpire(vcpu: VcpuRecords, at: number): number {
+  const v = vcpu.block;
+  if (Atomics.load(v.i32, v.I.timer_mode) !== TIMER.ON_SLEEPER) return -1;
+  const expiry = timerExpiry(v);
+  if (at < expiry) return -1;
+  vcpu.stats.add('timer_fired_by_host', 1);
+  v.set('expired_tscdeadline', v.get('tsc_deadline'));
+  kvmLazyTscdeadlineClear(v); // kvm_lazy_tscdeadline_kick finds no later deadline: switchTimerToSleeper checked
+  lapicTimerExpired(vcpu, at);
+  v.store('timer_mode', TIMER.DISARMED);
+  kvmVcpuKickForInterrupt(vcpu);
+  return at - expiry;
+}
+
+/**
+ * kvm_lapic_switch_to_hv_timer, once scheduled back in; a no-op if the hrtimer
  * fired it meanwhile. A host callback still running is waited for, as
  * hrtimer_cancel() waits (it may be re-arming the timer, not firing it).
  */
 export function switchTimerToVcpu(vcpu: VcpuRecords): void {
   const v = vcpu.block;
+  if (v.cas('timer_mode', TIMER.ON_SLEEPER, TIMER.ON_VCPU) === TIMER.ON_SLEEPER) return;
   while (v.cas('timer_mode', TIMER.ON_HOST, TIMER.ON_VCPU) === TIMER.HOST_FIRING) {
     // A host thread that died mid-callback must not hang the vCPU: the VMM's signal (stop) ends the wait.
     if (v.load('signal_pending')) return;

@@ -33,6 +33,17 @@ export function kvmLazyTscdeadlineClear(v: VcpuRecord): void {
 }
 
 /**
+ * Will the armed deadline's expiry re-arm rather than fire? Asked as the vCPU
+ * goes to sleep: its guest, the only writer of `pending`, is halted, so the
+ * answer cannot change before the expiry (kvmLazyTscdeadlineKick then decides).
+ */
+export function kvmLazyTscdeadlineWillRearm(v: VcpuRecord): boolean {
+  if (!registered(v)) return false;
+  const armed = v.get('lazy_armed');
+  return armed !== 0 && v.get('lazy_pending') > armed;
+}
+
+/**
  * kvm_lazy_tscdeadline_kick(), when the armed deadline expires (preemption
  * timer, or the hrtimer while the vCPU sleeps). If the guest has since asked
  * for a later deadline that still lies ahead, it becomes the armed one and is

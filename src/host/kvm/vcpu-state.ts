@@ -15,12 +15,15 @@ export const MP_STATE = { RUNNABLE: 0, HALTED: 1 } as const;
 
 /**
  * Who owns the armed TSC-deadline timer: the vCPU's own pCPU (VMX preemption
- * timer while in guest mode, or the local hrtimer while polling), or the host's
- * hrtimer interrupt once the vCPU thread sleeps (kvm_lapic_switch_to_sw_timer).
+ * timer while in guest mode, or the local hrtimer while polling), or, once the
+ * vCPU thread sleeps (kvm_lapic_switch_to_sw_timer), the hrtimer: ON_SLEEPER
+ * when the sleeping thread's own timed wait stands for it (its expiry wakes
+ * the task once, as the pinned hrtimer's interrupt does), ON_HOST when the
+ * host actor fires it (the lazy proposal's re-arm, the VMM's halt wait).
  * HOST_FIRING: the host's hrtimer callback is running (it fires or re-arms);
  * taking the timer back waits for it, as hrtimer_cancel() waits for a running callback.
  */
-export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3 } as const;
+export const TIMER = { DISARMED: 0, ON_VCPU: 1, ON_HOST: 2, HOST_FIRING: 3, ON_SLEEPER: 4 } as const;
 
 /**
  * Who waits for this vCPU's next interrupt outside kvm_vcpu_block(), on the

@@ -80,7 +80,7 @@ export async function runBareMetal(vm: BuiltVm, control: RunControl, opts: RunOp
       phases: { startup_s: (t0 - spawnedAt) / 1e9, teardown_s: (now() - t1) / 1e9 },
       vcpus: [],
       total: { wake_latency_ns: none, timer_lateness_ns: none, timer_lateness_hist: [], host_cpu_pct_per_vcpu: 0, util_error_abs_mean: 0, deep_idle_pct: 0 },
-      host: { hrtimer_lateness_ns: none, timers_fired: 0, preemptions: 0, pcpu_busy_pct: [], pcpu_idle: [] },
+      host: { hrtimer_lateness_ns: none, timers_fired: 0, actor_wakeups: 0, preemptions: 0, pcpu_busy_pct: [], pcpu_idle: [] },
       threads: present.map((s, i) => ({ thread: `cpu${i}`, cpu_s: s.thread_cpu_ns / 1e9, wall_s: s.wall_ns / 1e9, heap_bytes: s.heap_used_bytes })),
       block: {
         backend: w.backend,

@@ -59,6 +59,9 @@ export function collectResults(vm: BuiltVm, startedAt: string, outcome: RunOutco
   const w = scenario.workload;
   const { host: hostExtra, ...section } = workloadModule(w).result?.(w, { mem, wallS, vcpus, vcpuSnaps: present, vmm: snaps.vmm.map((t) => t.snap), iothread: scenario.vmm.iothread }) ?? {};
   const lateness = mergeLatency(present.map((s) => s.timer_lateness));
+  const hrtimer = mergeLatency(present.map((s) => s.hrtimer_lateness));
+  const sleeperFired = hrtimer.totalCount;
+  if (host) hrtimer.add(decodeLatency(host.hrtimer_lateness));
   return {
     haltlab: { version: haltlabVersion() },
     backend: 'model',
@@ -80,8 +83,10 @@ export function collectResults(vm: BuiltVm, startedAt: string, outcome: RunOutco
       deep_idle_pct: host && host.wall_ns > 0 ? (100 * host.pcpu_idle.reduce((a, p) => a + p.deep_ns, 0)) / host.wall_ns : 0,
     },
     host: {
-      hrtimer_lateness_ns: summarize(host ? decodeLatency(host.hrtimer_lateness) : mergeLatency([])),
-      timers_fired: host?.timers_fired ?? 0,
+      // The hrtimer is the host's whichever thread ran it: the host actor, or a sleeping vCPU's own timed wait.
+      hrtimer_lateness_ns: summarize(hrtimer),
+      timers_fired: (host?.timers_fired ?? 0) + sleeperFired,
+      actor_wakeups: host?.wakeups ?? 0,
       preemptions: host?.preemptions ?? 0,
       ...hostExtra,
       pcpu_busy_pct: host ? host.pcpu_busy_ns.map((b) => (host.wall_ns > 0 ? (100 * b) / host.wall_ns : 0)) : [],

@@ -42,6 +42,8 @@ export interface VcpuThreadSnapshot {
   id: number;
   wake_latency: EncodedLatency;
   timer_lateness: EncodedLatency;
+  /** Its own hrtimer's expiries while it slept in kvm_vcpu_block (the host section merges them with the host actor's). */
+  hrtimer_lateness: EncodedLatency;
   io_latency: EncodedLatency;
   spin_time: EncodedLatency;
   /** deferred-work: items this vCPU thread ran on its idle exits, and how long they had waited. */
@@ -122,10 +124,9 @@ serveVmActor<VcpuThreadConfig, VcpuThreadSnapshot>(
     let sim: SimSnapshot | null = null;
     return {
       loop(): void {
-        // A native HLT/MWAIT, or an untrapped WFI/WFE (arm64, whose timer is a hardware timer that wakes the
-        // core at once), waits with its own timer as the timeout (the preemption timer): make it precise.
-        const { arch } = vcpu;
-        if (arch.hltInGuest || arch.mwaitInGuest || arch.name === 'arm64') setThreadTimerSlackNs(1);
+        // A sleep in kvm_vcpu_block, a native HLT/MWAIT or an untrapped WFI/WFE waits with its own timer as
+        // the timeout (the pinned hrtimer, the preemption timer, arm64's hardware timer): none has timer slack.
+        setThreadTimerSlackNs(1);
         vcpu.setRunState(RUN_STATE.RUNNABLE, now());
         vcpu.sched.acquire(id);
         vcpu.setRunState(RUN_STATE.VMM, now());
@@ -142,6 +143,7 @@ serveVmActor<VcpuThreadConfig, VcpuThreadSnapshot>(
         id,
         wake_latency: wake.encode(),
         timer_lateness: samples.timer_lateness.encode(),
+        hrtimer_lateness: vcpu.hrtimerLateness.encode(),
         io_latency: samples.io_latency.encode(),
         spin_time: samples.spin_time.encode(),
         deferred_done: deferred?.done ?? 0,
