@@ -35,6 +35,7 @@ const under = (dir: string) => (path: string) => path === dir || path.startsWith
 
 /** A rule: files under `part` must not import anything under `forbidden`. */
 const RULES: { part: string; forbidden: string[]; why: string }[] = [
+  { part: 'params', forbidden: ['actors', 'host', 'guest', 'workloads', 'scenarios', 'real-kvm', 'cli', 'demo', 'findings', 'trace', 'sweep'], why: 'the module-parameter type is a leaf every layer may use' },
   { part: 'actors', forbidden: ['host', 'guest', 'workloads', 'scenarios', 'real-kvm', 'cli', 'demo', 'findings', 'trace'], why: 'the runtime knows no KVM' },
   { part: 'guest', forbidden: ['host', 'workloads', 'scenarios', 'real-kvm', 'cli', 'demo', 'findings'], why: 'the guest sees only its ISA and memory' },
   { part: 'host/sched', forbidden: ['host/kvm', 'host/vmm', 'host/vm', 'host/vm.ts', 'guest', 'workloads'], why: 'the scheduler knows tasks and callbacks, no vCPU' },

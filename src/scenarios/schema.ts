@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { ScenarioError } from './error.ts';
 import { MAX_PCPUS, MAX_VCPUS } from './bounds.ts';
-import { AIO_POLL_DEFAULTS } from '../host/vmm/aio-poll.ts';
-import { HALTPOLL_DEFAULTS } from '../guest/kernel/haltpoll.ts';
-import { UINT_MAX } from '../host/kvm/module-param.ts';
+import { AIO_POLL_PARAMS } from '../host/vmm/aio-poll.ts';
+import { HALTPOLL_PARAMS } from '../guest/kernel/haltpoll.ts';
+import { UINT_MAX, type BoolParam, type ModuleParam } from '../params/module-param.ts';
 import { DEFAULT_KERNEL, KERNEL_PRESETS, KVM_PARAMS, type KvmParamName } from '../host/kvm/params.ts';
 import { KVM_INTEL_PLE_PARAMS, type PleParamName } from '../host/kvm/ple.ts';
 import { WFX_TRAP_POLICIES } from '../host/kvm/wfx-trap.ts';
-import { CPUIDLE_DEFAULTS } from '../host/sched/idle-states.ts';
+import { CPUIDLE_PARAMS } from '../host/sched/idle-states.ts';
 import { WORKLOAD_SCHEMAS } from '../workloads/index.ts';
 
 /**
@@ -23,10 +23,14 @@ const kvmParamsShape = Object.fromEntries(KVM_PARAMS.map((p) => [p.name, uint.op
   z.ZodOptional<z.ZodInt>
 >;
 
-const kvmIntelShape = Object.fromEntries(KVM_INTEL_PLE_PARAMS.map((p) => [p.name, uint.default(p.default).describe(p.doc)])) as Record<
-  PleParamName,
-  z.ZodDefault<z.ZodInt>
->;
+/** A module's parameters as schema fields: its default, its bounds, its doc as the description (the table is the one declaration). */
+function paramShape<const T extends readonly ModuleParam[]>(table: T) {
+  return Object.fromEntries(
+    table.map((p) => [p.name, p.unit === 'bool' ? z.boolean().default(p.default).describe(p.doc) : nonNegInt.max(p.max ?? UINT_MAX).default(p.default).describe(p.doc)]),
+  ) as { [P in T[number] as P['name']]: P extends BoolParam ? z.ZodDefault<z.ZodBoolean> : z.ZodDefault<z.ZodInt> };
+}
+
+const kvmIntelShape: Record<PleParamName, z.ZodDefault<z.ZodInt>> = paramShape(KVM_INTEL_PLE_PARAMS);
 
 /** The workload: one of the registered workloads' schemas (src/workloads/), told apart by `kind`. */
 export const WorkloadSchema = z.discriminatedUnion('kind', WORKLOAD_SCHEMAS);
@@ -65,12 +69,7 @@ export const ScenarioSchema = z.strictObject({
         .prefault({}),
       /** pCPU idle states (a shallow and a deep one) and their exit latencies. */
       cpuidle: z
-        .strictObject({
-          enabled: z.boolean().default(CPUIDLE_DEFAULTS.enabled).describe('idle pCPUs enter idle states (a shallow and a deep one) and pay their exit latency when woken'),
-          shallow_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.shallow_exit_latency_ns).describe('exit latency of the shallow idle state, ns'),
-          deep_exit_latency_ns: z.int().min(0).max(100_000_000).default(CPUIDLE_DEFAULTS.deep_exit_latency_ns).describe('exit latency of the deep idle state, ns'),
-          deep_residency_ns: z.int().min(0).max(1_000_000_000).default(CPUIDLE_DEFAULTS.deep_residency_ns).describe('idle this long and the pCPU is in the deep state, ns (its target residency)'),
-        })
+        .strictObject(paramShape(CPUIDLE_PARAMS))
         .prefault({}),
       irqchip: z.enum(['kernel', 'userspace']).default('kernel').describe('`kernel`: KVM_CREATE_IRQCHIP, the LAPIC in KVM (the default); `userspace`: none, HLT exits to the VMM.'),
       /** KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): these instructions run in guest mode, no exit. */
@@ -104,13 +103,7 @@ export const ScenarioSchema = z.strictObject({
       idle: z.enum(GUEST_IDLE_MODES).default('halt').describe('the guest kernel’s idle loop: `halt` (default_idle), `poll` (idle=poll), `haltpoll` (cpuidle-haltpoll), `mwait` (intel_idle)'),
       /** /sys/module/haltpoll/parameters (reference §4.2), used when idle is haltpoll. */
       haltpoll: z
-        .strictObject({
-          guest_halt_poll_ns: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_ns).describe('cpuidle-haltpoll: the ceiling of the guest’s own poll before HLT, ns'),
-          guest_halt_poll_grow: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow).describe('cpuidle-haltpoll: multiplier when the guest’s poll window grows'),
-          guest_halt_poll_grow_start: z.int().min(0).max(1_000_000_000).default(HALTPOLL_DEFAULTS.guest_halt_poll_grow_start).describe('cpuidle-haltpoll: first window when growing from 0, ns'),
-          guest_halt_poll_shrink: z.int().min(0).max(1000).default(HALTPOLL_DEFAULTS.guest_halt_poll_shrink).describe('cpuidle-haltpoll: divisor when the window shrinks'),
-          guest_halt_poll_allow_shrink: z.boolean().default(HALTPOLL_DEFAULTS.guest_halt_poll_allow_shrink).describe('cpuidle-haltpoll: the window may shrink at all'),
-        })
+        .strictObject(paramShape(HALTPOLL_PARAMS))
         .prefault({}),
     })
     .prefault({}),
@@ -119,11 +112,7 @@ export const ScenarioSchema = z.strictObject({
     .strictObject({
       /** `-object iothread` properties (QEMU, reference §5.1): the I/O thread's adaptive polling. */
       iothread: z
-        .strictObject({
-          poll_max_ns: z.int().min(0).max(UINT_MAX).default(AIO_POLL_DEFAULTS.poll_max_ns).describe('QEMU iothread poll-max-ns: the I/O thread’s busy-poll ceiling before it sleeps, ns (0: never poll)'),
-          poll_grow: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_grow).describe('QEMU iothread poll-grow: multiplier when its poll time grows (0: QEMU’s default)'),
-          poll_shrink: z.int().min(0).max(1000).default(AIO_POLL_DEFAULTS.poll_shrink).describe('QEMU iothread poll-shrink: divisor when its poll time shrinks (0: reset)'),
-        })
+        .strictObject(paramShape(AIO_POLL_PARAMS))
         .prefault({}),
     })
     .prefault({}),

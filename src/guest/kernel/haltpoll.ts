@@ -1,3 +1,5 @@
+import { paramDefaults, type ModuleParam, type ParamValues } from '../../params/module-param.ts';
+
 /**
  * The guest's cpuidle-haltpoll governor (drivers/cpuidle/governors/haltpoll.c),
  * reference §4: before halting, the guest polls in guest mode for up to
@@ -6,22 +8,19 @@
  * instruction runs them on the vCPU thread, in guest mode.
  */
 
-export interface HaltpollParams {
-  /** /sys/module/haltpoll/parameters/guest_halt_poll_ns: the window's ceiling. */
-  guest_halt_poll_ns: number;
-  guest_halt_poll_grow: number;
-  guest_halt_poll_grow_start: number;
-  guest_halt_poll_shrink: number;
-  guest_halt_poll_allow_shrink: boolean;
-}
+const GOVERNOR = 'drivers/cpuidle/governors/haltpoll.c';
 
-export const HALTPOLL_DEFAULTS: HaltpollParams = {
-  guest_halt_poll_ns: 200_000,
-  guest_halt_poll_grow: 2,
-  guest_halt_poll_grow_start: 50_000,
-  guest_halt_poll_shrink: 2,
-  guest_halt_poll_allow_shrink: true,
-};
+/** /sys/module/haltpoll/parameters: 0644, read on every idle entry. */
+export const HALTPOLL_PARAMS = [
+  { module: 'haltpoll', name: 'guest_halt_poll_ns', default: 200_000, unit: 'ns', max: 1_000_000_000, doc: 'cpuidle-haltpoll: the ceiling of the guest’s own poll before HLT, ns', source: GOVERNOR },
+  { module: 'haltpoll', name: 'guest_halt_poll_grow', default: 2, unit: 'factor', max: 1000, doc: 'cpuidle-haltpoll: multiplier when the guest’s poll window grows', source: GOVERNOR },
+  { module: 'haltpoll', name: 'guest_halt_poll_grow_start', default: 50_000, unit: 'ns', max: 1_000_000_000, doc: 'cpuidle-haltpoll: first window when growing from 0, ns', source: GOVERNOR },
+  { module: 'haltpoll', name: 'guest_halt_poll_shrink', default: 2, unit: 'divisor', max: 1000, doc: 'cpuidle-haltpoll: divisor when the window shrinks', source: GOVERNOR },
+  { module: 'haltpoll', name: 'guest_halt_poll_allow_shrink', default: true, unit: 'bool', doc: 'cpuidle-haltpoll: the window may shrink at all', source: GOVERNOR },
+] as const satisfies readonly ModuleParam<'haltpoll'>[];
+
+export type HaltpollParams = ParamValues<typeof HALTPOLL_PARAMS>;
+export const HALTPOLL_DEFAULTS: HaltpollParams = paramDefaults(HALTPOLL_PARAMS);
 
 /** The cpuidle-haltpoll driver's states. */
 export const CPUIDLE_STATE = { POLL: 0, HALT: 1 } as const;

@@ -1,4 +1,4 @@
-import type { ModuleParam } from './module-param.ts';
+import type { ModuleParam } from '../../params/module-param.ts';
 
 /**
  * KVM module parameters, declared once: the scenario schema, the CLI's flags,

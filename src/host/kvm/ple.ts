@@ -1,4 +1,4 @@
-import { UINT_MAX, type ModuleParam } from './module-param.ts';
+import { UINT_MAX, type ModuleParam } from '../../params/module-param.ts';
 
 /**
  * PAUSE-loop exiting (VMX), reference §2.5: kvm_intel's module parameters and

@@ -1,3 +1,5 @@
+import { paramDefaults, type ModuleParam, type ParamValues } from '../../params/module-param.ts';
+
 /**
  * pCPU idle states (cpuidle), reduced to two: a shallow one entered as soon as
  * the pCPU has nothing to run (arm64 WFI, state 0), and a deep one (a core
@@ -8,22 +10,22 @@
  * power objection to untrapped WFx (seeds/003). Pure arithmetic.
  */
 
-export interface CpuidleParams {
-  /** Whether the pCPUs have idle states at all; off: idle time is still reported, no exit latency is paid. */
-  enabled: boolean;
-  shallow_exit_latency_ns: number;
-  deep_exit_latency_ns: number;
-  /** Idle time after which the pCPU is in the deep state (its target residency). */
-  deep_residency_ns: number;
-}
+const IDLE_STATES_DT = 'Documentation/devicetree/bindings/cpu/idle-states.yaml';
 
-/** Illustrative arm64 figures: WFI ~1 µs; a CPU power-down state ~100 µs exit, ~500 µs residency (DT idle-states of that order). */
-export const CPUIDLE_DEFAULTS: CpuidleParams = {
-  enabled: false,
-  shallow_exit_latency_ns: 1_000,
-  deep_exit_latency_ns: 100_000,
-  deep_residency_ns: 500_000,
-};
+/**
+ * The idle states' parameters. Illustrative arm64 figures: WFI ~1 µs; a CPU power-down state ~100 µs
+ * exit, ~500 µs residency (DT idle-states of that order). `enabled` is haltlab's own switch: off
+ * (the default), idle time is still reported and no exit latency is paid.
+ */
+export const CPUIDLE_PARAMS = [
+  { module: 'cpuidle', name: 'enabled', default: false, unit: 'bool', doc: 'idle pCPUs enter idle states (a shallow and a deep one) and pay their exit latency when woken', source: 'haltlab (cpuidle.off=1 inverted)' },
+  { module: 'cpuidle', name: 'shallow_exit_latency_ns', default: 1_000, unit: 'ns', max: 100_000_000, doc: 'exit latency of the shallow idle state, ns', source: `exit-latency-us, ${IDLE_STATES_DT}` },
+  { module: 'cpuidle', name: 'deep_exit_latency_ns', default: 100_000, unit: 'ns', max: 100_000_000, doc: 'exit latency of the deep idle state, ns', source: `exit-latency-us, ${IDLE_STATES_DT}` },
+  { module: 'cpuidle', name: 'deep_residency_ns', default: 500_000, unit: 'ns', max: 1_000_000_000, doc: 'idle this long and the pCPU is in the deep state, ns (its target residency)', source: `min-residency-us, ${IDLE_STATES_DT}` },
+] as const satisfies readonly ModuleParam<'cpuidle'>[];
+
+export type CpuidleParams = ParamValues<typeof CPUIDLE_PARAMS>;
+export const CPUIDLE_DEFAULTS: CpuidleParams = paramDefaults(CPUIDLE_PARAMS);
 
 export const IDLE_STATE = { SHALLOW: 0, DEEP: 1 } as const;
 

@@ -1,3 +1,5 @@
+import { paramDefaults, type ModuleParam, type ParamValues } from '../../params/module-param.ts';
+
 /**
  * QEMU's IOThread adaptive polling (util/aio-posix.c, reference §5.1): before
  * it sleeps, aio_poll() busy-polls its handlers for up to poll.ns; afterwards
@@ -6,14 +8,22 @@
  * (0: factor 2), poll-shrink (0: back to 0).
  */
 
-export interface AioPollParams {
-  poll_max_ns: number;
-  poll_grow: number;
-  poll_shrink: number;
-}
+/** `-object iothread,poll-max-ns=…,poll-grow=…,poll-shrink=…`, with QEMU's defaults on POSIX hosts. */
+export const AIO_POLL_PARAMS = [
+  {
+    module: 'iothread',
+    name: 'poll_max_ns',
+    default: 32768,
+    unit: 'ns',
+    doc: 'QEMU iothread poll-max-ns: the I/O thread’s busy-poll ceiling before it sleeps, ns (0: never poll)',
+    source: 'IOTHREAD_POLL_MAX_NS_DEFAULT, iothread.c',
+  },
+  { module: 'iothread', name: 'poll_grow', default: 0, unit: 'factor', max: 1000, doc: 'QEMU iothread poll-grow: multiplier when its poll time grows (0: QEMU’s default)', source: 'util/aio-posix.c' },
+  { module: 'iothread', name: 'poll_shrink', default: 0, unit: 'divisor', max: 1000, doc: 'QEMU iothread poll-shrink: divisor when its poll time shrinks (0: reset)', source: 'util/aio-posix.c' },
+] as const satisfies readonly ModuleParam<'iothread'>[];
 
-/** QEMU's defaults on POSIX hosts. */
-export const AIO_POLL_DEFAULTS: AioPollParams = { poll_max_ns: 32768, poll_grow: 0, poll_shrink: 0 };
+export type AioPollParams = ParamValues<typeof AIO_POLL_PARAMS>;
+export const AIO_POLL_DEFAULTS: AioPollParams = paramDefaults(AIO_POLL_PARAMS);
 
 /** Where polling starts from 0 ("start polling at 4 microseconds"). */
 export const AIO_POLL_START_NS = 4000;
