@@ -64,9 +64,24 @@ export function summarize(h: hdr.Histogram): LatencySummary {
     p999: at(99.9),
     max: count ? h.maxValue : 0,
     min: at(0),
-    mean: count ? Math.round(h.mean) : 0,
+    mean: count ? Math.round(meanOf(h)) : 0,
     count,
   };
+}
+
+/**
+ * The histogram's mean, as hdr-histogram-js computes it (each bucket at its median-equivalent
+ * value), by a plain loop over the counts up to the largest value. The library's getter walks a
+ * RecordedValuesIterator, ~1 ms per histogram: 256 vCPUs' results took a second to summarise.
+ */
+function meanOf(h: hdr.Histogram): number {
+  if (!(h instanceof hdr.JsHistogram)) return h.mean;
+  let total = 0;
+  for (let i = h.countsArrayIndex(h.maxValue); i >= 0; i--) {
+    const c = h.getCountAtIndex(i);
+    if (c !== 0) total += h.medianEquivalentValue(h.valueFromIndex(i)) * c;
+  }
+  return total / h.totalCount;
 }
 
 /**

@@ -93,11 +93,19 @@ export async function runVm(vm: BuiltVm, control: RunControl, opts: RunOptions):
       };
     }
     const { snap, lost } = snapshotter(new Set(outcome.stuck ?? []));
-    const hostSnap = await snap<Cost<HostActorSnapshot>>(hostActor);
-    const vcpuSnaps = await Promise.all(vcpus.map((a) => snap<Cost<VcpuThreadSnapshot>>(a)));
+    // An actor answers once its loop has ended, so it is ended as soon as it has answered: with
+    // 256 threads, their ends overlap the others' snapshots instead of following them all.
+    const ends: Promise<void>[] = [];
+    const snapThenEnd = async <T>(a: Actor<{ snapshot(): T }>): Promise<T | undefined> => {
+      const got = await snap<T>(a);
+      ends.push(a.terminate());
+      return got;
+    };
+    const hostSnap = await snapThenEnd<Cost<HostActorSnapshot>>(hostActor);
+    const vcpuSnaps = await Promise.all(vcpus.map((a) => snapThenEnd<Cost<VcpuThreadSnapshot>>(a)));
     const vmmSnaps = [];
-    for (const a of vmmThreads) vmmSnaps.push({ name: a.name, snap: await snap<Cost<unknown>>(a) });
-    await Promise.all(actors.map((a) => a.terminate()));
+    for (const a of vmmThreads) vmmSnaps.push({ name: a.name, snap: await snapThenEnd<Cost<unknown>>(a) });
+    await Promise.all(ends);
     clearInterval(draining);
     collector?.drain();
     control.ended({ t0, t1 });
