@@ -48,6 +48,12 @@ export class Ring {
   private readonly h: Int32Array;
   private readonly data: Float64Array;
   private readonly mask: number;
+  /**
+   * Producer side: the sequence number up to which the ring is known to have room (the consumer's
+   * tail as last read, plus the capacity). The tail lives on the consumer's cache line; reading it
+   * only when this is reached keeps a push off that line (the classic cached index of an SPSC ring).
+   */
+  private roomUntil: number;
 
   constructor(
     region: RingRegion,
@@ -61,6 +67,14 @@ export class Ring {
     this.h = new Int32Array(region.sab, region.byteOffset, 2 * I32_PER_LINE);
     this.data = new Float64Array(region.sab, region.byteOffset + HEADER_BYTES, capacity * width);
     this.mask = capacity - 1;
+    this.roomUntil = this.h[H.head]; // unknown: the first push reads the tail
+  }
+
+  /** Producer: is there room for record `head`? Reads the consumer's tail only when the cached room is used up. */
+  private hasRoom(head: number): boolean {
+    if (((head - this.roomUntil) | 0) < 0) return true;
+    this.roomUntil = (Atomics.load(this.h, H.tail) + this.capacity) | 0;
+    return ((head - this.roomUntil) | 0) < 0;
   }
 
   /** Records published and not yet consumed. */
@@ -76,7 +90,7 @@ export class Ring {
   /** Producer: append one record unless the ring is full (then count it as dropped). Never blocks. */
   tryPush(record: ArrayLike<number>): boolean {
     const head = this.h[H.head]; // only this thread writes it
-    if (((head - Atomics.load(this.h, H.tail)) | 0) >= this.capacity) {
+    if (!this.hasRoom(head)) {
       Atomics.add(this.h, H.dropped, 1);
       return false;
     }
