@@ -2,7 +2,7 @@ import { Worker, parentPort, workerData, isMainThread } from 'node:worker_thread
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Layout } from './shared-memory.ts';
-import { actorBundle } from './bundle.ts';
+import { actorBundle, mapBundledStack } from './bundle.ts';
 
 /**
  * An actor is a worker thread running a TypeScript module (bundled once into
@@ -33,11 +33,15 @@ export class ActorError extends Error {
   constructor(
     readonly actor: string,
     message: string,
-    readonly actorStack?: string,
+    actorStack?: string,
   ) {
     super(`${actor}: ${message}`);
     this.name = 'ActorError';
+    this.actorStack = mapBundledStack(actorStack);
   }
+
+  /** The worker's stack, its frames named by their TypeScript sources. */
+  readonly actorStack?: string;
 }
 
 export interface Actor<A> {
@@ -54,7 +58,8 @@ export interface Actor<A> {
 export function spawnActor<A>(module: URL, start: ActorStart<unknown>): Actor<A> {
   const worker = new Worker(module.pathname.endsWith('.ts') ? actorBundle(module) : module, {
     workerData: start,
-    execArgv: ['--enable-source-maps'], // stacks name the .ts files through the bundle's map
+    // No --enable-source-maps: a stack that leaves the worker is mapped by the main thread (bundle.ts).
+    execArgv: [],
     name: start.name,
     stdout: false,
     stderr: false,

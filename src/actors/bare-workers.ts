@@ -4,7 +4,7 @@ import { now } from './clock.ts';
 
 /**
  * The floor for starting many actors: `n` bare ES-module workers that only wait on a shared word,
- * started as actors are (a Worker on an ES module with workerData, source maps on, output not
+ * started as actors are (a Worker on an ES module with workerData, no extra flags, output not
  * piped), measured in the calling process: from the first `new Worker` until every one has said it
  * started, the process's peak RSS meanwhile, and how long they take to go once told to stop.
  */
@@ -32,7 +32,7 @@ export async function bareWorkersBaseline(n: number, opts: { holdMs?: number; ti
   const t0 = now();
   try {
     for (let i = 0; i < n; i++) {
-      const worker = new Worker(MODULE, { workerData: { sab }, execArgv: ['--enable-source-maps'], name: `bare${i}`, stdout: false, stderr: false });
+      const worker = new Worker(MODULE, { workerData: { sab }, execArgv: [], name: `bare${i}`, stdout: false, stderr: false });
       worker.on('error', (e: Error) => (failed ??= e));
       exited.push(new Promise((resolve) => worker.once('exit', resolve)));
       workers.push(worker);

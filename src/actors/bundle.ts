@@ -1,7 +1,7 @@
 import type { buildSync as BuildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { createRequire, SourceMap } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,7 +12,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  * one hooks thread), which a 256-vCPU run cannot afford; so each actor module
  * is bundled once, with esbuild, into one plain ES module (with a source map,
  * so stacks still name the .ts files), stored by content hash in the temp
- * directory and reused.
+ * directory and reused. Workers run without --enable-source-maps (each would
+ * read and keep the map at start-up: ~20 ms and its memory, in every one of
+ * 256 threads); a stack that leaves a worker is mapped here instead
+ * (mapBundledStack), by the one thread that shows it.
  */
 
 const built = new Map<string, URL>();
@@ -58,4 +61,30 @@ export function actorBundle(module: URL): URL {
   const url = pathToFileURL(file);
   built.set(key, url);
   return url;
+}
+
+const maps = new Map<string, SourceMap | null>();
+
+function sourceMapOf(bundle: string): SourceMap | null {
+  let map = maps.get(bundle);
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(`${fileURLToPath(bundle)}.map`, 'utf8')));
+    } catch {
+      map = null; // no map (deleted meanwhile): the frame keeps the bundle's position
+    }
+    maps.set(bundle, map);
+  }
+  return map;
+}
+
+/** A bundled actor's stack with its frames named by their TypeScript files and lines, as --enable-source-maps would. */
+export function mapBundledStack(stack: string | undefined): string | undefined {
+  if (!stack) return stack;
+  return stack.replace(/(file:\/\/[^\s()]*\/haltlab-actors-[^/\s()]+\/[0-9a-f]{16}\.mjs):(\d+):(\d+)/g, (frame, bundle: string, line: string, column: string) => {
+    const entry = sourceMapOf(bundle)?.findEntry(Number(line) - 1, Number(column) - 1);
+    if (!entry || !('originalSource' in entry) || !entry.originalSource) return frame;
+    // The map names sources relative to itself (esbuild): resolved, as --enable-source-maps shows them.
+    return `${new URL(entry.originalSource, bundle).href}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+  });
 }

@@ -1,4 +1,5 @@
 import { ActorError, type Actor, type Runnable } from './actor.ts';
+import { mapBundledStack } from './bundle.ts';
 
 /**
  * Runs a group of actors for a duration and stops them all cleanly, whatever
@@ -30,7 +31,8 @@ export interface SuperviseOptions {
 
 function describe(e: unknown, fallbackActor: string): { actor: string; message: string; stack?: string } {
   if (e instanceof ActorError) return { actor: e.actor, message: e.message, stack: e.actorStack };
-  if (e instanceof Error) return { actor: fallbackActor, message: `${fallbackActor}: ${e.message}`, stack: e.stack };
+  // An error thrown in an actor's run() comes back through comlink with the worker's (bundled) stack.
+  if (e instanceof Error) return { actor: fallbackActor, message: `${fallbackActor}: ${e.message}`, stack: mapBundledStack(e.stack) };
   return { actor: fallbackActor, message: `${fallbackActor}: ${String(e)}` };
 }
 
