@@ -1,10 +1,12 @@
 import * as hdr from 'hdr-histogram-js';
+import type { EncodedLatency } from './latency-recorder.ts';
 import { liveBucket, liveBucketLow } from './live-histogram.ts';
 
 /**
- * Latency histograms (HdrHistogram, 3 significant digits, 1 ns to 60 s),
- * recorded inside the measuring thread and shipped as compressed base64 so
- * the control plane can merge them across threads.
+ * Latency histograms (HdrHistogram, 3 significant digits, 1 ns to 60 s) on
+ * the control plane: rebuilt from the bucket counts each measuring thread
+ * recorded (latency-recorder.ts), merged across threads and summarised. Only
+ * the main thread imports this module.
  */
 
 export interface LatencySummary {
@@ -21,31 +23,15 @@ export interface LatencySummary {
 export const newHistogram = (): hdr.Histogram =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
 
-export class LatencyRecorder {
-  readonly histogram = newHistogram();
-  /** Samples below zero (recorded as 0): for a "never early" invariant, this must stay 0. */
-  negative = 0;
-
-  record(ns: number): void {
-    if (ns < 0) {
-      this.negative++;
-      ns = 0;
-    }
-    this.histogram.recordValue(Math.round(ns));
-  }
-
-  encode(): EncodedLatency {
-    return { hdr: hdr.encodeIntoCompressedBase64(this.histogram), negative: this.negative };
-  }
-}
-
-export interface EncodedLatency {
-  hdr: string;
-  negative: number;
-}
-
+/** The histogram a thread recorded: each bucket's count at its lowest value, so every count lands in its own bucket. */
 export function decodeLatency(e: EncodedLatency): hdr.Histogram {
-  return hdr.decodeFromCompressedBase64(e.hdr);
+  const h = newHistogram() as hdr.JsHistogram;
+  const b = e.buckets;
+  const last = b.length - 2;
+  for (let i = 0; i < last; i += 2) h.recordValueWithCount(b[i], b[i + 1]);
+  // The top bucket at its highest value: the max HdrHistogram's own decoding reports (its min is the lowest bucket's lowest).
+  if (last >= 0) h.recordValueWithCount(h.highestEquivalentValue(b[last]), b[last + 1]);
+  return h;
 }
 
 export function mergeLatency(parts: readonly EncodedLatency[]): hdr.Histogram {

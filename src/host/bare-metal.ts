@@ -1,5 +1,5 @@
 import { now } from '../actors/clock.ts';
-import { LatencyRecorder, type EncodedLatency } from '../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../actors/latency-recorder.ts';
 import { RUN_STATE } from './thread-state.ts';
 import { serveVmActor, type VmActorConfig } from './vm-actor.ts';
 import type { BlockBackendConfig } from './vmm/block-backend.ts';

@@ -1,6 +1,6 @@
 import { now } from '../actors/clock.ts';
 import { futexWait } from '../actors/futex.ts';
-import { LatencyRecorder, type EncodedLatency } from '../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../actors/latency-recorder.ts';
 import { hostTimerExpire } from './kvm/lapic-timer.ts';
 import { smpSendReschedule } from './kvm/kick.ts';
 import { vcpuRecords } from './layout.ts';

@@ -1,4 +1,4 @@
-import { LatencyRecorder } from '../actors/histogram.ts';
+import { LatencyRecorder } from '../actors/latency-recorder.ts';
 import { GUEST_SYMBOLS as G } from './guest/image.ts';
 
 /**

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { spawnActor, type Actor } from '../actors/actor.ts';
 import { now } from '../actors/clock.ts';
-import { logBuckets, mergeLatency, summarize, type EncodedLatency } from '../actors/histogram.ts';
+import { decodeLatency, logBuckets, mergeLatency, summarize } from '../actors/histogram.ts';
+import type { EncodedLatency } from '../actors/latency-recorder.ts';
 import { LIVE_BUCKETS, liveBucket } from '../actors/live-histogram.ts';
 import { supervise, type RunOutcome } from '../actors/supervisor.ts';
 import { haltlabVersion, machineFacts, type KvmRunResult, type KvmVcpuResult } from '../host/results.ts';
@@ -390,8 +391,8 @@ function vcpuResult(id: number, stats: Record<string, number | number[]>, x: Vcp
     id,
     stats,
     exit_reasons: Object.fromEntries(Object.entries(EXIT_REASON_STATS).filter(([, k]) => k in stats).map(([r, k]) => [r, num(k)])),
-    wake_latency_ns: summarize(x.wake.histogram),
-    timer_lateness_ns: summarize(timer.histogram),
+    wake_latency_ns: summarize(decodeLatency(x.wake.encode())),
+    timer_lateness_ns: summarize(decodeLatency(timer.encode())),
     timer_early_count: timer.negative,
     cpu: {
       thread_cpu_s: cpu,
@@ -402,7 +403,7 @@ function vcpuResult(id: number, stats: Record<string, number | number[]>, x: Vcp
     kvm: {
       kvm_runs: snap?.kvm_runs ?? 0,
       kicks: snap?.kicks ?? 0,
-      guest_handler_ns: summarize(x.handler.histogram),
+      guest_handler_ns: summarize(decodeLatency(x.handler.encode())),
       samples_lost: x.timer.lost + x.device.lost,
     },
   };

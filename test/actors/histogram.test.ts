@@ -1,5 +1,7 @@
+import * as hdr from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
-import { decodeLatency, LatencyRecorder, mergeLatency, newHistogram, summarize } from '../../src/actors/histogram.ts';
+import { decodeLatency, mergeLatency, newHistogram, summarize } from '../../src/actors/histogram.ts';
+import { hdrIndex, hdrValueAt, LatencyRecorder } from '../../src/actors/latency-recorder.ts';
 import { prng } from '../../src/actors/prng.ts';
 
 describe('latency histograms', () => {
@@ -11,6 +13,27 @@ describe('latency histograms', () => {
     expect(s.mean).toBe(Math.round(h.mean));
     expect(s).toMatchObject({ count: 20_000, p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), max: h.maxValue, min: h.getValueAtPercentile(0) });
     expect(summarize(newHistogram())).toMatchObject({ count: 0, mean: 0, max: 0 });
+  });
+
+  it('a thread’s recorder buckets exactly as HdrHistogram does: the rebuilt histogram is the one HdrHistogram recorded and encoded', () => {
+    const rand = prng(11);
+    const direct = newHistogram() as hdr.JsHistogram;
+    const rec = new LatencyRecorder();
+    const values = [0, 1, 2047, 2048, 2049, 4095, 4096, 1e6 + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 59e9];
+    for (let i = 0; i < 50_000; i++) values.push(Math.round(Math.exp(rand() * 24)));
+    for (const v of values) {
+      direct.recordValue(v);
+      rec.record(v);
+      expect(hdrIndex(v)).toBe(direct.countsArrayIndex(v));
+      expect(direct.countsArrayIndex(hdrValueAt(hdrIndex(v)))).toBe(hdrIndex(v));
+      expect(hdrValueAt(hdrIndex(v))).toBe(direct.lowestEquivalentValue(v));
+    }
+    const rebuilt = decodeLatency(rec.encode());
+    // What the threads shipped before: HdrHistogram's own compressed encoding, which keeps buckets, not the exact max.
+    const shipped = hdr.decodeFromCompressedBase64(hdr.encodeIntoCompressedBase64(direct));
+    expect(rebuilt.totalCount).toBe(direct.totalCount);
+    expect(summarize(rebuilt)).toEqual(summarize(shipped));
+    for (const p of [1, 25, 50, 90, 99, 99.9, 100]) expect(rebuilt.getValueAtPercentile(p)).toBe(direct.getValueAtPercentile(p));
   });
 
   it('merge what the threads encoded, counting negative samples apart', () => {

@@ -1,5 +1,5 @@
 import { now } from '../../actors/clock.ts';
-import { LatencyRecorder } from '../../actors/histogram.ts';
+import { LatencyRecorder } from '../../actors/latency-recorder.ts';
 import type { SharedMemory } from '../../actors/shared-memory.ts';
 import type { GuestCpu } from '../../guest/interpreter.ts';
 import type { SampleChannel } from '../../guest/isa.ts';

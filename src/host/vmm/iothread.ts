@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import { now } from '../../actors/clock.ts';
-import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/latency-recorder.ts';
 import { kvmSetIrqPending, kvmVcpuKickForInterrupt } from '../kvm/kick.ts';
 import { vcpuRecords } from '../layout.ts';
 import { RUN_STATE } from '../thread-state.ts';

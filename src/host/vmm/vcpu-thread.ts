@@ -1,6 +1,6 @@
 import { now } from '../../actors/clock.ts';
 import { setThreadTimerSlackNs } from '../../actors/cpu-time.ts';
-import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/latency-recorder.ts';
 import { liveRecord } from '../../actors/live-histogram.ts';
 import { GuestCpu } from '../../guest/interpreter.ts';
 import type { GuestProgram, SampleChannel } from '../../guest/isa.ts';

@@ -1,6 +1,6 @@
 import { now } from '../../actors/clock.ts';
 import { futexWait } from '../../actors/futex.ts';
-import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/latency-recorder.ts';
 import { prng } from '../../actors/prng.ts';
 import { RUN_STATE } from '../thread-state.ts';
 import { serveVmActor, type VmActorConfig } from '../vm-actor.ts';

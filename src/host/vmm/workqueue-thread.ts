@@ -1,5 +1,5 @@
 import { futexWait } from '../../actors/futex.ts';
-import { LatencyRecorder, type EncodedLatency } from '../../actors/histogram.ts';
+import { LatencyRecorder, type EncodedLatency } from '../../actors/latency-recorder.ts';
 import { RUN_STATE } from '../thread-state.ts';
 import { serveVmActor, STOP_CHECK_NS, type VmActorConfig } from '../vm-actor.ts';
 import { WORK_BY, WORK_QUEUE, workDepth, workDrain, workWakeWord } from './work-queue.ts';
