@@ -38,6 +38,8 @@ export class LatencyRecorder {
   negative = 0;
 
   record(ns: number): void {
+    // A sample that is not a time (NaN, Infinity, beyond 2^53 ns) is a bug where it was taken: say so, do not bucket it.
+    if (!(Math.abs(ns) <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`latency sample ${ns} ns is not a finite time`);
     if (ns < 0) {
       this.negative++;
       ns = 0;

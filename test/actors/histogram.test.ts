@@ -36,6 +36,12 @@ describe('latency histograms', () => {
     for (const p of [1, 25, 50, 90, 99, 99.9, 100]) expect(rebuilt.getValueAtPercentile(p)).toBe(direct.getValueAtPercentile(p));
   });
 
+  it('refuses a sample that is not a time, rather than bucketing it', () => {
+    const r = new LatencyRecorder();
+    for (const bad of [Number.NaN, Infinity, -Infinity, 2 ** 60]) expect(() => r.record(bad)).toThrow(RangeError);
+    expect(r.encode()).toEqual({ buckets: [], negative: 0 });
+  });
+
   it('merge what the threads encoded, counting negative samples apart', () => {
     const a = new LatencyRecorder();
     const b = new LatencyRecorder();
