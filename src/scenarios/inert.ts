@@ -46,8 +46,8 @@ export function inertKnobs(s: Scenario): InertKnob[] {
   }
   // pCPU idle states: their latencies are paid only when they are on.
   if (!s.host.cpuidle.enabled) {
-    for (const k of ['shallow_exit_latency_ns', 'deep_exit_latency_ns', 'deep_residency_ns'] as const) {
-      if (s.host.cpuidle[k] !== CPUIDLE_DEFAULTS[k]) inert(['host', 'cpuidle', k], 'pCPU idle states are off (host.cpuidle.enabled false)');
+    for (const k of Object.keys(CPUIDLE_DEFAULTS) as (keyof typeof CPUIDLE_DEFAULTS)[]) {
+      if (k !== 'enabled' && s.host.cpuidle[k] !== CPUIDLE_DEFAULTS[k]) inert(['host', 'cpuidle', k], 'pCPU idle states are off (host.cpuidle.enabled false)');
     }
   }
   // KVM's halt polling: none on bare metal, none when HLT never reaches kvm_vcpu_halt() (x86).
