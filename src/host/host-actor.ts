@@ -12,8 +12,10 @@ import { serveVmActor, type VmActorConfig } from './vm-actor.ts';
 
 /**
  * The host actor: the host kernel's work that belongs to no vCPU thread. It
- * stands for the hrtimer interrupt of an idle pCPU (firing the deadline timers
- * of sleeping vCPUs and kicking them, and the VMM's alarm timers) and for the
+ * stands for the hrtimer interrupt where a sleeping vCPU's thread cannot
+ * (a deadline the lazy tscdeadline proposal re-arms, a VMM halted in
+ * userspace: it fires or re-arms and kicks; and the VMM's alarm timers; a
+ * vCPU asleep in kvm_vcpu_block is its own hrtimer, lapic-timer.ts) and for the
  * scheduler tick (timeslice preemption, only while some runqueue has a second
  * task: NO_HZ otherwise; the resched IPI goes to the vCPU). It sleeps on its
  * doorbell until the earliest of those, so it costs nothing while there is
