@@ -23,21 +23,47 @@ export interface LatencySummary {
 export const newHistogram = (): hdr.Histogram =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
 
-/** The histogram a thread recorded: each bucket's count at its lowest value, so every count lands in its own bucket. */
-export function decodeLatency(e: EncodedLatency): hdr.Histogram {
+/**
+ * The histogram from bucket counts: each count set at its index, then the totals, min and max
+ * established from them, as HdrHistogram's own decoding does (the max at its bucket's highest value).
+ */
+function fromCounts(entries: (set: (index: number, count: number) => void) => number): hdr.Histogram {
   const h = newHistogram() as hdr.JsHistogram;
-  const b = e.buckets;
-  const last = b.length - 2;
-  for (let i = 0; i < last; i += 2) h.recordValueWithCount(b[i], b[i + 1]);
-  // The top bucket at its highest value: the max HdrHistogram's own decoding reports (its min is the lowest bucket's lowest).
-  if (last >= 0) h.recordValueWithCount(h.highestEquivalentValue(b[last]), b[last + 1]);
+  const top = entries((i, c) => h.setCountAtIndex(i, c));
+  h.establishInternalTackingValues(top + 1);
   return h;
 }
 
+/** The histogram a thread recorded. */
+export function decodeLatency(e: EncodedLatency): hdr.Histogram {
+  return fromCounts((set) => {
+    for (let k = 0; k < e.index.length; k++) set(e.index[k], e.counts[k]);
+    return e.index.length ? e.index[e.index.length - 1] : -1;
+  });
+}
+
+/** Several threads' histograms as one: their counts summed bucket by bucket, then one histogram built. */
 export function mergeLatency(parts: readonly EncodedLatency[]): hdr.Histogram {
-  const total = newHistogram();
-  for (const p of parts) total.add(decodeLatency(p));
-  return total;
+  let sum = new Float64Array(0);
+  for (const p of parts) {
+    const top = p.index.length ? p.index[p.index.length - 1] : -1;
+    if (top >= sum.length) {
+      const bigger = new Float64Array(top + 1);
+      bigger.set(sum);
+      sum = bigger;
+    }
+    for (let k = 0; k < p.index.length; k++) sum[p.index[k]] += p.counts[k];
+  }
+  return fromCounts((set) => {
+    let top = -1;
+    for (let i = 0; i < sum.length; i++) {
+      if (sum[i] !== 0) {
+        set(i, sum[i]);
+        top = i;
+      }
+    }
+    return top;
+  });
 }
 
 export function summarize(h: hdr.Histogram): LatencySummary {

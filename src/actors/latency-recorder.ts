@@ -23,12 +23,6 @@ export function hdrIndex(value: number): number {
   return bucket * HALF + Math.floor(value / 2 ** bucket);
 }
 
-/** The lowest value HdrHistogram counts at `index` (valueFromIndex): recording it lands in the same bucket. */
-export function hdrValueAt(index: number): number {
-  const bucket = Math.max(0, Math.floor(index / HALF) - 1);
-  return (index - bucket * HALF) * 2 ** bucket;
-}
-
 export class LatencyRecorder {
   /** Counts by HdrHistogram index, grown as larger values come (most runs stay in a few thousand entries). */
   private counts = new Float64Array(4 * HALF);
@@ -57,16 +51,19 @@ export class LatencyRecorder {
     this.counts = bigger;
   }
 
-  /** The non-empty buckets, as [value, count] pairs flattened: what crosses to the control plane. */
+  /** The non-empty buckets, in increasing order: what crosses to the control plane (two typed arrays, copied as memory). */
   encode(): EncodedLatency {
-    const buckets: number[] = [];
-    for (const i of [...this.used].sort((a, b) => a - b)) buckets.push(hdrValueAt(i), this.counts[i]);
-    return { buckets, negative: this.negative };
+    const index = Uint32Array.from(this.used).sort();
+    const counts = new Float64Array(index.length);
+    for (let k = 0; k < index.length; k++) counts[k] = this.counts[index[k]];
+    return { index, counts, negative: this.negative };
   }
 }
 
 export interface EncodedLatency {
-  /** [value, count, value, count, ...] in increasing value: each value the lowest of its HdrHistogram bucket. */
-  buckets: number[];
+  /** HdrHistogram counts indices of the non-empty buckets, increasing (hdrIndex). */
+  index: Uint32Array;
+  /** The count in each of them. */
+  counts: Float64Array;
   negative: number;
 }
