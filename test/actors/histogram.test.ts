@@ -17,7 +17,7 @@ describe('latency histograms', () => {
 
   it('a thread’s recorder buckets exactly as HdrHistogram does: the rebuilt histogram is the one HdrHistogram recorded and encoded', () => {
     const rand = prng(11);
-    const direct = newHistogram() as hdr.JsHistogram;
+    const direct = newHistogram();
     const rec = new LatencyRecorder();
     const values = [0, 1, 2047, 2048, 2049, 4095, 4096, 1e6 + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 59e9];
     for (let i = 0; i < 50_000; i++) values.push(Math.round(Math.exp(rand() * 24)));
@@ -28,19 +28,19 @@ describe('latency histograms', () => {
     }
     const rebuilt = decodeLatency(rec.encode());
     // What the threads shipped before: HdrHistogram's own compressed encoding, which keeps buckets, not the exact max.
-    const shipped = hdr.decodeFromCompressedBase64(hdr.encodeIntoCompressedBase64(direct));
+    const shipped = hdr.decodeFromCompressedBase64(hdr.encodeIntoCompressedBase64(direct)) as hdr.JsHistogram;
     expect(rebuilt.totalCount).toBe(direct.totalCount);
     expect(summarize(rebuilt)).toEqual(summarize(shipped));
     for (const p of [1, 25, 50, 90, 99, 99.9, 100]) expect(rebuilt.getValueAtPercentile(p)).toBe(direct.getValueAtPercentile(p));
     // Merged with another thread's: as HdrHistogram adds the two.
-    const other = newHistogram() as hdr.JsHistogram;
+    const other = newHistogram();
     const otherRec = new LatencyRecorder();
     for (let i = 0; i < 5_000; i++) {
       const v = Math.round(Math.exp(rand() * 16));
       other.recordValue(v);
       otherRec.record(v);
     }
-    shipped.add(hdr.decodeFromCompressedBase64(hdr.encodeIntoCompressedBase64(other)));
+    shipped.add(hdr.decodeFromCompressedBase64(hdr.encodeIntoCompressedBase64(other)) as hdr.JsHistogram);
     expect(summarize(mergeLatency([rec.encode(), otherRec.encode()]))).toEqual(summarize(shipped));
   });
 

@@ -117,13 +117,18 @@ export function sleeperTimerExpire(vcpu: VcpuRecords, at: number): number {
   if (Atomics.load(v.i32, v.I.timer_mode) !== TIMER.ON_SLEEPER) return -1;
   const expiry = timerExpiry(v);
   if (at < expiry) return -1;
-  vcpu.stats.add('timer_fired_by_host', 1);
-  v.set('expired_tscdeadline', v.get('tsc_deadline'));
   kvmLazyTscdeadlineClear(v); // kvm_lazy_tscdeadline_kick finds no later deadline: switchTimerToSleeper checked
-  lapicTimerExpired(vcpu, at);
-  v.store('timer_mode', TIMER.DISARMED);
-  kvmVcpuKickForInterrupt(vcpu);
+  hrtimerExpired(vcpu, v.get('tsc_deadline'), at);
   return at - expiry;
+}
+
+/** apic_timer_fn's firing half, whichever thread runs the hrtimer: the deadline is pending, the timer disarmed, the sleeper kicked. */
+function hrtimerExpired(vcpu: VcpuRecords, deadline: number, at: number): void {
+  vcpu.stats.add('timer_fired_by_host', 1);
+  vcpu.block.set('expired_tscdeadline', deadline);
+  lapicTimerExpired(vcpu, at);
+  vcpu.block.store('timer_mode', TIMER.DISARMED);
+  kvmVcpuKickForInterrupt(vcpu);
 }
 
 /**
@@ -166,11 +171,7 @@ export function hostTimerExpire(vcpu: VcpuRecords, at: number, onFire: (lateNs: 
     v.store('timer_mode', TIMER.ON_HOST); // HRTIMER_RESTART
     return next - advance;
   }
-  vcpu.stats.add('timer_fired_by_host', 1);
   onFire(at - (armed - advance)); // the hrtimer's own lateness, from when it was armed to fire
-  v.set('expired_tscdeadline', armed);
-  lapicTimerExpired(vcpu, at);
-  v.store('timer_mode', TIMER.DISARMED);
-  kvmVcpuKickForInterrupt(vcpu);
+  hrtimerExpired(vcpu, armed, at);
   return Infinity;
 }

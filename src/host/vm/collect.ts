@@ -59,9 +59,8 @@ export function collectResults(vm: BuiltVm, startedAt: string, outcome: RunOutco
   const w = scenario.workload;
   const { host: hostExtra, ...section } = workloadModule(w).result?.(w, { mem, wallS, vcpus, vcpuSnaps: present, vmm: snaps.vmm.map((t) => t.snap), iothread: scenario.vmm.iothread }) ?? {};
   const lateness = mergeLatency(present.map((s) => s.timer_lateness));
-  const hrtimer = mergeLatency(present.map((s) => s.hrtimer_lateness));
-  const sleeperFired = hrtimer.totalCount;
-  if (host) hrtimer.add(decodeLatency(host.hrtimer_lateness));
+  // The hrtimer is the host's whichever thread ran it: the host actor, or a sleeping vCPU's own timed wait.
+  const hrtimer = mergeLatency([...present.map((s) => s.hrtimer_lateness), ...(host ? [host.hrtimer_lateness] : [])]);
   return {
     haltlab: { version: haltlabVersion() },
     backend: 'model',
@@ -83,9 +82,8 @@ export function collectResults(vm: BuiltVm, startedAt: string, outcome: RunOutco
       deep_idle_pct: host && host.wall_ns > 0 ? (100 * host.pcpu_idle.reduce((a, p) => a + p.deep_ns, 0)) / host.wall_ns : 0,
     },
     host: {
-      // The hrtimer is the host's whichever thread ran it: the host actor, or a sleeping vCPU's own timed wait.
       hrtimer_lateness_ns: summarize(hrtimer),
-      timers_fired: (host?.timers_fired ?? 0) + sleeperFired,
+      timers_fired: hrtimer.totalCount, // one lateness sample per expiry fired
       actor_wakeups: host?.wakeups ?? 0,
       preemptions: host?.preemptions ?? 0,
       ...hostExtra,
